@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# track1 front door. Creates .venv/ on first use (pinned deps from requirements*.txt),
+# then dispatches:
+#   bash run.sh train [options]        train the supernet (default: CPU demo, embedded data)
+#   bash run.sh evaluate [options]     score the official list, write submission/ JSON
+#   bash run.sh bench-nb201 [options]  rank-consistency bench on NAS-Bench-201
+#   bash run.sh test [pytest args]     run the test suite
+#   bash run.sh setup                  only create / update the virtual environment
+#   bash run.sh <command> ...          any other `python -m track1` command (info, ...)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STAMP="$VENV/.track1-requirements"
+
+ensure_venv() {
+  local want
+  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    return
+  fi
+  echo "[run.sh] setting up $VENV (first run, or requirements changed) ..." >&2
+  if [[ ! -x "$PY" ]]; then
+    "${PYTHON:-python3}" -m venv "$VENV"
+  fi
+  # torch first and alone, at its pin: on a CPU-only machine with a local CPU wheel this
+  # takes that wheel and no CUDA packages; the rest then finds torch already satisfied.
+  "$PY" -m pip install --quiet --disable-pip-version-check "$(grep -E '^torch==' "$ROOT/requirements.txt")" 2> >(grep -v "is ignored" >&2)
+  "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt" 2> >(grep -v "is ignored" >&2)
+  "$PY" -c "import track1, torchvision, timm" # fail here, not later, if imports break
+  echo "$want" > "$STAMP"
+  echo "[run.sh] environment ready" >&2
+}
+
+cmd="${1:-help}"
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  help|-h|--help)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    ;;
+  setup)
+    ensure_venv
+    ;;
+  test)
+    ensure_venv
+    cd "$ROOT"
+    exec "$PY" -m pytest tests "$@"
+    ;;
+  *)
+    ensure_venv
+    cd "$ROOT"
+    exec "$PY" -m track1 "$cmd" "$@"
+    ;;
+esac

@@ -1,0 +1,62 @@
+"""Make ``import torchvision`` (and so ``import timm``) work on a CPU-only torch.
+
+Why this exists: the torchvision wheel that matches torch 2.13 on PyPI is compiled
+against CUDA. On a machine with the CPU build of torch its C extension ``_C.so``
+fails to load, torchvision then skips defining its custom operators, and its
+``_meta_registrations`` module crashes at import with
+``RuntimeError: operator torchvision::nms does not exist``.
+
+The fix: when (and only when) the extension cannot be loaded, declare the schemas
+of the two operators that ``_meta_registrations`` registers fake kernels for
+(``nms`` and ``qnms``), so the import completes. The operators still have no real
+kernel: calling ``torchvision.ops.nms`` raises, which is fine because this project
+never calls detection ops. Everything else in torchvision (transforms, datasets,
+models) is pure Python and works.
+
+Where torchvision's extension loads normally (a matching CUDA torch on a GPU box,
+or a CPU torchvision build), this function does nothing.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+
+import torch
+
+_SCHEMAS = {
+    "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+}
+# Kept alive at module level: a torch.library.Library deregisters its definitions
+# when it is garbage-collected.
+_LIBRARY: torch.library.Library | None = None
+
+
+def _torchvision_extension_loads() -> bool:
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return True  # torchvision not installed: nothing to patch
+    for path in glob.glob(os.path.join(spec.submodule_search_locations[0], "_C*.so")):
+        try:
+            torch.ops.load_library(path)
+            return True
+        except OSError:
+            return False
+    return False
+
+
+def ensure_torchvision_importable() -> bool:
+    """Declare torchvision's operator schemas if its C extension cannot load.
+
+    Returns True when the workaround was applied, False when it was not needed.
+    """
+    global _LIBRARY
+    if _LIBRARY is not None or "torchvision" in __import__("sys").modules:
+        return False
+    if _torchvision_extension_loads():
+        return False
+    _LIBRARY = torch.library.Library("torchvision", "DEF")
+    for schema in _SCHEMAS.values():
+        _LIBRARY.define(schema)
+    return True

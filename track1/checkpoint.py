@@ -1,0 +1,67 @@
+"""Checkpoints: atomic writes, safe loads, and finding the latest one.
+
+A checkpoint is a dict with at least ``model`` (state dict) and ``config`` (the
+resolved run config, a plain dict with ``num_classes``, ``activation``, ``space``, ...);
+training adds ``optimizer``, ``scheduler``, ``epoch``, ``step``, ``rng``, ``sampler``.
+Writes go to a temporary file in the same folder and are renamed into place, so a
+crash never leaves a truncated checkpoint under the real name. Loads use
+``weights_only=True``: a checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "supernet_ckpt"
+
+
+class CheckpointError(RuntimeError):
+    """A missing, corrupt, partial or incompatible checkpoint."""
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to ``path`` via a temporary file + rename (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by this project, refusing anything but tensors and
+    plain containers; raise ``CheckpointError`` with one clear line otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or partial?): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path} is not a track1 checkpoint (needs 'model' and 'config')")
+    return ckpt
+
+
+def find_latest(directory: str | os.PathLike = DEFAULT_DIR) -> Path:
+    """The most recently modified ``*.pth`` in ``directory`` (``last.pth`` wins ties)."""
+    directory = Path(directory)
+    candidates = sorted(directory.glob("**/*.pth"), key=lambda p: (p.stat().st_mtime, p.name == "last.pth"))
+    if not candidates:
+        raise CheckpointError(f"no checkpoint (*.pth) under {directory}; train one first with "
+                              "`bash run.sh train`, or pass --checkpoint PATH")
+    return candidates[-1]

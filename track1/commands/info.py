@@ -1,0 +1,31 @@
+"""``python -m track1 info ARCH [ARCH ...]``: costs and widths of arch codes, one JSON
+object per line."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from track1.costs import count_costs
+from track1.space.resnet48 import decode
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="FLOPs, params, depths and widths of arch codes",
+                       description="Print one JSON object per arch: arch, flops (Paddle "
+                                   "convention), macs, params, depths, widths.")
+    p.add_argument("archs", nargs="+", metavar="ARCH", help="52-character arch code")
+    p.add_argument("--untied", action="store_true",
+                   help="accept codes outside the official list's tied space")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    archs = [decode(code, tied=not args.untied) for code in args.archs]  # all-or-nothing
+    for arch in archs:
+        row = {"arch": arch.code,
+               **count_costs(arch, image_size=args.image_size, num_classes=args.num_classes),
+               "depths": list(arch.depths), "widths": arch.widths()}
+        print(json.dumps(row), flush=True)
+    return 0

@@ -1,0 +1,95 @@
+"""Analytic FLOPs and params of Track 1 archs, vectorised over many codes.
+
+FLOPs follow the convention of ``paddle.flops`` that the competition used (SPEC
+section 1): multiply-adds of every conv and of the fc (bias-free), plus 2 per BN
+output element, plus (kernel area + 1) per output element of the adaptive average
+pool; ReLU, max pool and the residual add count 0. Params are PyTorch's (weights and
+biases; BN running statistics excluded).
+
+One pass of numpy arithmetic over an (N, 52) digit matrix counts the whole official
+list in milliseconds; ``count_costs`` is the same code on one arch.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import numpy as np
+
+from track1.space.resnet48 import (BASE_WIDTHS, CODE_LENGTH, IMAGE_SIZE_CODES, MAX_DEPTHS,
+                                   SLOT_OFFSET, STEM_BASE_WIDTH, STRIDES, WIDTH_CODES,
+                                   ResNetArch, channels, encode)
+
+# _CHANNELS[s][code] = channels of a stage-s conv with that width code; code 0 -> 0.
+_CHANNELS = [np.array([0] + [channels(base, c) for c in WIDTH_CODES], dtype=np.int64)
+             for base in BASE_WIDTHS]
+_STEM_CHANNELS = np.array([0] + [channels(STEM_BASE_WIDTH, c) for c in WIDTH_CODES],
+                          dtype=np.int64)
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def digit_matrix(codes: Sequence[str]) -> np.ndarray:
+    """(N, 52) int64 matrix of the digits of ``codes`` (which must be well-formed)."""
+    blob = "".join(codes).encode("ascii")
+    if len(blob) != CODE_LENGTH * len(codes):
+        raise ValueError(f"every code must have {CODE_LENGTH} characters")
+    return (np.frombuffer(blob, dtype=np.uint8).reshape(len(codes), CODE_LENGTH)
+            - ord("0")).astype(np.int64)
+
+
+def count_costs_many(codes: Union[Sequence[str], np.ndarray], image_size: int | None = None,
+                     num_classes: int = 1000) -> dict[str, np.ndarray]:
+    """FLOPs (Paddle convention), conv+fc MACs and params for many archs at once.
+
+    ``codes`` are arch codes (assumed valid: decode them first when unsure) or a digit
+    matrix from ``digit_matrix``. ``image_size`` defaults to the size the image-size
+    code names (224). Untied archs are counted too: a block gets a 1x1 projection on
+    its shortcut where its stride is not 1 or its input width differs from its output.
+    """
+    d = codes if isinstance(codes, np.ndarray) else digit_matrix(list(codes))
+    if image_size is None:
+        image_size = IMAGE_SIZE_CODES[1]
+    depths = d[:, 1:5]
+    cin = _STEM_CHANNELS[d[:, 5]]
+    h = _out_size(image_size, 7, 2, 3)
+    macs = cin * 3 * 49 * h * h
+    bn_elems = cin * h * h
+    params = cin * 3 * 49 + 2 * cin
+    h = _out_size(h, 3, 2, 1)  # max pool
+    for s, max_depth in enumerate(MAX_DEPTHS):
+        table = _CHANNELS[s]
+        stage_h = h
+        for j in range(max_depth):
+            stride = STRIDES[s] if j == 0 else 1
+            ho = _out_size(h, 3, stride, 1)
+            if j == 0:
+                stage_h = ho
+            i = SLOT_OFFSET + 2 * (sum(MAX_DEPTHS[:s]) + j)
+            c1, c2 = table[d[:, i]], table[d[:, i + 1]]  # 0 in padded slots
+            active = j < depths[:, s]
+            area = ho * ho
+            macs = macs + (c1 * cin + c2 * c1) * 9 * area
+            bn_elems = bn_elems + (c1 + c2) * area
+            params = params + (c1 * cin + c2 * c1) * 9 + 2 * (c1 + c2)
+            proj = active & ((stride != 1) | (cin != c2))
+            macs = macs + np.where(proj, c2 * cin * area, 0)
+            bn_elems = bn_elems + np.where(proj, c2 * area, 0)
+            params = params + np.where(proj, c2 * cin + 2 * c2, 0)
+            cin = np.where(active, c2, cin)
+            h = ho if j == 0 else h
+        h = stage_h
+    macs = macs + cin * num_classes
+    params = params + cin * num_classes + num_classes
+    pool = (h * h + 1) * cin
+    flops = macs + 2 * bn_elems + pool
+    return {"flops": flops, "macs": macs, "params": params}
+
+
+def count_costs(arch: Union[ResNetArch, str], image_size: int | None = None,
+                num_classes: int = 1000) -> dict[str, int]:
+    """FLOPs (Paddle convention), conv+fc MACs and params of one arch (or code)."""
+    code = arch if isinstance(arch, str) else encode(arch)
+    out = count_costs_many([code], image_size=image_size, num_classes=num_classes)
+    return {k: int(v[0]) for k, v in out.items()}

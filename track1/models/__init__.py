@@ -1,0 +1,1 @@
+"""Networks: thin dynamic ops, the elastic ResNet-48 supernet and its static export."""

@@ -1,0 +1,74 @@
+"""Thin dynamic ops in the once-for-all manner.
+
+Each op keeps its full-size weights and, at forward time, uses the prefix of channels
+that its ``active_out_channels`` names (input channels follow the incoming tensor).
+The supernet sets ``active_out_channels`` when an arch is activated; no flag is global.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DynamicConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that runs on the first ``in`` input and ``active_out_channels``
+    output channels of its weight (``in`` taken from the input tensor)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1, padding: int = 0) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.active_out_channels = out_channels
+
+    def active_weight(self, in_channels: int) -> torch.Tensor:
+        return self.weight[: self.active_out_channels, :in_channels]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.active_weight(x.shape[1]), None, self.stride, self.padding)
+
+
+class DynamicBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` over the first C channels, C taken from the input.
+
+    Running statistics of the active prefix are read and (in training mode) updated
+    in place; ``momentum=None`` gives the exact cumulative average, as PyTorch's own
+    batch norm does.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            factor = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
+        use_batch_stats = self.training or self.running_mean is None
+        return F.batch_norm(
+            x,
+            self.running_mean[:c] if self.running_mean is not None else None,
+            self.running_var[:c] if self.running_var is not None else None,
+            self.weight[:c], self.bias[:c], use_batch_stats, factor, self.eps)
+
+
+class DynamicLinear(nn.Linear):
+    """``nn.Linear`` over the first ``in`` input features (taken from the input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight[:, : x.shape[1]], self.bias)
+
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "prelu": lambda: nn.PReLU(num_parameters=1),
+    "mish": lambda: nn.Mish(inplace=True),
+    "silu": lambda: nn.SiLU(inplace=True),
+    "swish": lambda: nn.SiLU(inplace=True),
+    "selu": lambda: nn.SELU(inplace=True),
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """The outer (post-residual) activation; the reference study swapped only this one."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}") from None

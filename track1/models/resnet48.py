@@ -1,0 +1,237 @@
+"""The elastic ResNet-48 supernet of Track 1 and its static export.
+
+Elastic width: every conv slices a channel prefix of its full-size weight. Elastic
+depth: a stage runs its first d blocks. One API covers every subnet::
+
+    net = ResNet48Supernet(num_classes=10)
+    net.set_arch("1252233313000000223212122253130000000000006515000000")
+    logits = net(images)                      # the active subnet
+    static = net.extract(net.arch)            # plain nn.Module, weights copied
+
+``StaticResNet`` is built from plain ``nn.Conv2d`` / ``nn.BatchNorm2d`` layers at the
+arch's exact widths, so it runs anywhere (fvcore, export, deployment) with no
+knowledge of the supernet.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import nn
+
+from track1.models.dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear,
+                                       make_activation)
+from track1.space.resnet48 import (BASE_WIDTHS, MAX_DEPTHS, STEM_BASE_WIDTH, STRIDES,
+                                   ArchCodeError, ResNet48Space, ResNetArch, decode, encode)
+
+ArchLike = Union[ResNetArch, str]
+
+
+def _as_arch(arch: ArchLike) -> ResNetArch:
+    return decode(arch) if isinstance(arch, str) else arch
+
+
+class ElasticBasicBlock(nn.Module):
+    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, + shortcut, -> outer activation."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int,
+                 activation: str) -> None:
+        super().__init__()
+        self.conv1 = DynamicConv2d(in_channels, mid_channels, 3, stride, 1)
+        self.bn1 = DynamicBatchNorm2d(mid_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = DynamicConv2d(mid_channels, out_channels, 3, 1, 1)
+        self.bn2 = DynamicBatchNorm2d(out_channels)
+        self.has_projection = stride != 1 or in_channels != out_channels
+        if self.has_projection:
+            self.shortcut = nn.Sequential(DynamicConv2d(in_channels, out_channels, 1, stride),
+                                          DynamicBatchNorm2d(out_channels))
+        self.act = make_activation(activation)
+
+    def set_widths(self, mid: int, out: int) -> None:
+        self.conv1.active_out_channels = mid
+        self.conv2.active_out_channels = out
+        if self.has_projection:
+            self.shortcut[0].active_out_channels = out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.act(out + (self.shortcut(x) if self.has_projection else x))
+
+
+class ResNet48Supernet(nn.Module):
+    """Weight-sharing supernet over the Track 1 space (``SupernetProtocol``)."""
+
+    def __init__(self, num_classes: int = 1000, activation: str = "relu") -> None:
+        super().__init__()
+        self.space = ResNet48Space()
+        self.num_classes = num_classes
+        self.activation = activation
+        self.stem_conv = DynamicConv2d(3, STEM_BASE_WIDTH, 7, 2, 3)
+        self.stem_bn = DynamicBatchNorm2d(STEM_BASE_WIDTH)
+        self.stem_relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, cin = [], STEM_BASE_WIDTH
+        for base, depth, stride in zip(BASE_WIDTHS, MAX_DEPTHS, STRIDES):
+            stages.append(nn.ModuleList(
+                ElasticBasicBlock(cin if j == 0 else base, base, base, stride if j == 0 else 1,
+                                  activation) for j in range(depth)))
+            cin = base
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = DynamicLinear(BASE_WIDTHS[-1], num_classes)
+        self._init_weights()
+        self.active_depths: list[int] = list(MAX_DEPTHS)
+        self.arch: ResNetArch = self.space.largest()
+        self.set_arch(self.arch)
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    # ------------------------------------------------------------------ subnet API
+    def set_arch(self, arch: ArchLike) -> None:
+        """Activate ``arch`` (a ``ResNetArch`` or its code) for following forwards."""
+        arch = _as_arch(arch)
+        self.stem_conv.active_out_channels = arch.stem_channels
+        cin = arch.stem_channels
+        for s, (stage, widths) in enumerate(zip(self.stages, arch.block_channels())):
+            for j, (mid, out) in enumerate(widths):
+                block = stage[j]
+                if not block.has_projection and cin != out:
+                    raise ArchCodeError(
+                        f"arch {encode(arch)} changes width inside stage {s + 1} (block {j + 1}: "
+                        f"{cin} -> {out} channels) where the supernet has an identity shortcut; "
+                        "the supernet covers the tied space only (conv2 codes equal in a stage, "
+                        "stage 1's equal to the stem code)")
+                block.set_widths(mid, out)
+                cin = out
+        self.active_depths = list(arch.depths)
+        self.arch = arch
+
+    def sample_largest(self) -> ResNetArch:
+        arch = self.space.largest()
+        self.set_arch(arch)
+        return arch
+
+    def sample_smallest(self) -> ResNetArch:
+        arch = self.space.smallest()
+        self.set_arch(arch)
+        return arch
+
+    def sample_random(self, rng) -> ResNetArch:
+        arch = self.space.sample(rng)
+        self.set_arch(arch)
+        return arch
+
+    # --------------------------------------------------------------------- forward
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The active subnet's pre-pooling feature map."""
+        x = self.maxpool(self.stem_relu(self.stem_bn(self.stem_conv(x))))
+        for stage, depth in zip(self.stages, self.active_depths):
+            for block in stage[:depth]:
+                x = block(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    # ---------------------------------------------------------------------- export
+    def extract(self, arch: ArchLike | None = None) -> "StaticResNet":
+        """A standalone ``StaticResNet`` of ``arch`` (default: the active one) with the
+        shared weights, BN statistics and activation parameters copied."""
+        arch = self.arch if arch is None else _as_arch(arch)
+        previous = self.arch
+        self.set_arch(arch)  # validates arch against the supernet
+        self.set_arch(previous)
+        static = StaticResNet(arch, num_classes=self.num_classes, activation=self.activation)
+        with torch.no_grad():
+            _copy_conv(static.stem_conv, self.stem_conv)
+            _copy_bn(static.stem_bn, self.stem_bn)
+            for s, stage in enumerate(static.stages):
+                for j, block in enumerate(stage):
+                    src = self.stages[s][j]
+                    for name in ("conv1", "conv2"):
+                        _copy_conv(getattr(block, name), getattr(src, name))
+                    for name in ("bn1", "bn2"):
+                        _copy_bn(getattr(block, name), getattr(src, name))
+                    if block.shortcut is not None:
+                        _copy_conv(block.shortcut[0], src.shortcut[0])
+                        _copy_bn(block.shortcut[1], src.shortcut[1])
+                    block.act.load_state_dict(src.act.state_dict())
+            static.fc.weight.copy_(self.fc.weight[:, : static.fc.in_features])
+            static.fc.bias.copy_(self.fc.bias)
+        return static.train(self.training)
+
+
+def _copy_conv(dst: nn.Conv2d, src: nn.Conv2d) -> None:
+    dst.weight.copy_(src.weight[: dst.out_channels, : dst.in_channels])
+
+
+def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
+    c = dst.num_features
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).copy_(getattr(src, name)[:c])
+    dst.num_batches_tracked.copy_(src.num_batches_tracked)
+    dst.momentum, dst.eps = src.momentum, src.eps
+
+
+class StaticBasicBlock(nn.Module):
+    """The plain-layer twin of ``ElasticBasicBlock`` at fixed widths."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int,
+                 activation: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(mid_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels))
+        self.act = make_activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.act(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class StaticResNet(nn.Module):
+    """A single Track 1 subnet as a plain network (any well-formed arch, tied or not)."""
+
+    def __init__(self, arch: ArchLike, num_classes: int = 1000, activation: str = "relu") -> None:
+        super().__init__()
+        arch = decode(arch, tied=False) if isinstance(arch, str) else arch
+        self.arch = arch
+        c = arch.stem_channels
+        self.stem_conv = nn.Conv2d(3, c, 7, 2, 3, bias=False)
+        self.stem_bn = nn.BatchNorm2d(c)
+        self.stem_relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages = []
+        for s, widths in enumerate(arch.block_channels()):
+            blocks = []
+            for j, (mid, out) in enumerate(widths):
+                blocks.append(StaticBasicBlock(c, mid, out, STRIDES[s] if j == 0 else 1, activation))
+                c = out
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.maxpool(self.stem_relu(self.stem_bn(self.stem_conv(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))

@@ -1,0 +1,29 @@
+"""Zero-cost proxies: one module per proxy, one signature for all.
+
+Each proxy module defines ``NAME: str`` and::
+
+    def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+              *, seed: int | None = None, **options) -> float
+
+``model`` is any network of either space (a static Track 1 subnet, a NAS-Bench-201
+cell network, or a supernet with an active arch) that maps images to logits and has
+``forward_features(x)`` (the pre-pooling feature map). Proxies that change weights
+(Zen-score re-initialises them, SynFlow takes absolute values) work on a deep copy;
+the caller's model is never modified. ``seed`` makes random draws reproducible.
+Higher score = predicted better, for every proxy.
+
+``get_proxy(name)`` returns the module's ``score`` function; ``PROXIES`` lists names.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+PROXIES: tuple[str, ...] = ("flops", "params", "zen", "synflow", "snip", "grasp", "naswot",
+                            "grad_norm")
+
+
+def get_proxy(name: str) -> Callable[..., float]:
+    if name not in PROXIES:
+        raise ValueError(f"unknown proxy {name!r}; choose from {list(PROXIES)}")
+    return importlib.import_module(f"track1.proxies.{name}").score
