@@ -185,18 +185,23 @@ def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
 
 
 class StaticBasicBlock(nn.Module):
-    """The plain-layer twin of ``ElasticBasicBlock`` at fixed widths."""
+    """The plain-layer twin of ``ElasticBasicBlock`` at fixed widths.
+
+    ``residual=False`` removes the shortcut altogether (used by Zen-score's variant
+    that scores the plain conv chain).
+    """
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int,
-                 activation: str) -> None:
+                 activation: str, residual: bool = True) -> None:
         super().__init__()
+        self.residual = residual
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_channels)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(mid_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut = None
-        if stride != 1 or in_channels != out_channels:
+        if residual and (stride != 1 or in_channels != out_channels):
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
                 nn.BatchNorm2d(out_channels))
@@ -204,13 +209,16 @@ class StaticBasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if not self.residual:
+            return self.act(out)
         return self.act(out + (x if self.shortcut is None else self.shortcut(x)))
 
 
 class StaticResNet(nn.Module):
     """A single Track 1 subnet as a plain network (any well-formed arch, tied or not)."""
 
-    def __init__(self, arch: ArchLike, num_classes: int = 1000, activation: str = "relu") -> None:
+    def __init__(self, arch: ArchLike, num_classes: int = 1000, activation: str = "relu",
+                 residual: bool = True) -> None:
         super().__init__()
         arch = decode(arch, tied=False) if isinstance(arch, str) else arch
         self.arch = arch
@@ -223,7 +231,8 @@ class StaticResNet(nn.Module):
         for s, widths in enumerate(arch.block_channels()):
             blocks = []
             for j, (mid, out) in enumerate(widths):
-                blocks.append(StaticBasicBlock(c, mid, out, STRIDES[s] if j == 0 else 1, activation))
+                blocks.append(StaticBasicBlock(c, mid, out, STRIDES[s] if j == 0 else 1, activation,
+                                               residual))
                 c = out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

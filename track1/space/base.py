@@ -42,6 +42,12 @@ class SearchSpace(Protocol[Arch]):
     def cost(self, arch: Arch) -> dict[str, float]:
         """Cheap analytic costs, at least ``flops`` and ``params``."""
 
+    def build(self, arch: Arch, num_classes: int, **options) -> nn.Module:
+        """A freshly initialised standalone network of ``arch`` (for zero-cost proxies).
+
+        It maps images to logits and has ``forward_features(x)``, the pre-pooling map.
+        """
+
 
 @runtime_checkable
 class SupernetProtocol(Protocol[Arch]):

@@ -292,5 +292,13 @@ class ResNet48Space:
         from track1.costs import count_costs
         return count_costs(arch)
 
+    def build(self, arch: ResNetArch, num_classes: int = 1000, activation: str = "relu",
+              residual: bool = True):
+        """A fresh ``StaticResNet`` of ``arch``; ``residual=False`` drops the identity
+        and projection shortcuts (Zen-NAS's official scoring network)."""
+        from track1.models.resnet48 import StaticResNet
+        return StaticResNet(arch, num_classes=num_classes, activation=activation,
+                            residual=residual)
+
 
 DISTANCES = {"hamming": hamming_distance, "width": width_distance, "group": group_distance}
