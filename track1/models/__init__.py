@@ -1,1 +1,26 @@
-"""Networks: thin dynamic ops, the elastic ResNet-48 supernet and its static export."""
+"""Networks: thin dynamic ops, the elastic ResNet-48 supernet and its static export.
+
+``build_supernet(config)`` rebuilds a supernet from the ``config`` dict stored in a
+checkpoint: ``config["space"]`` names the search space and ``config["model"]`` holds the
+constructor's keyword arguments (e.g. ``{"num_classes": 10, "activation": "relu"}``).
+"""
+from __future__ import annotations
+
+import importlib
+
+from torch import nn
+
+#: space name -> "module:class" of its supernet
+SUPERNETS: dict[str, str] = {
+    "track1_resnet48": "track1.models.resnet48:ResNet48Supernet",
+    "nb201": "track1.nb201.supernet:NB201Supernet",
+}
+
+
+def build_supernet(config: dict) -> nn.Module:
+    """A freshly initialised supernet of ``config["space"]`` built with ``config["model"]``."""
+    space = config.get("space", "track1_resnet48")
+    if space not in SUPERNETS:
+        raise ValueError(f"unknown search space {space!r}; known: {sorted(SUPERNETS)}")
+    module, cls = SUPERNETS[space].split(":")
+    return getattr(importlib.import_module(module), cls)(**config.get("model", {}))
