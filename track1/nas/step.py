@@ -1,0 +1,226 @@
+"""One training step: sandwich rule + in-place distillation + ranking distillation.
+
+SPEC section 2, per step, every backward accumulating into ONE optimiser step:
+
+1. the largest subnet, cross-entropy on labels; its logits are kept, detached;
+2. the smallest and ``num_random`` random subnets, soft cross-entropy against the
+   largest's softmax (in-place distillation);
+3. ranking distillation, weighted by lambda(epoch), in one of two modes:
+   - ``extra`` (the reference): ``num_pairs`` margin pairs (or one DiffKendall group
+     of ``group_size``) of fresh random subnets, each costing extra forward passes;
+   - ``reuse``: the random subnets of step 2 are drawn as a margin chain and ranked
+     against each other; their logits already give their cross-entropy, so ranking
+     costs no extra forward. In pair mode the earlier subnet's loss is detached (its
+     backward has run); the later one carries the pair term.
+
+Every term can be switched off: plain sandwich is ``ranking="none"``; SPOS is
+``largest=False, smallest=False, num_random=1, distill=False``. The caller owns the
+optimiser: this function only runs forwards and backwards (``zero_grad`` before,
+``optimizer.step`` after). Under DDP ``no_sync`` wraps every forward+backward except the
+last one, and the last loss touches every parameter (times 0) so DDP sees a gradient for
+each, whatever subnet ran last.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, ContextManager, Hashable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from track1.nas.ranking import (diff_kendall_loss, hinge_pair_loss, margin_ranking_loss,
+                                pair_margin)
+from track1.nas.sampler import MarginSampler
+
+RANKING_LOSSES = ("none", "hinge", "margin", "diffkendall")
+RANKING_MODES = ("extra", "reuse")
+
+
+@dataclass
+class LossConfig:
+    """Which loss terms a step runs (YAML ``loss:`` section)."""
+
+    largest: bool = True             # largest subnet, CE on labels (the distillation teacher)
+    smallest: bool = True            # smallest subnet
+    num_random: int = 2              # n - 2 random subnets (sandwich n = 4)
+    distill: bool = True             # smallest/random: soft CE vs largest (else CE on labels)
+    ranking: str = "none"            # none | hinge | margin | diffkendall
+    ranking_mode: str = "extra"      # extra (reference, extra forwards) | reuse (no extra forward)
+    num_pairs: int = 2               # m pairs per step (extra mode, pair losses)
+    group_size: int = 4              # K subnets per DiffKendall group (extra mode)
+    margin: float = 0.0              # margin ranking loss: base margin
+    margin_per_distance: float = 0.005  # ... plus this times the pair's distance
+    kendall_alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.ranking not in RANKING_LOSSES:
+            raise ValueError(f"loss.ranking must be one of {RANKING_LOSSES}, got {self.ranking!r}")
+        if self.ranking_mode not in RANKING_MODES:
+            raise ValueError(f"loss.ranking_mode must be one of {RANKING_MODES}, "
+                             f"got {self.ranking_mode!r}")
+        if self.distill and not self.largest:
+            raise ValueError("loss.distill needs loss.largest (the largest subnet is the teacher)")
+        if self.num_random < 0 or self.num_pairs < 0:
+            raise ValueError("loss.num_random and loss.num_pairs must be >= 0")
+        if self.ranking != "none" and self.ranking_mode == "reuse" and self.num_random < 2:
+            raise ValueError("reuse mode ranks the sandwich's random subnets: needs num_random >= 2")
+        if self.ranking == "diffkendall" and self.ranking_mode == "extra" and self.group_size < 2:
+            raise ValueError("loss.group_size must be >= 2 for diffkendall")
+        if not (self.largest or self.smallest or self.num_random or self.ranking != "none"):
+            raise ValueError("every loss term is switched off: nothing to train")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "LossConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown loss option(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    return -(target_probs * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+
+
+def _ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), targets)
+
+
+def _touch_all(model: nn.Module) -> torch.Tensor:
+    return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+
+
+def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
+               targets: torch.Tensor, cfg: LossConfig, sampler: MarginSampler,
+               teacher: Any = None, lam: float = 1.0, *,
+               no_sync: Callable[[], ContextManager] | None = None,
+               autocast: Callable[[], ContextManager] | None = None,
+               ddp: bool = False) -> dict[str, float]:
+    """Run every forward/backward of one step; returns each loss term (floats) and the
+    number of forward passes. ``model`` is what runs the forward (the supernet itself,
+    or its DDP wrapper); ``supernet`` receives ``set_arch``."""
+    no_sync = no_sync or contextlib.nullcontext
+    autocast = autocast or contextlib.nullcontext
+    space = supernet.space
+    ranking = cfg.ranking != "none" and teacher is not None
+    if cfg.ranking != "none" and teacher is None:
+        raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
+    state: dict[str, Any] = {"soft": None}
+    terms: dict[str, float] = {}
+    jobs: list[Callable[[], torch.Tensor]] = []
+    forwards = [0]
+
+    def run(arch: Hashable, grad: bool = True) -> torch.Tensor:
+        supernet.set_arch(arch)
+        forwards[0] += 1
+        with torch.set_grad_enabled(grad), autocast():
+            return model(images)
+
+    def add(name: str, value: torch.Tensor) -> None:
+        terms[name] = terms.get(name, 0.0) + float(value.detach())
+
+    def student_loss(logits: torch.Tensor) -> torch.Tensor:
+        if cfg.distill and state["soft"] is not None:
+            return soft_cross_entropy(logits, state["soft"])
+        return _ce(logits, targets)
+
+    # 1. largest: CE on labels, keep the detached softmax for in-place distillation
+    if cfg.largest:
+        def largest_job() -> torch.Tensor:
+            logits = run(space.largest())
+            state["soft"] = F.softmax(logits.detach().float(), dim=1)
+            loss = _ce(logits, targets)
+            add("largest", loss)
+            return loss
+        jobs.append(largest_job)
+
+    # 2. smallest + random subnets (in reuse mode the random ones form a margin chain)
+    if cfg.smallest:
+        def smallest_job() -> torch.Tensor:
+            loss = student_loss(run(space.smallest()))
+            add("smallest", loss)
+            return loss
+        jobs.append(smallest_job)
+
+    reuse = ranking and cfg.ranking_mode == "reuse"
+    randoms = sampler.chain(cfg.num_random) if reuse else [sampler.sample()
+                                                           for _ in range(cfg.num_random)]
+    if reuse and cfg.ranking == "diffkendall":
+        def reuse_group_job() -> torch.Tensor:
+            kd, ce = [], []
+            for arch in randoms:
+                logits = run(arch)
+                kd.append(student_loss(logits))
+                ce.append(_ce(logits, targets))
+            kd_sum = torch.stack(kd).sum()
+            rank = diff_kendall_loss(torch.stack(ce), teacher.scores(randoms), cfg.kendall_alpha)
+            add("random", kd_sum / len(kd))
+            add("rank", rank)
+            return kd_sum + lam * rank
+        jobs.append(reuse_group_job)
+    else:
+        previous: dict[str, Any] = {}
+        for i, arch in enumerate(randoms):
+            def random_job(arch=arch, i=i) -> torch.Tensor:
+                logits = run(arch)
+                loss = student_loss(logits)
+                add("random", loss / len(randoms))
+                if reuse:
+                    ce = _ce(logits, targets)
+                    if i > 0:
+                        a = randoms[i - 1]
+                        pa, pb = teacher.scores([a, arch])
+                        pair = _pair_loss(cfg, space, a, arch, previous["ce"], ce, pa, pb)
+                        add("rank", pair)
+                        loss = loss + lam * pair
+                    previous["ce"] = ce.detach()
+                return loss
+            jobs.append(random_job)
+
+    # 3. extra-forward ranking distillation (the reference)
+    if ranking and cfg.ranking_mode == "extra":
+        if cfg.ranking == "diffkendall":
+            group = sampler.chain(cfg.group_size)
+
+            def group_job() -> torch.Tensor:
+                ce = torch.stack([_ce(run(a), targets) for a in group])
+                rank = diff_kendall_loss(ce, teacher.scores(group), cfg.kendall_alpha)
+                add("rank", rank)
+                return lam * rank
+            jobs.append(group_job)
+        else:
+            for a, b in sampler.pairs(cfg.num_pairs):
+                def pair_job(a=a, b=b) -> torch.Tensor:
+                    # the hinge detaches La: its forward needs no graph
+                    la = _ce(run(a, grad=cfg.ranking != "hinge"), targets)
+                    lb = _ce(run(b), targets)
+                    pa, pb = teacher.scores([a, b])
+                    pair = _pair_loss(cfg, space, a, b, la, lb, pa, pb)
+                    add("rank", pair)
+                    return lam * pair
+                jobs.append(pair_job)
+
+    for k, job in enumerate(jobs):
+        last = k == len(jobs) - 1
+        with (contextlib.nullcontext() if last else no_sync()):
+            loss = job()
+            if last and ddp:
+                loss = loss + _touch_all(model)
+            loss.backward()
+    terms["lambda"] = float(lam)
+    terms["forwards"] = float(forwards[0])
+    return terms
+
+
+def _pair_loss(cfg: LossConfig, space: Any, a: Hashable, b: Hashable, la: torch.Tensor,
+               lb: torch.Tensor, pa: float, pb: float) -> torch.Tensor:
+    if cfg.ranking == "hinge":
+        return hinge_pair_loss(la, lb, pa, pb)
+    margin = pair_margin(space.distance(a, b), cfg.margin, cfg.margin_per_distance)
+    return margin_ranking_loss(la, lb, pa, pb, margin)
