@@ -1,0 +1,154 @@
+"""The NAS-Bench-201 search space as a ``SearchSpace`` (track1/space/base.py).
+
+An arch is a tuple of 6 op indices into ``OPS``, in the edge order of the string form
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (edges into node 1, then node 2, then node 3;
+``~j`` names the source node). The string is the canonical code, exactly as the
+NAS-Bench-201 table writes it, so codes join the ground truth directly.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Iterator
+
+from track1.nb201.network import EDGES, OPS, NB201Network, stage_layout
+
+NB201Arch = tuple[int, int, int, int, int, int]
+
+#: RD-NAS groups (SPEC section 3): parameterised ops vs parameter-free ops
+GROUPS: dict[str, int] = {"nor_conv_1x1": 0, "nor_conv_3x3": 0,
+                          "skip_connect": 1, "avg_pool_3x3": 1, "none": 1}
+NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+
+
+class NB201CodeError(ValueError):
+    """A NAS-Bench-201 arch string that does not parse; the message names where and why."""
+
+
+def encode(arch: NB201Arch) -> str:
+    """``(3, 3, 1, ...)`` -> ``|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|...|``."""
+    parts, e = [], 0
+    for to in range(1, 4):
+        parts.append("|" + "|".join(f"{OPS[arch[e + j]]}~{j}" for j in range(to)) + "|")
+        e += to
+    return "+".join(parts)
+
+
+def decode(code: str) -> NB201Arch:
+    """Parse the string form; errors name the node, the edge and the rule broken."""
+    if not isinstance(code, str):
+        raise NB201CodeError(f"arch code must be a string, got {type(code).__name__}")
+    nodes = code.strip().split("+")
+    if len(nodes) != 3:
+        raise NB201CodeError(f"arch {code!r}: expected 3 '+'-separated nodes, got {len(nodes)}")
+    ops: list[int] = []
+    for to, node in enumerate(nodes, start=1):
+        if len(node) < 2 or node[0] != "|" or node[-1] != "|":
+            raise NB201CodeError(f"arch {code!r}: node {to} {node!r} must start and end with '|'")
+        edges = node[1:-1].split("|")
+        if len(edges) != to:
+            raise NB201CodeError(f"arch {code!r}: node {to} must have {to} input edge(s), "
+                                 f"got {len(edges)}")
+        for j, edge in enumerate(edges):
+            name, sep, src = edge.partition("~")
+            if not sep or src != str(j):
+                raise NB201CodeError(f"arch {code!r}: edge {j}->{to} {edge!r} must read "
+                                     f"'<op>~{j}'")
+            if name not in OPS:
+                raise NB201CodeError(f"arch {code!r}: edge {j}->{to} has unknown op {name!r}; "
+                                     f"choose from {list(OPS)}")
+            ops.append(OPS.index(name))
+    return tuple(ops)  # type: ignore[return-value]
+
+
+def all_archs() -> Iterator[NB201Arch]:
+    """Every arch of the space (15,625), in lexicographic op-index order."""
+    return itertools.product(range(len(OPS)), repeat=len(EDGES))  # type: ignore[return-value]
+
+
+def group_distance(a: NB201Arch, b: NB201Arch) -> float:
+    """RD-NAS eq. 4: per edge 0 if equal, 0.5 if different ops of one group, 2 otherwise."""
+    d = 0.0
+    for x, y in zip(a, b):
+        if x != y:
+            d += 0.5 if GROUPS[OPS[x]] == GROUPS[OPS[y]] else 2.0
+    return d
+
+
+def hamming_distance(a: NB201Arch, b: NB201Arch) -> float:
+    """The ablation: number of edges whose op differs."""
+    return float(sum(x != y for x, y in zip(a, b)))
+
+
+DISTANCES = {"group": group_distance, "hamming": hamming_distance}
+
+
+def count_costs(arch: NB201Arch, num_classes: int = 10, C: int = 16, N: int = 5,
+                image_size: int = 32) -> dict[str, float]:
+    """Exact params (weights + biases + BN affine, as PyTorch counts them) and FLOPs as
+    conv + fc multiply-adds at ``image_size`` (BN, ReLU, pooling and adds count 0), the
+    convention of the generic ``flops`` proxy. Microseconds per arch."""
+    convs = {OPS.index("nor_conv_1x1"): 1, OPS.index("nor_conv_3x3"): 9}
+    params = 3 * C * 9 + 2 * C  # stem conv + BN
+    flops = 3 * C * 9 * image_size ** 2
+    hw = image_size ** 2
+    for kind, c_in, c_out in stage_layout(C, N):
+        if kind == "reduce":
+            hw_out = (image_size // 2) ** 2 if hw == image_size ** 2 else hw // 4
+            k = 9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out
+            params += k + 4 * c_out
+            flops += k * hw_out
+            hw = hw_out
+        else:
+            k = sum(convs.get(o, 0) for o in arch) * c_in * c_out
+            params += k + 2 * c_out * sum(o in convs for o in arch)
+            flops += k * hw
+    params += 2 * 4 * C + 4 * C * num_classes + num_classes
+    flops += 4 * C * num_classes
+    return {"flops": float(flops), "params": float(params)}
+
+
+class NB201Space:
+    """``SearchSpace`` of NAS-Bench-201 (6 edges x 5 ops).
+
+    ``largest()`` is all ``nor_conv_3x3`` (most params and FLOPs). ``smallest()`` is all
+    ``skip_connect``: zero cell params like all-``none``, but all-``none`` cuts every
+    cell's output to zero, so its logits would not depend on the image and the sandwich
+    rule's bottom would teach nothing. ``distance`` defaults to the RD-NAS group
+    distance; ``distance="hamming"`` is the ablation.
+    """
+
+    name = "nb201"
+
+    def __init__(self, distance: str = "group", C: int = 16, N: int = 5) -> None:
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown distance {distance!r}; choose from {sorted(DISTANCES)}")
+        self.distance_name = distance
+        self.C, self.N = C, N
+
+    def largest(self) -> NB201Arch:
+        return (OPS.index("nor_conv_3x3"),) * len(EDGES)  # type: ignore[return-value]
+
+    def smallest(self) -> NB201Arch:
+        return (OPS.index("skip_connect"),) * len(EDGES)  # type: ignore[return-value]
+
+    def sample(self, rng: random.Random) -> NB201Arch:
+        return tuple(rng.randrange(len(OPS)) for _ in EDGES)  # type: ignore[return-value]
+
+    def encode(self, arch: NB201Arch) -> str:
+        return encode(arch)
+
+    def decode(self, code: str) -> NB201Arch:
+        return decode(code)
+
+    def distance(self, a: NB201Arch, b: NB201Arch) -> float:
+        return DISTANCES[self.distance_name](a, b)
+
+    def cost(self, arch: NB201Arch) -> dict[str, float]:
+        return count_costs(arch, C=self.C, N=self.N)
+
+    def build(self, arch: NB201Arch | str, num_classes: int = 10, **options) -> NB201Network:
+        """A fresh standalone network (``C``/``N`` default to the space's)."""
+        arch = decode(arch) if isinstance(arch, str) else arch
+        return NB201Network(arch, num_classes=num_classes, C=options.get("C", self.C),
+                            N=options.get("N", self.N))
