@@ -16,12 +16,13 @@ import sys
 import track1
 import track1.commands
 from track1.checkpoint import CheckpointError
+from track1.data.sources import DataError
 from track1.official import ArchListError
 from track1.space.resnet48 import ArchCodeError
 
 #: exceptions that mean "the user's input is wrong": one line, exit 2, no traceback
 USER_ERRORS: tuple[type[BaseException], ...] = (ArchCodeError, ArchListError, CheckpointError,
-                                                 FileNotFoundError)
+                                                 FileNotFoundError, DataError)
 
 
 def build_parser() -> argparse.ArgumentParser:
