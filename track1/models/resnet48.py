@@ -152,7 +152,11 @@ class ResNet48Supernet(nn.Module):
         previous = self.arch
         self.set_arch(arch)  # validates arch against the supernet
         self.set_arch(previous)
-        static = StaticResNet(arch, num_classes=self.num_classes, activation=self.activation)
+        # Built on the meta device (no wasted random init), materialised where the supernet
+        # lives; every parameter and buffer is then overwritten from the shared weights.
+        with torch.device("meta"):
+            static = StaticResNet(arch, num_classes=self.num_classes, activation=self.activation)
+        static = static.to_empty(device=self.fc.weight.device)
         with torch.no_grad():
             _copy_conv(static.stem_conv, self.stem_conv)
             _copy_bn(static.stem_bn, self.stem_bn)

@@ -1,0 +1,38 @@
+"""The command line: `python -m track1 info` output and its errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.test_costs import SPEC_TABLE
+from track1.cli import main
+
+
+def test_info_reproduces_spec_table(capsys):
+    assert main(["info", *SPEC_TABLE]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["arch"] for r in rows] == list(SPEC_TABLE)
+    for row in rows:
+        flops, macs, params = SPEC_TABLE[row["arch"]]
+        assert (row["flops"], row["macs"], row["params"]) == (flops, macs, params)
+    assert rows[1]["depths"] == [2, 2, 2, 2]
+    assert rows[1]["widths"]["stem"] == 48 and rows[1]["widths"]["stages"][3] == [[360, 360]] * 2
+
+
+def test_info_bad_code_is_one_line_and_exit_2(python_exe):
+    good = next(iter(SPEC_TABLE))
+    bad = good[:10] + "0" + good[11:]
+    proc = subprocess.run([python_exe, "-m", "track1", "info", good, bad],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # all-or-nothing: no partial output before the error
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "code[10]" in lines[0] and "active block" in lines[0]
+
+
+def test_info_untied_flag(capsys):
+    code = "1252233313000000223112122253130000000000006515000000"
+    assert main(["info", code]) == 2
+    assert "conv2 tie" in capsys.readouterr().err
+    assert main(["info", "--untied", code]) == 0
+    assert json.loads(capsys.readouterr().out)["arch"] == code

@@ -1,0 +1,178 @@
+"""Training configuration: built-in defaults <- YAML file <- command line.
+
+As in timm, a YAML file supplies the defaults and the command line overrides them; the
+resolved config (a plain nested dict) is saved as ``config.yaml`` beside the checkpoint
+and inside it, so a run is reproducible and the evaluator can rebuild the supernet
+(``track1.models.build_supernet(config)`` reads ``space`` and ``model``).
+Overrides use dotted keys: ``--set loss.ranking=hinge --set teacher.priors=zen``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from track1.train.errors import TrainError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class TrainConfigError(TrainError):
+    """A bad config file, key or value (one line, names the key)."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "name": "run",                 # run folder under ckpt_dir
+    "space": "track1_resnet48",    # key of track1.models.SUPERNETS
+    "model": {"num_classes": 10, "activation": "relu"},
+    "data": None,                  # dataset root / tar; None = embedded CIFAR-10 subset
+    "image_size": 32,
+    "multiscale": None,            # e.g. [192, 224, 256]: one size per step
+    "augment": "crop_flip",        # rrc | crop_flip | none
+    "batch_size": 64,              # per rank
+    "epochs": 3,
+    "max_steps_per_epoch": None,   # cap (tests, benchmarks)
+    "lr": 0.1,                     # base lr for a global batch of 256 (scaled linearly)
+    "min_lr": 0.0,
+    "warmup_epochs": 1.0,
+    "warmup_lr": 1.0e-5,
+    "sched_per": "step",           # step | epoch
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 0.0,
+    "amp": True,                   # bf16 autocast, CUDA only
+    "channels_last": True,         # CUDA only
+    "device": "auto",              # auto | cpu | cuda
+    "workers": 4,
+    "seed": 0,
+    "loss": {},                    # track1.nas.step.LossConfig fields
+    "sampler": {"threshold": 0.0, "distance": None},
+    "teacher": {"priors": "flops", "cache": None,
+                "zen": {"batch": 8, "resolution": 32, "repeats": 1, "residual": True}},
+    "lambda": {"schedule": "warmup"},   # + options of track1.nas.schedules.make_schedule
+    "log_interval": 10,
+    "save_every_steps": 50,        # mid-epoch checkpoints (0 = epoch ends only)
+    "ckpt_dir": None,              # default track1.checkpoint.DEFAULT_DIR
+    "init_from": None,             # .pdparams (organisers' ResNet-48) or a track1 .pth
+    "init_head": True,             # also copy the classifier (class counts must agree)
+    "resume": None,                # path | auto
+    "tensorboard": False,
+    "progress": True,
+}
+
+
+def deep_merge(base: dict, override: dict, path: str = "") -> dict:
+    """``base`` updated by ``override`` recursively; unknown top-level keys are refused
+    (a typo would otherwise be silently ignored)."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        where = f"{path}{k}"
+        if path == "" and k not in DEFAULTS:
+            raise TrainConfigError(f"unknown config key {where!r}; known: {sorted(DEFAULTS)}")
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v, where + ".")
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def find_config(name_or_path: str) -> Path:
+    """A YAML path, or the name of a shipped config (``demo`` -> configs/demo.yaml)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = sorted(q.stem for q in CONFIG_DIR.glob("*.yaml"))
+    raise TrainConfigError(f"config not found: {name_or_path} (a YAML path, or one of {known})")
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise TrainConfigError(f"cannot parse config {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise TrainConfigError(f"config {path} must be a YAML mapping")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values are YAML scalars/lists: 3, 0.1, true, null, [1, 2], hinge."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_dotted(config: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    if parts[0] not in DEFAULTS:
+        raise TrainConfigError(f"unknown config key {key!r}; known top-level keys: {sorted(DEFAULTS)}")
+    node = config
+    for p in parts[:-1]:
+        if node.get(p) is None:
+            node[p] = {}
+        if not isinstance(node[p], dict):
+            raise TrainConfigError(f"cannot set {key!r}: {p!r} is not a section")
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | None = None,
+                   sets: list[str] | None = None) -> dict:
+    """DEFAULTS <- YAML file <- ``overrides`` (dotted key -> value) <- ``--set k=v``."""
+    config = copy.deepcopy(DEFAULTS)
+    if config_file:
+        config = deep_merge(config, load_yaml(find_config(config_file)))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(config, key, value)
+    for item in sets or []:
+        if "=" not in item:
+            raise TrainConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        set_dotted(config, key.strip(), parse_value(text))
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    def positive(key: str, integer: bool = True) -> None:
+        v = config[key]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (
+                integer and int(v) != v):
+            raise TrainConfigError(f"config {key!r} must be a positive "
+                                   f"{'integer' if integer else 'number'}, got {v!r}")
+    for k in ("batch_size", "epochs", "image_size", "log_interval"):
+        positive(k)
+    positive("lr", integer=False)
+    if config["sched_per"] not in ("step", "epoch"):
+        raise TrainConfigError(f"config 'sched_per' must be step or epoch, got {config['sched_per']!r}")
+    if config["device"] not in ("auto", "cpu", "cuda"):
+        raise TrainConfigError(f"config 'device' must be auto, cpu or cuda, got {config['device']!r}")
+    if not isinstance(config["model"], dict) or "num_classes" not in config["model"]:
+        raise TrainConfigError("config 'model' must be a mapping with num_classes")
+    from track1.models import SUPERNETS
+    if config["space"] not in SUPERNETS:
+        raise TrainConfigError(f"unknown space {config['space']!r}; known: {sorted(SUPERNETS)}")
+    from track1.nas.step import LossConfig
+    try:
+        LossConfig.from_dict(config["loss"])
+    except (TypeError, ValueError) as e:
+        raise TrainConfigError(f"config 'loss': {e}") from None
+
+
+def save_yaml(config: dict, path: str | os.PathLike) -> None:
+    """Write the resolved config atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    os.replace(tmp, path)

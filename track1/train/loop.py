@@ -1,0 +1,351 @@
+"""The supernet training loop: one code path for CPU, one GPU and ``torchrun`` DDP.
+
+Per step it calls ``track1.nas.step.train_step`` (all sub-steps accumulate gradients),
+then takes ONE SGD step; the learning rate follows timm's ``CosineLRScheduler`` (linear
+warm-up, cosine decay, stepped per iteration or per epoch), with the base lr scaled by
+global batch / 256. Arch samples come from a ``MarginSampler`` seeded identically on
+every rank, so all ranks train the same subnets at a step; data differ per rank.
+
+Everything a resumed run needs is in ``last.pth``: model, optimiser, scheduler, epoch,
+step in epoch, global step, RNG states, sampler and teacher state, and the resolved
+config. Batches are a pure function of (seed, epoch, step) (``track1.data``), so
+``--resume`` continues exactly: on CPU the weights equal an uninterrupted run's bitwise.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
+from track1.nas.sampler import MarginSampler
+from track1.nas.schedules import make_schedule
+from track1.nas.step import LossConfig, train_step
+from track1.nas.teacher import Teacher
+from track1.train import distributed as D
+from track1.train.config import DEFAULTS, save_yaml
+from track1.train.errors import TrainError
+
+#: config keys that may change between a run and its resumption
+RESUMABLE_CHANGES = {"epochs", "resume", "progress", "log_interval", "tensorboard", "workers",
+                     "save_every_steps", "device", "data", "ckpt_dir", "init_from",
+                     "max_steps_per_epoch", "amp"}
+
+
+def run_dir(config: dict) -> Path:
+    return Path(config.get("ckpt_dir") or DEFAULT_DIR) / str(config["name"])
+
+
+# ------------------------------------------------------------------------ RNG state
+def rng_state() -> dict[str, Any]:
+    """Global RNG states in a ``weights_only``-loadable form (tensors, lists, numbers)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": [version, list(internal), gauss],
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------- building
+def build_optimizer(model: nn.Module, config: dict, world_size: int) -> torch.optim.Optimizer:
+    """SGD; lr = base lr x global batch / 256; weight decay on conv/fc weights only."""
+    lr = config["lr"] * config["batch_size"] * world_size / 256
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config["weight_decay"]},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=lr, momentum=config["momentum"],
+                           nesterov=bool(config["nesterov"]) and config["momentum"] > 0)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: dict, steps_per_epoch: int):
+    from timm.scheduler import CosineLRScheduler
+    base_lr = optimizer.param_groups[0]["lr"]
+    per_step = config["sched_per"] == "step"
+    unit = steps_per_epoch if per_step else 1
+    warmup = int(round(config["warmup_epochs"] * unit))
+    total = max(1, int(config["epochs"] * unit))
+    warmup = min(warmup, total - 1) if total > 1 else 0
+    return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup),
+                             lr_min=config["min_lr"] * base_lr / config["lr"] if config["lr"] else 0.0,
+                             warmup_t=warmup, warmup_lr_init=config["warmup_lr"],
+                             warmup_prefix=True, t_in_epochs=not per_step)
+
+
+def build_space_for_sampler(space: Any, distance: str | None) -> Any:
+    """The supernet's space, or a twin measuring ``distance`` (e.g. ``group``)."""
+    if not distance:
+        return space
+    try:
+        return type(space)(distance=distance)
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"sampler.distance={distance!r} is not available for space "
+                         f"{space.name!r}: {e}") from None
+
+
+def build_batches(config: dict, info: D.DistInfo, num_classes: int):
+    from track1.data import DataError, TrainBatches, resolve_source
+    try:
+        source = resolve_source(config["data"], "train")
+        if source.num_classes != num_classes:
+            raise TrainError(f"data {config['data'] or 'embedded'} has {source.num_classes} "
+                             f"classes but model.num_classes is {num_classes}")
+        return TrainBatches(source, config["image_size"], config["batch_size"],
+                            device=info.device, seed=config["seed"], rank=info.rank,
+                            world_size=info.world_size, augment=config["augment"],
+                            multiscale=config["multiscale"], workers=config["workers"],
+                            channels_last=info.device.type == "cuda" and config["channels_last"],
+                            progress=info.is_main and config["progress"])
+    except DataError as e:
+        raise TrainError(str(e)) from None
+
+
+def check_compatible(saved: dict, config: dict, path: Path) -> None:
+    """Refuse to resume a checkpoint trained under a different recipe."""
+    for key in sorted(set(saved) | set(config)):
+        if key in RESUMABLE_CHANGES:
+            continue
+        if saved.get(key) != config.get(key):
+            if key == "model" and saved.get(key, {}).get("num_classes") != config["model"]["num_classes"]:
+                raise TrainError(f"{path} was trained with {saved['model'].get('num_classes')} "
+                                 f"classes, this run has {config['model']['num_classes']}")
+            raise TrainError(f"cannot resume {path}: config {key!r} differs "
+                             f"({saved.get(key)!r} there, {config.get(key)!r} now); "
+                             "use another --name or drop --resume")
+
+
+def init_weights_from(model: nn.Module, path: str, config: dict, log: Callable) -> None:
+    if str(path).endswith(".pdparams"):
+        from track1.train.pdparams import init_from_pdparams
+        report = init_from_pdparams(model, path, include_head=config["init_head"])
+        log(f"init from {path}: {len(report['matched'])} tensors matched, "
+            f"{len(report['unmatched'])} unmatched, {len(report['missing'])} missing, "
+            f"{len(report['shape_mismatch'])} shape mismatches")
+        return
+    ckpt = load_checkpoint(path)
+    saved_classes = ckpt["config"].get("model", {}).get("num_classes")
+    state = ckpt["model"]
+    if saved_classes != config["model"]["num_classes"]:
+        if config["init_head"]:
+            raise TrainError(f"{path} has {saved_classes} classes, this run has "
+                             f"{config['model']['num_classes']}: set init_head=false to keep "
+                             "a fresh classifier")
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    log(f"init from {path}: {len(state)} tensors, {len(missing)} missing, "
+        f"{len(unexpected)} unexpected")
+
+
+# -------------------------------------------------------------------------- train
+def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str], None] | None = None,
+          stop_after_steps: int | None = None) -> Path:
+    """Train the supernet of ``config`` (resolved, see ``track1.train.config``); returns
+    the path of ``last.pth``. ``batches`` injects a data object with the
+    ``TrainBatches`` interface; ``stop_after_steps`` ends the run early after that many
+    global steps, after saving (it simulates a crash in tests)."""
+    info = D.setup(config["device"])
+    log = log or (lambda s: print(s, flush=True) if info.is_main else None)
+    out_dir = run_dir(config)
+    last = out_dir / "last.pth"
+    loss_cfg = LossConfig.from_dict(config["loss"])
+
+    # ---- resume / compatibility checks first: nothing is written before they pass
+    ckpt = None
+    resume = config.get("resume")
+    if resume:
+        path = last if resume == "auto" else Path(resume)
+        if resume != "auto" or path.is_file():
+            ckpt = load_checkpoint(path)
+            check_compatible(ckpt["config"], config, path)
+            if resume != "auto":
+                out_dir = path.parent
+                last = out_dir / "last.pth"
+
+    torch.manual_seed(config["seed"])
+    random.seed(config["seed"])
+    np.random.seed(config["seed"] % (2 ** 32))
+    from track1.models import build_supernet
+    supernet = build_supernet(config).to(info.device)
+    if getattr(supernet, "num_classes", config["model"]["num_classes"]) != config["model"]["num_classes"]:
+        raise TrainError("supernet class count disagrees with model.num_classes")
+    if ckpt is None and config.get("init_from"):
+        init_weights_from(supernet, config["init_from"], config, log)
+
+    if batches is None:
+        batches = build_batches(config, info, config["model"]["num_classes"])
+    steps_per_epoch = len(batches)
+    if config.get("max_steps_per_epoch"):
+        steps_per_epoch = min(steps_per_epoch, int(config["max_steps_per_epoch"]))
+    if steps_per_epoch < 1:
+        raise TrainError(f"an epoch has no full batch: {len(batches)} steps at batch "
+                         f"{config['batch_size']} x {info.world_size} ranks")
+
+    cuda = info.device.type == "cuda"
+    if cuda and config["channels_last"]:
+        supernet = supernet.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(supernet, config, info.world_size)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    space = supernet.space
+    sampler = MarginSampler(build_space_for_sampler(space, config["sampler"].get("distance")),
+                            config["sampler"].get("threshold", 0.0) or 0.0,
+                            seed=config["seed"] + 7919)
+    teacher = None
+    if loss_cfg.ranking != "none":
+        tcfg = config["teacher"]
+        try:
+            teacher = Teacher(space, tcfg.get("priors", "flops"), cache_file=tcfg.get("cache"),
+                              num_classes=config["model"]["num_classes"],
+                              zen_options=tcfg.get("zen"), seed=config["seed"],
+                              device=info.device)
+        except ValueError as e:
+            raise TrainError(f"config 'teacher': {e}") from None
+    lam_cfg = dict(config["lambda"])
+    schedule = make_schedule(lam_cfg.pop("schedule", "warmup"), config["epochs"], **lam_cfg)
+
+    start_epoch, start_step, global_step = 0, 0, 0
+    if ckpt is not None:
+        try:
+            supernet.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            sampler.load_state_dict(ckpt["sampler"])
+            if teacher is not None and ckpt.get("teacher"):
+                teacher.load_state_dict(ckpt["teacher"])
+            set_rng_state(ckpt["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"cannot resume from {last}: {type(e).__name__}: "
+                                  f"{str(e).splitlines()[0]}") from None
+        start_epoch, start_step = int(ckpt["epoch"]), int(ckpt["epoch_step"])
+        global_step = int(ckpt["step"])
+        log(f"resumed {last} at epoch {start_epoch}, step {start_step} (global {global_step})")
+        if start_epoch >= config["epochs"]:
+            log(f"run {config['name']!r} already finished {start_epoch} epochs; nothing to do")
+            return last
+
+    model: nn.Module = supernet
+    if info.distributed:
+        model = nn.parallel.DistributedDataParallel(
+            supernet, device_ids=[info.local_rank] if cuda else None, broadcast_buffers=False)
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+                if cuda and config["amp"] else contextlib.nullcontext)
+    no_sync = D.no_sync_factory(model)
+
+    writer = None
+    if config["tensorboard"] and info.is_main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise TrainError("--tensorboard needs the 'tensorboard' package, which is not "
+                             "installed (pip install tensorboard)") from None
+        writer = SummaryWriter(str(out_dir / "tb"))
+
+    def save(epoch: int, epoch_step: int) -> None:
+        if info.is_main:
+            state = {"model": supernet.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "epoch": epoch, "epoch_step": epoch_step,
+                     "step": global_step, "rng": rng_state(), "sampler": sampler.state_dict(),
+                     "teacher": teacher.state_dict() if teacher is not None else None,
+                     "config": config, "image_size": config["image_size"],
+                     "loss_config": loss_cfg.to_dict()}
+            save_atomic(state, last)
+            save_yaml(config, out_dir / "config.yaml")
+        D.barrier(info)
+
+    if info.is_main:
+        save_yaml(config, out_dir / "config.yaml")
+        log(f"training {config['space']} supernet: {config['epochs']} epochs x {steps_per_epoch} "
+            f"steps, batch {config['batch_size']} x {info.world_size}, lr "
+            f"{optimizer.param_groups[0]['lr'] if not global_step else config['lr']:.4g} "
+            f"(base {config['lr']} per 256), device {info.device}, loss "
+            f"{loss_cfg.to_dict()}, out {out_dir}")
+    if config["sched_per"] == "step":
+        scheduler.step_update(global_step)
+    else:
+        scheduler.step(start_epoch)
+    from tqdm import tqdm
+    images_per_step = config["batch_size"] * info.world_size
+    for epoch in range(start_epoch, config["epochs"]):
+        batches.set_epoch(epoch)
+        first = start_step if epoch == start_epoch else 0
+        if config["sched_per"] == "epoch":
+            scheduler.step(epoch)
+        bar = tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{config['epochs']}",
+                   disable=not (info.is_main and config["progress"]), file=sys.stderr,
+                   dynamic_ncols=True, leave=False)
+        sums: dict[str, float] = {}
+        count, t0 = 0, time.perf_counter()
+        for step, (images, targets) in enumerate(batches.iter_from(first), start=first):
+            if step >= steps_per_epoch:
+                break
+            lam = schedule(epoch + step / steps_per_epoch)
+            supernet.train()
+            optimizer.zero_grad(set_to_none=True)
+            terms = train_step(model, supernet, images, targets, loss_cfg, sampler, teacher, lam,
+                               no_sync=no_sync, autocast=autocast, ddp=info.distributed)
+            optimizer.step()
+            global_step += 1
+            if config["sched_per"] == "step":
+                scheduler.step_update(global_step)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            if count == config["log_interval"] or step + 1 == steps_per_epoch:
+                elapsed = time.perf_counter() - t0
+                mean = {k: v / count for k, v in sums.items()}
+                ips = count * images_per_step / max(elapsed, 1e-9)
+                lr = optimizer.param_groups[0]["lr"]
+                losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random",
+                                                               "rank") if k in mean)
+                line = (f"epoch {epoch + 1} step {step + 1}/{steps_per_epoch} | {losses} | "
+                        f"lambda {mean['lambda']:.3f} lr {lr:.4g} | {ips:.1f} img/s "
+                        f"{count / max(elapsed, 1e-9):.2f} steps/s")
+                if info.is_main:
+                    bar.write(line) if config["progress"] else log(line)
+                if writer is not None:
+                    for k, v in mean.items():
+                        writer.add_scalar(f"train/{k}", v, global_step)
+                    writer.add_scalar("train/lr", lr, global_step)
+                    writer.add_scalar("train/img_per_s", ips, global_step)
+                sums, count, t0 = {}, 0, time.perf_counter()
+            if step + 1 < steps_per_epoch and config["save_every_steps"] and \
+                    global_step % config["save_every_steps"] == 0:
+                save(epoch, step + 1)
+            if stop_after_steps is not None and global_step >= stop_after_steps:
+                if step + 1 == steps_per_epoch:
+                    save(epoch + 1, 0)
+                else:
+                    save(epoch, step + 1)
+                bar.close()
+                return last
+        bar.close()
+        if not all(math.isfinite(v) for v in terms.values()):
+            raise TrainError(f"training diverged at epoch {epoch + 1} (non-finite loss {terms}); "
+                             "lower lr")
+        save(epoch + 1, 0)
+        log(f"epoch {epoch + 1}/{config['epochs']} done; checkpoint {last}")
+    if writer is not None:
+        writer.close()
+    D.cleanup(info)
+    return last
