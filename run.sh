@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # track1 front door. Creates .venv/ on first use (pinned deps from requirements*.txt),
 # then dispatches:
+#   bash run.sh demo                   the main job on the embedded default: train, then evaluate
 #   bash run.sh train [options]        train the supernet (default: CPU demo, embedded data)
 #   bash run.sh evaluate [options]     score the official list, write submission/ JSON
 #   bash run.sh bench-nb201 [options]  rank-consistency bench on NAS-Bench-201
@@ -37,10 +38,16 @@ cmd="${1:-help}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
   help|-h|--help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   setup)
     ensure_venv
+    ;;
+  demo)
+    ensure_venv
+    cd "$ROOT"
+    "$PY" -m track1 train "$@"
+    exec "$PY" -m track1 evaluate
     ;;
   test)
     ensure_venv
