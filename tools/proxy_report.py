@@ -1,0 +1,261 @@
+"""Zero-cost proxy report: Kendall / Spearman of every proxy against NAS-Bench-201
+ground truth, and the proxies' mutual Kendall on a sample of the Track 1 list.
+
+    .venv/bin/python tools/proxy_report.py                    # the fixed 1,000 archs
+    .venv/bin/python tools/proxy_report.py --all --proxies flops,params
+    .venv/bin/python tools/proxy_report.py --archs 0 --track1-archs 40   # Track 1 part only
+
+Every arch is scored on a freshly built network whose weights are seeded from the arch
+code, with one fixed batch of CIFAR-10 training images (labels real), so a score never
+depends on the order of work. Scores are appended to a JSONL cache as produced
+(``--out``/cache_*.jsonl, its name carries the settings): an interrupted run resumes
+where it stopped. The summary JSON and per-arch CSV go to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import track1  # noqa: E402,F401
+from track1.nb201.ground_truth import fixed_subset, load_ground_truth  # noqa: E402
+from track1.nb201.space import NB201Space  # noqa: E402
+from track1.proxies import PROXIES, get_proxy  # noqa: E402
+from track1.proxies.zen import arch_seed, zen_score  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+
+
+# ---------------------------------------------------------------- correlations
+def _finite(values: list[float]) -> list[float]:
+    """-inf (NASWOT of a dead net) -> just below the smallest finite value: same ranks."""
+    finite = [v for v in values if math.isfinite(v)]
+    low = (min(finite) - 1.0) if finite else 0.0
+    return [v if math.isfinite(v) else low for v in values]
+
+
+def correlations(pred: list[float], gt: list[float]) -> dict[str, float]:
+    """Kendall tau-b, Spearman rho and Pearson r (pred's -inf mapped below its minimum)."""
+    try:  # the team's shared helpers, when present
+        from track1.evaluate.metrics import kendall, pearson, spearman
+        p = _finite(pred)
+        return {"kendall": float(kendall(p, gt)), "spearman": float(spearman(p, gt)),
+                "pearson": float(pearson(p, gt))}
+    except ImportError:
+        from scipy import stats
+        p = _finite(pred)
+        return {"kendall": float(stats.kendalltau(p, gt).statistic),
+                "spearman": float(stats.spearmanr(p, gt).statistic),
+                "pearson": float(stats.pearsonr(p, gt).statistic)}
+
+
+# ---------------------------------------------------------------- data
+def probe_batch(data: str | None, n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``n`` CIFAR-10 training images (normalised) and labels, chosen by ``seed``."""
+    from track1.data import decode_to_tensor, normalize, resolve_source
+    path = data if data is not None else (str(DEFAULT_DATA) if DEFAULT_DATA.exists() else None)
+    source = resolve_source(path, "train")
+    idx = random.Random(seed).sample(range(len(source)), n)
+    images, labels = decode_to_tensor(source, size, indices=idx, crop_ratio=1.0, progress=False)
+    return normalize(images), labels, source.name
+
+
+# ---------------------------------------------------------------- scoring
+class ScoreCache:
+    """Per-arch proxy scores in a JSONL file: one line per finished arch, appended and
+    flushed as produced, so a crash loses at most the arch in flight."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, dict] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # torn last line of an interrupted run
+                self.rows.setdefault(row["arch"], {}).update(row)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def missing(self, code: str, names: list[str]) -> list[str]:
+        row = self.rows.get(code, {})
+        return [n for n in names if n not in row]
+
+    def add(self, row: dict) -> None:
+        self.rows.setdefault(row["arch"], {}).update(row)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+
+def score_archs(space, codes: list[str], names: list[str], cache: ScoreCache, *,
+                x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
+                zen_batch: int, desc: str) -> dict[str, float]:
+    """Fill ``cache`` with every proxy of every arch; returns seconds spent per proxy."""
+    seconds = {n: 0.0 for n in names}
+    todo = [c for c in codes if cache.missing(c, names)]
+    for code in tqdm(todo, desc=desc, unit="arch", dynamic_ncols=True):
+        arch = space.decode(code)
+        s = arch_seed(code, seed)
+        torch.manual_seed(s)
+        net = space.build(arch, num_classes=num_classes)
+        row = {"arch": code}
+        for name in cache.missing(code, names):
+            t = time.perf_counter()
+            if name == "zen":
+                try:
+                    v = zen_score(space, arch, batch=zen_batch, resolution=x.shape[-1],
+                                  seed=seed, num_classes=num_classes)
+                except ValueError:  # log(0): a BN fed only zeros (a dead NB201 node)
+                    v = float("-inf")
+            elif name == "naswot":
+                v = get_proxy(name)(net, x[:naswot_n], y[:naswot_n], seed=s)
+            else:
+                v = get_proxy(name)(net, x, y, seed=s)
+            seconds[name] += time.perf_counter() - t
+            row[name] = float(v)
+        cache.add(row)
+    return seconds
+
+
+# ---------------------------------------------------------------- report parts
+def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
+    space = NB201Space()
+    gt = load_ground_truth()
+    codes = fixed_subset(15625 if args.all else args.archs, seed=args.subset_seed)
+    tag = f"b{args.batch}-nw{args.naswot_batch}-z{args.zen_batch}-s{args.seed}"
+    cache = ScoreCache(out / f"cache_nb201_{tag}.jsonl")
+    t0 = time.perf_counter()
+    seconds = score_archs(space, codes, names, cache, x=x[:args.batch], y=y[:args.batch],
+                          naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
+                          zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}")
+    wall = time.perf_counter() - t0
+    table = {}
+    for name in names:
+        pred = [cache.rows[c][name] for c in codes]
+        table[name] = {target: correlations(pred, [getattr(gt[c], target) for c in codes])
+                       for target in ("valid", "test")}
+        table[name]["seconds_this_run"] = round(seconds[name], 2)
+    label = "all" if len(codes) == 15625 else f"fixed{len(codes)}"
+    with open(out / f"nb201_{label}_{tag}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "valid", "test", *names])
+        for c in codes:
+            w.writerow([c, gt[c].valid, gt[c].test, *[cache.rows[c][n] for n in names]])
+    return {"archs": len(codes), "subset_seed": args.subset_seed, "label": label,
+            "batch": args.batch, "naswot_batch": args.naswot_batch, "zen_batch": args.zen_batch,
+            "wall_s_this_run": round(wall, 1), "proxies": table}
+
+
+def track1_part(args, names: list[str], out: Path) -> dict:
+    from track1.official import load_arch_list
+    from track1.space.resnet48 import ResNet48Space
+    space = ResNet48Space()
+    official = list(load_arch_list(validate=False).values())
+    codes = random.Random(args.subset_seed).sample(official, args.track1_archs)
+    x, y, _ = probe_batch(args.data, args.track1_batch, args.track1_res, args.seed)
+    y = y % 1000
+    tag = f"r{args.track1_res}-b{args.track1_batch}-s{args.seed}"
+    cache = ScoreCache(out / f"cache_track1_{tag}.jsonl")
+    t0 = time.perf_counter()
+    score_archs(space, codes, names, cache, x=x, y=y, naswot_n=args.track1_batch,
+                num_classes=1000, seed=args.seed, zen_batch=min(args.zen_batch, 8),
+                desc=f"track1 x{len(codes)}")
+    mutual = {}
+    for a in names:
+        mutual[a] = {}
+        for b in names:
+            pa = [cache.rows[c][a] for c in codes]
+            pb = _finite([cache.rows[c][b] for c in codes])
+            mutual[a][b] = round(correlations(pa, pb)["kendall"], 4)
+    return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
+            "wall_s_this_run": round(time.perf_counter() - t0, 1), "mutual_kendall": mutual}
+
+
+def markdown(summary: dict) -> str:
+    lines = []
+    nb = summary.get("nb201")
+    if nb:
+        lines += [f"NAS-Bench-201 CIFAR-10, {nb['archs']} archs ({nb['label']}); "
+                  f"gradient batch {nb['batch']}, NASWOT batch {nb['naswot_batch']}",
+                  "", "| proxy | Kendall (valid) | Spearman (valid) | Kendall (test) | "
+                  "Spearman (test) |", "|---|---|---|---|---|"]
+        for name, r in nb["proxies"].items():
+            lines.append(f"| {name} | {r['valid']['kendall']:.3f} | {r['valid']['spearman']:.3f} "
+                         f"| {r['test']['kendall']:.3f} | {r['test']['spearman']:.3f} |")
+    t1 = summary.get("track1")
+    if t1:
+        names = list(t1["mutual_kendall"])
+        lines += ["", f"Track 1 list, {t1['archs']} archs, mutual Kendall "
+                  f"({t1['resolution']}px, batch {t1['batch']})", "",
+                  "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for a in names:
+            lines.append(f"| {a} | " + " | ".join(f"{t1['mutual_kendall'][a][b]:.2f}"
+                                                 for b in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=1000, help="NB201 archs (fixed subset; 0 skips)")
+    ap.add_argument("--all", action="store_true", help="all 15,625 NB201 archs")
+    ap.add_argument("--subset-seed", type=int, default=0)
+    ap.add_argument("--proxies", default=",".join(PROXIES), help="comma-separated")
+    ap.add_argument("--batch", type=int, default=16, help="images for the gradient proxies")
+    ap.add_argument("--naswot-batch", type=int, default=64)
+    ap.add_argument("--zen-batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default=None,
+                    help="CIFAR-10 folder or tar (default: the shared tarball if present, "
+                         "else the embedded demo set)")
+    ap.add_argument("--track1-archs", type=int, default=0, help="Track 1 archs (0 skips)")
+    ap.add_argument("--track1-res", type=int, default=64)
+    ap.add_argument("--track1-batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--out", default="runs/proxy_report")
+    args = ap.parse_args(argv)
+    names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    for n in names:
+        if n not in PROXIES:
+            ap.error(f"unknown proxy {n!r}; choose from {list(PROXIES)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"machine": f"{platform.processor() or platform.machine()}, "
+                                f"{torch.get_num_threads()} torch threads, CPU"
+                     if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+                     "seed": args.seed, "command": " ".join(sys.argv)}
+    if args.all or args.archs > 0:
+        n = max(args.batch, args.naswot_batch)
+        x, y, data_name = probe_batch(args.data, n, 32, args.seed)
+        summary["data"] = data_name
+        summary["nb201"] = nb201_part(args, names, x, y, out)
+    if args.track1_archs > 0:
+        summary["track1"] = track1_part(args, names, out)
+    parts = [p for p in ("nb201", "track1") if p in summary]
+    label = "_".join(parts + ([summary["nb201"]["label"]] if "nb201" in summary else []))
+    path = out / f"summary_{label}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(path)
+    print(markdown(summary))
+    print(f"summary: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
