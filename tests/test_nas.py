@@ -1,0 +1,216 @@
+"""Ranking losses, margin sampler, lambda schedules, teacher and the training step."""
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+import torch
+from scipy.stats import kendalltau
+
+from track1.costs import count_costs
+from track1.models.resnet48 import ResNet48Supernet
+from track1.nas import schedules
+from track1.nas.ranking import (diff_kendall, diff_kendall_loss, hinge_pair_loss,
+                                margin_ranking_loss, pair_margin)
+from track1.nas.sampler import MarginSampler
+from track1.nas.step import LossConfig, train_step
+from track1.nas.teacher import Teacher
+from track1.space.resnet48 import ResNet48Space, decode, hamming_distance
+
+
+# ------------------------------------------------------------------------ losses
+def test_hinge_pushes_b_below_a_when_teacher_prefers_b():
+    la = torch.tensor(1.0, requires_grad=True)
+    lb = torch.tensor(1.5, requires_grad=True)
+    loss = hinge_pair_loss(la, lb, pa=1.0, pb=2.0)       # b predicted better
+    assert loss.item() == pytest.approx(0.5)             # relu(Lb - La)
+    loss.backward()
+    assert la.grad is None or la.grad.item() == 0.0      # La is detached
+    assert lb.grad.item() == pytest.approx(1.0)          # descending lowers Lb
+    # already in the teacher's order: no loss
+    assert hinge_pair_loss(torch.tensor(2.0), torch.tensor(1.0), 1.0, 2.0).item() == 0.0
+
+
+def test_hinge_other_direction():
+    la = torch.tensor(1.0, requires_grad=True)
+    lb = torch.tensor(0.25, requires_grad=True)
+    loss = hinge_pair_loss(la, lb, pa=3.0, pb=2.0)       # a predicted better
+    assert loss.item() == pytest.approx(0.75)            # relu(La - Lb)
+    loss.backward()
+    assert lb.grad.item() == pytest.approx(-1.0)         # descending raises Lb
+    assert hinge_pair_loss(torch.tensor(0.5), torch.tensor(0.9), 3.0, 2.0).item() == 0.0
+
+
+def test_margin_grows_with_distance_and_ranking_loss_values():
+    assert pair_margin(0.0, 0.1, 0.01) == pytest.approx(0.1)
+    assert pair_margin(40.0, 0.1, 0.01) == pytest.approx(0.5)
+    la, lb = torch.tensor(2.0), torch.tensor(1.8)        # b better by 0.2
+    # teacher prefers b: loss = relu(m - (La - Lb))
+    assert margin_ranking_loss(la, lb, 1.0, 2.0, margin=0.5).item() == pytest.approx(0.3)
+    assert margin_ranking_loss(la, lb, 1.0, 2.0, margin=0.1).item() == 0.0
+    near = margin_ranking_loss(la, lb, 1.0, 2.0, margin=pair_margin(10, 0, 0.02))
+    far = margin_ranking_loss(la, lb, 1.0, 2.0, margin=pair_margin(40, 0, 0.02))
+    assert far.item() > near.item()
+    # teacher prefers a: loss = relu(m - (Lb - La)) = 0.5 + 0.2
+    assert margin_ranking_loss(la, lb, 2.0, 1.0, margin=0.5).item() == pytest.approx(0.7)
+    assert margin_ranking_loss(la, lb, 1.0, 1.0, margin=0.5).item() == 0.0   # teacher tie
+
+
+def test_diff_kendall_sign_limits_and_agreement_with_kendall():
+    x = torch.arange(6.0)
+    assert 0 < diff_kendall(x, x).item() < 1
+    assert -1 < diff_kendall(x, -x).item() < 0
+    assert diff_kendall(x, x, alpha=200).item() == pytest.approx(1.0, abs=1e-3)
+    assert diff_kendall(x, -x, alpha=200).item() == pytest.approx(-1.0, abs=1e-3)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(10, generator=g), torch.randn(10, generator=g)
+    tau = kendalltau(a.numpy(), b.numpy()).statistic
+    assert diff_kendall(a, b, alpha=1e4).item() == pytest.approx(tau, abs=1e-3)
+    # the loss prefers lower CE for higher prior: gradient lowers CE of the best prior
+    ce = torch.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    diff_kendall_loss(ce, [1.0, 2.0, 3.0]).backward()
+    assert ce.grad[0] < 0 < ce.grad[2]     # descent: CE of prior 3 falls, of prior 1 rises
+    with pytest.raises(ValueError):
+        diff_kendall(torch.zeros(1), torch.zeros(1))
+
+
+# ----------------------------------------------------------------------- sampler
+def test_margin_sampler_respects_threshold_and_tied_space():
+    space = ResNet48Space()
+    sampler = MarginSampler(space, threshold=33, seed=1)
+    for a, b in sampler.pairs(40):
+        assert hamming_distance(a, b) >= 33
+        decode(a.code, tied=True), decode(b.code, tied=True)     # inside the tied space
+    chain = sampler.chain(5)
+    assert all(hamming_distance(p, q) >= 33 for p, q in zip(chain, chain[1:]))
+    assert sampler.fallbacks == 0
+
+
+def test_margin_sampler_state_roundtrip_and_fallback():
+    space = ResNet48Space()
+    s1 = MarginSampler(space, threshold=20, seed=3)
+    s1.pairs(3)
+    state = json.loads(json.dumps(s1.state_dict()))
+    s2 = MarginSampler(space, threshold=20, seed=99)
+    s2.load_state_dict(state)
+    assert [tuple(map(str, p)) for p in s1.pairs(4)] == [tuple(map(str, p)) for p in s2.pairs(4)]
+    impossible = MarginSampler(space, threshold=10_000, seed=0, max_tries=5)
+    a, b = impossible.pair()
+    assert impossible.fallbacks == 1 and a != b
+    with pytest.raises(ValueError):
+        MarginSampler(space, threshold=-1)
+
+
+# --------------------------------------------------------------------- schedules
+def test_lambda_schedules():
+    w = schedules.make_schedule("warmup", 70)
+    assert w(0) == 0 and w(5) == pytest.approx(0.5) and w(20) == 2 and w(60) == 2
+    s = schedules.make_schedule("sine", 70)
+    assert s(0) == pytest.approx(0) and s(70 * 0.625) == pytest.approx(2.0)
+    assert s(70) == pytest.approx(2 * math.sin(0.8 * math.pi))
+    assert schedules.make_schedule("constant", 70)(33) == 1.0
+    m = schedules.make_schedule("multistage", 30, milestones=[10, 20], values=[0, 1, 2])
+    assert [m(0), m(9.9), m(10), m(25)] == [0, 0, 1, 2]
+    with pytest.raises(ValueError):
+        schedules.make_schedule("cosine", 10)
+    with pytest.raises(ValueError):
+        schedules.multistage([1, 2], [0, 1])
+
+
+# ----------------------------------------------------------------------- teacher
+def test_teacher_priors_cache_and_combination(tmp_path):
+    space = ResNet48Space()
+    rng = random.Random(0)
+    archs = [space.sample(rng) for _ in range(4)]
+    t = Teacher(space, "flops")
+    assert t.scores(archs) == [count_costs(a)["flops"] for a in archs]
+    both = Teacher(space, "flops+params")
+    ranks = both.scores(archs)
+    flops_order = sorted(range(4), key=lambda i: count_costs(archs[i])["flops"])
+    params_order = sorted(range(4), key=lambda i: count_costs(archs[i])["params"])
+    if flops_order == params_order:
+        assert sorted(range(4), key=lambda i: ranks[i]) == flops_order
+    assert all(0 <= r <= 3.01 for r in ranks)
+    cache = tmp_path / "c.jsonl"
+    cache.write_text("\n".join(json.dumps({"arch": a.code, "zen": float(i)})
+                               for i, a in enumerate(archs)) + "\n{partial")
+    z = Teacher(space, "zen", cache_file=cache)
+    assert z.scores(archs) == [0.0, 1.0, 2.0, 3.0] and z.computed == 0
+    z2 = Teacher(space, "zen")
+    z2.load_state_dict(z.state_dict())
+    assert z2.scores(archs) == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError):
+        Teacher(space, "accuracy")
+
+
+# -------------------------------------------------------------------------- step
+@pytest.fixture(scope="module")
+def tiny_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
+
+
+def _run(cfg: LossConfig, batch, teacher="flops"):
+    torch.manual_seed(0)
+    net = ResNet48Supernet(num_classes=10)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    sampler = MarginSampler(net.space, threshold=33, seed=0)
+    t = Teacher(net.space, teacher) if cfg.ranking != "none" else None
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    opt.zero_grad()
+    terms = train_step(net, net, *batch, cfg, sampler, t, lam=1.0)
+    opt.step()
+    changed = any(not torch.equal(before[k], v) for k, v in net.state_dict().items()
+                  if v.is_floating_point())
+    return terms, changed
+
+
+@pytest.mark.parametrize("cfg,terms,forwards", [
+    (LossConfig(), {"largest", "smallest", "random"}, 4),                       # sandwich
+    (LossConfig(ranking="hinge", num_pairs=1), {"largest", "smallest", "random", "rank"}, 6),
+    (LossConfig(ranking="margin", ranking_mode="reuse"), {"largest", "smallest", "random", "rank"}, 4),
+    (LossConfig(ranking="diffkendall", group_size=3, num_random=0, smallest=False),
+     {"largest", "rank"}, 4),
+    (LossConfig(largest=False, smallest=False, num_random=1, distill=False), {"random"}, 1),  # SPOS
+    (LossConfig(largest=False, smallest=False, num_random=0, distill=False, ranking="hinge",
+                num_pairs=1), {"rank"}, 2),
+])
+def test_step_terms_switch_and_weights_change(cfg, terms, forwards, tiny_batch):
+    out, changed = _run(cfg, tiny_batch)
+    assert {k for k in out if k not in ("lambda", "forwards")} == terms
+    assert out["forwards"] == forwards
+    assert changed
+    assert all(math.isfinite(v) for v in out.values())
+
+
+def test_reuse_diffkendall_and_config_validation(tiny_batch):
+    out, changed = _run(LossConfig(ranking="diffkendall", ranking_mode="reuse", num_random=3),
+                        tiny_batch)
+    assert out["forwards"] == 5 and "rank" in out and changed
+    with pytest.raises(ValueError):
+        LossConfig(largest=False, smallest=False, num_random=0, ranking="none", distill=False)
+    with pytest.raises(ValueError):
+        LossConfig(largest=False)                    # distill needs the largest subnet
+    with pytest.raises(ValueError):
+        LossConfig(ranking="hinge", ranking_mode="reuse", num_random=1)
+    with pytest.raises(ValueError):
+        LossConfig.from_dict({"rankin": "hinge"})
+
+
+def test_step_generic_over_nb201_space():
+    nb = pytest.importorskip("track1.nb201.supernet")
+    torch.manual_seed(0)
+    net = nb.NB201Supernet(num_classes=10, C=4, N=1)
+    before = [p.clone() for p in net.parameters()]
+    sampler = MarginSampler(net.space, threshold=2.0, seed=0)
+    x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for mode in ("extra", "reuse"):
+        opt.zero_grad()
+        out = train_step(net, net, x, y, LossConfig(ranking="margin", ranking_mode=mode),
+                         sampler, Teacher(net.space, "params"), lam=1.0)
+        opt.step()
+        assert "rank" in out and math.isfinite(out["rank"])
+    assert any(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
