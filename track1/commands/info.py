@@ -18,6 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="accept codes outside the official list's tied space")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--zen", action="store_true",
+                   help="add a 'zen' field: Zen-score (seeded per arch, reproducible)")
+    p.add_argument("--zen-batch", type=int, default=8, help="Zen-score batch size")
+    p.add_argument("--zen-resolution", type=int, default=224, help="Zen-score input size")
+    p.add_argument("--zen-repeats", type=int, default=1, help="Zen-score draws averaged")
+    p.add_argument("--zen-no-residual", action="store_true",
+                   help="score with the shortcuts removed (Zen-NAS's official variant)")
     p.set_defaults(func=run)
 
 
@@ -27,5 +34,11 @@ def run(args: argparse.Namespace) -> int:
         row = {"arch": arch.code,
                **count_costs(arch, image_size=args.image_size, num_classes=args.num_classes),
                "depths": list(arch.depths), "widths": arch.widths()}
+        if args.zen:
+            from track1.proxies.zen import zen_score
+            from track1.space.resnet48 import ResNet48Space
+            row["zen"] = zen_score(ResNet48Space(tied=False), arch, batch=args.zen_batch,
+                                   resolution=args.zen_resolution, repeats=args.zen_repeats,
+                                   residual=not args.zen_no_residual)
         print(json.dumps(row), flush=True)
     return 0

@@ -1,0 +1,75 @@
+"""Zen-score: determinism, options, caller's weights untouched, CLI field, cache tool."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from track1.cli import main
+from track1.proxies import get_proxy
+from track1.proxies.zen import arch_seed, score, zen_score
+from track1.space.resnet48 import ResNet48Space
+
+ARCH1 = "1252233313000000223212122253130000000000006515000000"
+OPTS = dict(batch=4, resolution=32)
+
+
+def test_zen_is_reproducible_and_seeded_per_arch():
+    space = ResNet48Space()
+    a = space.decode(ARCH1)
+    z1, z2 = zen_score(space, a, **OPTS), zen_score(space, a, **OPTS)
+    assert z1 == z2
+    assert zen_score(space, a, seed=1, **OPTS) != z1          # another seed, another draw
+    assert arch_seed(ARCH1) == arch_seed(ARCH1) != arch_seed(space.encode(space.largest()))
+
+
+def test_zen_options_change_the_score_and_order_extremes():
+    space = ResNet48Space()
+    a = space.decode(ARCH1)
+    base = zen_score(space, a, **OPTS)
+    assert zen_score(space, a, residual=False, **OPTS) != base
+    assert zen_score(space, a, batch=4, resolution=48) != base
+    rep = zen_score(space, a, repeats=2, **OPTS)
+    assert rep != base and abs(rep - base) < 0.1 * abs(base)  # a mean of two close draws
+    # the widest, deepest net is more expressive than the smallest by a wide margin
+    assert zen_score(space, space.largest(), **OPTS) > zen_score(space, space.smallest(), **OPTS) + 10
+
+
+def test_zen_contract_leaves_caller_model_untouched():
+    space = ResNet48Space()
+    net = space.build(space.decode(ARCH1), num_classes=10).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    s = get_proxy("zen")(net, torch.zeros(4, 3, 32, 32), seed=5)
+    assert s == score(net, torch.zeros(4, 3, 32, 32), seed=5)
+    assert not net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(before[k], v), k
+    with pytest.raises(TypeError):
+        score(net, torch.zeros(2, 3, 32, 32), bogus=1)
+
+
+def test_info_zen_field(capsys):
+    assert main(["info", "--zen", "--zen-batch", "4", "--zen-resolution", "32", ARCH1]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["zen"] == pytest.approx(zen_score(ResNet48Space(), ResNet48Space().decode(ARCH1),
+                                                 **OPTS))
+
+
+def test_zen_cache_tool_is_resumable(tmp_path):
+    out = tmp_path / "cache.jsonl"
+    cmd = [sys.executable, "tools/zen_cache.py", "--out", str(out), "--batch", "2",
+           "--resolution", "32", "--no-progress"]
+    subprocess.run(cmd + ["--limit", "2"], check=True, capture_output=True)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["key"] for r in rows] == ["arch1", "arch2"]
+    first = rows[0]
+    assert first["arch"] == ARCH1 and first["flops"] == 2110725120 and first["params"] == 9621328
+    subprocess.run(cmd + ["--limit", "3"], check=True, capture_output=True)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["key"] for r in rows] == ["arch1", "arch2", "arch3"] and rows[0] == first
+    bad = subprocess.run(cmd[:-1] + ["--limit", "1", "--archs", str(tmp_path / "none.json")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "not found" in bad.stderr
