@@ -1,0 +1,123 @@
+"""The .pdparams importer: a Paddle-style pickle the test writes itself, and a
+malicious pickle that must be refused without running anything."""
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+from track1.checkpoint import load_checkpoint
+from track1.models.resnet48 import ResNet48Supernet
+from track1.train.pdparams import (PdparamsError, init_from_pdparams, load_pdparams,
+                                   paddle_to_track1_name)
+
+
+def _paddle_name(key: str) -> str:
+    """Our key -> a Paddle ResNet key (the inverse mapping, written out by hand)."""
+    key = key.replace("running_mean", "_mean").replace("running_var", "_variance")
+    key = key.replace("stem_conv.", "conv1.").replace("stem_bn.", "bn1.")
+    if key.startswith("stages."):
+        _, s, j, rest = key.split(".", 3)
+        rest = rest.replace("shortcut.", "downsample.")
+        key = f"layer{int(s) + 1}.{j}.{rest}"
+    return key
+
+
+def _write_pdparams(path, net: ResNet48Supernet, prefix: str = "") -> dict:
+    arrays = OrderedDict()
+    for k, v in net.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        a = v.numpy().copy()
+        if k == "fc.weight":
+            a = a.T.copy()                     # Paddle Linear weight is [in, out]
+        arrays[prefix + _paddle_name(k)] = a
+    arrays["StructuredToParameterName@@"] = {"conv1.weight": "conv2d_0.w_0"}
+    with open(path, "wb") as f:
+        pickle.dump(arrays, f, protocol=4)
+    return arrays
+
+
+def test_name_mapping_examples():
+    assert paddle_to_track1_name("conv1.weight") == "stem_conv.weight"
+    assert paddle_to_track1_name("model.bn1._variance") == "stem_bn.running_var"
+    assert paddle_to_track1_name("layer3.7.conv2.fn.weight") == "stages.2.7.conv2.weight"
+    assert paddle_to_track1_name("layer2.0.downsample.1._mean") == "stages.1.0.shortcut.1.running_mean"
+    assert paddle_to_track1_name("fc.bias") == "fc.bias"
+
+
+def test_load_pdparams_roundtrip(tmp_path):
+    torch.manual_seed(1)
+    src = ResNet48Supernet(num_classes=7)
+    with torch.no_grad():
+        for m in src.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2)
+    path = tmp_path / "resnet48.pdparams"
+    _write_pdparams(path, src, prefix="model.")
+    assert all(isinstance(v, np.ndarray) for v in load_pdparams(path).values())
+    torch.manual_seed(2)
+    dst = ResNet48Supernet(num_classes=7)
+    report = init_from_pdparams(dst, path)
+    assert not report["unmatched"] and not report["missing"] and not report["shape_mismatch"]
+    for k, v in src.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            assert torch.equal(v, dst.state_dict()[k]), k
+    # a class-count mismatch is an error unless the head is left out
+    other = ResNet48Supernet(num_classes=10)
+    with pytest.raises(PdparamsError, match="class counts differ"):
+        init_from_pdparams(other, path)
+    report = init_from_pdparams(other, path, include_head=False)
+    assert report["skipped_head"] == ["model.fc.weight", "model.fc.bias"]
+    # the converter tool writes a weights_only checkpoint the trainer/evaluator can load
+    out = tmp_path / "init.pth"
+    r = subprocess.run([sys.executable, "tools/convert_pdparams.py", str(path), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ckpt = load_checkpoint(out)
+    assert ckpt["config"]["model"]["num_classes"] == 7
+    assert torch.equal(ckpt["model"]["fc.weight"], src.state_dict()["fc.weight"])
+
+
+def test_unmatched_keys_are_reported(tmp_path):
+    path = tmp_path / "odd.pdparams"
+    with open(path, "wb") as f:
+        pickle.dump({"conv1.weight": np.zeros((64, 3, 7, 7), np.float32),
+                     "head.proj.weight": np.zeros((3, 3), np.float32)}, f)
+    report = init_from_pdparams(ResNet48Supernet(num_classes=10), path)
+    assert report["matched"] == ["conv1.weight"] and report["unmatched"] == ["head.proj.weight"]
+    with open(path, "wb") as f:
+        pickle.dump({"foo": np.zeros(3)}, f)
+    with pytest.raises(PdparamsError, match="none of its"):
+        init_from_pdparams(ResNet48Supernet(num_classes=10), path)
+
+
+class _Evil:
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pdparams"
+    with open(path, "wb") as f:
+        pickle.dump({"conv1.weight": np.zeros(3, np.float32), "x": _Evil(str(marker))}, f)
+    with pytest.raises(PdparamsError, match="refusing to unpickle"):
+        load_pdparams(path)
+    assert not marker.exists()
+    path.write_bytes(b"\x80\x04not a pickle")
+    with pytest.raises(PdparamsError, match="cannot read"):
+        load_pdparams(path)
+    r = subprocess.run([sys.executable, "tools/convert_pdparams.py", str(path),
+                        str(tmp_path / "o.pth")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and not (tmp_path / "o.pth").exists()

@@ -1,0 +1,62 @@
+"""Convert the organisers' Paddle ResNet-48 (``.pdparams``) to a track1 checkpoint.
+
+    .venv/bin/python tools/convert_pdparams.py resnet48.pdparams supernet_ckpt/pretrained/init.pth
+
+No Paddle needed: the pickle is read by a restricted unpickler (numpy arrays and plain
+containers only; see ``track1.train.pdparams`` for the name mapping). The output loads
+with ``weights_only=True`` and works as ``train --init-from`` or as an evaluator
+checkpoint. Unmatched and missing keys are reported; ``--strict`` makes them fatal.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import track1  # noqa: E402,F401
+from track1.checkpoint import save_atomic  # noqa: E402
+from track1.models.resnet48 import ResNet48Supernet  # noqa: E402
+from track1.train.pdparams import PdparamsError, load_pdparams, map_pdparams  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pdparams")
+    p.add_argument("output", help="track1 checkpoint to write (.pth)")
+    p.add_argument("--activation", default="relu")
+    p.add_argument("--strict", action="store_true", help="fail on any unmatched/missing key")
+    args = p.parse_args(argv)
+    try:
+        arrays = load_pdparams(args.pdparams)
+        fc = next((a for k, a in arrays.items() if k.endswith("fc.weight")), None)
+        num_classes = int(fc.shape[1]) if fc is not None and fc.ndim == 2 else 1000
+        model = ResNet48Supernet(num_classes=num_classes, activation=args.activation)
+        state, report = map_pdparams(arrays, model)
+        if not report["matched"]:
+            raise PdparamsError(f"{args.pdparams}: no key maps onto the ResNet-48 supernet")
+        problems = report["unmatched"] + report["missing"] + report["shape_mismatch"]
+        if args.strict and problems:
+            raise PdparamsError(f"{len(problems)} unmatched/missing/mismatched keys, first: "
+                                f"{problems[0]}")
+    except (PdparamsError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    model.load_state_dict(state, strict=False)
+    config = {"space": "track1_resnet48", "name": "pretrained",
+              "model": {"num_classes": num_classes, "activation": args.activation},
+              "image_size": 224, "source": str(args.pdparams)}
+    save_atomic({"model": model.state_dict(), "config": config, "image_size": 224,
+                 "epoch": 0, "step": 0}, args.output)
+    print(f"matched {len(report['matched'])} tensors, unmatched {len(report['unmatched'])}"
+          f"{' ' + str(report['unmatched'][:5]) if report['unmatched'] else ''}, missing "
+          f"{len(report['missing'])}{' ' + str(report['missing'][:5]) if report['missing'] else ''},"
+          f" shape mismatches {len(report['shape_mismatch'])}; wrote {args.output} "
+          f"({num_classes} classes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
