@@ -53,7 +53,10 @@ class MixedCell(nn.Module):
 class NB201Supernet(NB201Body):
     """Weight-sharing NB201 network; ``set_arch`` chooses the active path."""
 
-    def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5) -> None:
+    def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5,
+                 activation: str = "relu") -> None:
+        if activation != "relu":  # the trainer's default model config names one
+            raise ValueError(f"NAS-Bench-201 networks use ReLU only, got activation={activation!r}")
         super().__init__(lambda c: MixedCell(c, self), num_classes, C, N)
         self.space = NB201Space(C=C, N=N)
         self.arch: NB201Arch = self.space.largest()

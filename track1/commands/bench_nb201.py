@@ -1,0 +1,97 @@
+"""``python -m track1 bench-nb201``: rank-consistency bench on NAS-Bench-201 CIFAR-10.
+
+Trains each method (SPOS baseline, RD-NAS variants) at the same budget and seed with
+the shared trainer, scores a fixed set of archs (default: 1,000 drawn with seed 0),
+and writes per run ``predictions.csv`` and ``summary.json`` under ``--out``; finished
+runs are skipped and interrupted ones resume. ``--compare-bn RUN`` scores one trained
+run under every BN mode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from track1.nb201.bench import BN_MODES, DEFAULT_DATA, METHODS
+    p = sub.add_parser("bench-nb201", help="NAS-Bench-201 ranking bench (SPOS vs RD-NAS)",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--out", default="runs/bench_nb201", help="output folder (resumable)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated, from: {', '.join(METHODS)}")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    p.add_argument("--archs", type=int, default=1000, help="fixed archs scored (seed 0)")
+    p.add_argument("--all", action="store_true", help="score all 15,625 archs")
+    p.add_argument("--data", default=None,
+                   help=f"CIFAR-10 folder or tar, or 'embedded' for the packaged demo "
+                        f"subset (default: {DEFAULT_DATA})")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="cap steps per epoch (CPU budgets); default: the full epoch")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1,
+                   help="base lr per 256 images (0.1 = NB201's 0.025 at batch 64)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--bn-mode", default="recalibrate", choices=BN_MODES)
+    p.add_argument("--compare-bn", default=None, metavar="RUN",
+                   help="also score this run (e.g. spos_s0) under every BN mode")
+    p.add_argument("--eval-images", type=int, default=1000,
+                   help="held-out images scored per arch")
+    p.add_argument("--calib-images", type=int, default=512,
+                   help="training images for BN re-calibration (same for every arch)")
+    p.add_argument("--score-batch", type=int, default=256)
+    p.add_argument("--target", default="valid", choices=("valid", "test"),
+                   help="ground truth: cifar10_valid_acc or cifar10_test_acc")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra trainer config override for every run (dotted key)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from track1.nb201.bench import (DEFAULT_DATA, METHODS, BenchError, bench_archs,
+                                    compare_bn_modes, load_eval_data, run_method)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise BenchError(f"unknown bench method(s) {bad}; choose from {list(METHODS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise BenchError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    for name in ("archs", "epochs", "batch_size", "eval_images", "calib_images", "score_batch"):
+        if getattr(args, name) < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be >= 1")
+    data = args.data or str(DEFAULT_DATA)
+    if data == "embedded":
+        data = None
+    elif not Path(data).exists():
+        raise BenchError(f"CIFAR-10 data not found: {data} (pass --data FOLDER_OR_TAR)")
+    out = Path(args.out)
+    codes = bench_archs(args.archs, args.all)
+    eval_data = load_eval_data(data, args.eval_images, args.calib_images)
+    train_kwargs = {"data": data, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                    "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
+                    "progress": not args.no_progress, "extra": args.set}
+    out.mkdir(parents=True, exist_ok=True)
+    results, failed = [], []
+    for seed in seeds:
+        for method in methods:
+            try:
+                results.append(run_method(method, seed, out, codes, eval_data,
+                                          bn_mode=args.bn_mode, target=args.target,
+                                          train_kwargs=train_kwargs,
+                                          score_batch=args.score_batch))
+            except (ValueError, RuntimeError, ArithmeticError) as e:
+                # one failing method (e.g. a teacher that cannot score) must not lose the rest
+                failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
+                print(f"FAILED {failed[-1]}", flush=True)
+    if args.compare_bn:
+        compare_bn_modes(args.compare_bn, out, codes, eval_data, target=args.target,
+                         score_batch=args.score_batch)
+    table = [{"run": r["run"], **{k: round(r["accuracy"][k], 4)
+                                  for k in ("kendall", "spearman", "pearson", "top10_precision")}}
+             for r in results]
+    print(json.dumps({"archs": len(codes), "runs": table, "failed": failed}, indent=1))
+    return 1 if failed else 0
