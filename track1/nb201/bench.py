@@ -80,15 +80,14 @@ def rank_metrics(pred: Sequence[float], gt: Sequence[float], top: float = 0.1) -
     k = max(1, int(round(top * len(p))))
     best_pred = set(sorted(range(len(p)), key=lambda i: -p[i])[:k])
     best_gt = set(sorted(range(len(g)), key=lambda i: -g[i])[:k])
-    constant = len(set(p)) < 2
-
-    def safe(v: float) -> float:
-        return 0.0 if constant or not math.isfinite(v) else float(v)
-    return {"kendall": safe(stats.kendalltau(p, g).statistic),
-            "spearman": safe(stats.spearmanr(p, g).statistic),
-            "pearson": safe(stats.pearsonr(p, g).statistic) if not constant else 0.0,
-            f"top{int(round(top * 100))}_precision": len(best_pred & best_gt) / k,
-            "n": len(p)}
+    out = {"kendall": 0.0, "spearman": 0.0, "pearson": 0.0,
+           f"top{int(round(top * 100))}_precision": len(best_pred & best_gt) / k, "n": len(p)}
+    if len(set(p)) > 1 and len(set(g)) > 1:  # a constant side has no defined correlation
+        for key, fn in (("kendall", stats.kendalltau), ("spearman", stats.spearmanr),
+                        ("pearson", stats.pearsonr)):
+            v = float(fn(p, g).statistic)
+            out[key] = v if math.isfinite(v) else 0.0
+    return out
 
 
 # ------------------------------------------------------------------------ data

@@ -1,0 +1,81 @@
+"""Smoke bench: a few training steps and a few archs through the whole pipeline,
+checking files, columns and resumability (never the numbers)."""
+import csv
+import json
+
+import pytest
+
+import track1  # noqa: F401
+from track1.cli import main
+from track1.nb201.bench import METHODS, rank_metrics, read_predictions
+from track1.nb201.ground_truth import fixed_subset, load_ground_truth
+
+TINY = ["--data", "embedded", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
+        "--archs", "4", "--eval-images", "16", "--calib-images", "16", "--score-batch", "16",
+        "--no-progress"]
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_smoke_bench_writes_runs_and_resumes(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench-nb201", "--out", str(out), "--methods", "spos,rdnas_flops",
+            "--compare-bn", "spos_s0", *TINY]
+    assert main(argv) == 0
+    codes = fixed_subset(4, seed=0)
+    gt = load_ground_truth()
+    for run in ("spos_s0", "rdnas_flops_s0"):
+        rows = _rows(out / run / "predictions.csv")
+        assert [r["arch"] for r in rows] == codes
+        assert all(0 <= float(r["pred"]) <= 100 and float(r["loss"]) > 0 for r in rows)
+        assert [float(r["gt"]) for r in rows] == pytest.approx([gt[c].valid for c in codes])
+        summary = json.loads((out / run / "summary.json").read_text())
+        assert summary["archs"] == 4 and summary["budget"]["steps"] == 2
+        for key in ("kendall", "spearman", "pearson", "top10_precision"):
+            assert -1 <= summary["accuracy"][key] <= 1
+        assert summary["budget"]["batch_size"] == 8 and summary["wall_s"]["train"] > 0
+    rd = json.loads((out / "rdnas_flops_s0" / "summary.json").read_text())
+    assert rd["config"]["loss"]["ranking"] == "margin" and rd["config"]["sampler"]["threshold"] == 6.7
+    bn = json.loads((out / "bn_compare" / "spos_s0" / "summary.json").read_text())
+    assert set(bn["modes"]) == {"recalibrate", "batch", "stored"}
+    # the re-calibrated scores of the comparison equal the run's own (same data, same mode)
+    assert _rows(out / "bn_compare" / "spos_s0" / "predictions_recalibrate.csv") == \
+        _rows(out / "spos_s0" / "predictions.csv")
+    capsys.readouterr()
+
+    # a finished run is skipped; a torn predictions file is completed, not restarted
+    pred = out / "spos_s0" / "predictions.csv"
+    lines = pred.read_text().splitlines()
+    pred.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])
+    (out / "spos_s0" / "summary.json").unlink()
+    before = (out / "rdnas_flops_s0" / "summary.json").stat().st_mtime_ns
+    assert main(["bench-nb201", "--out", str(out), "--methods", "spos,rdnas_flops", *TINY]) == 0
+    log = capsys.readouterr().out
+    assert "rdnas_flops_s0: finished earlier, skipped" in log
+    assert "already finished" in log  # the trainer resumed its final checkpoint: no retraining
+    assert (out / "rdnas_flops_s0" / "summary.json").stat().st_mtime_ns == before
+    assert [r["arch"] for r in _rows(pred)] == codes
+    assert len(read_predictions(pred)) == 4
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["bench-nb201", "--methods", "spos,magic", "--out", str(tmp_path)]) == 2
+    assert "unknown bench method(s) ['magic']" in capsys.readouterr().err
+    assert main(["bench-nb201", "--data", str(tmp_path / "nope.tar.gz"), "--out",
+                 str(tmp_path)]) == 2
+    assert "CIFAR-10 data not found" in capsys.readouterr().err
+    assert main(["bench-nb201", "--archs", "0", "--out", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())  # nothing written on bad input
+
+
+def test_rank_metrics_and_method_table():
+    m = rank_metrics([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
+    assert m["kendall"] == pytest.approx(1) and m["top10_precision"] == 1.0
+    m = rank_metrics([3, 2, 1], [1, 2, 3])
+    assert m["kendall"] == pytest.approx(-1)
+    assert rank_metrics([1, 1, 1], [1, 2, 3])["kendall"] == 0.0  # constant predictions
+    assert {"spos", "rdnas_flops", "rdnas_zen", "rdnas_synflow", "rdnas_naswot",
+            "rdnas_params", "rdnas_flops_nosampler"} <= set(METHODS)
