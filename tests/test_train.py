@@ -1,0 +1,149 @@
+"""The training loop: resume equals uninterrupted, the CLI end to end, bad inputs."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from track1.checkpoint import find_latest, load_checkpoint, save_atomic
+from track1.cli import main
+from track1.models import build_supernet
+from track1.train.config import TrainConfigError, resolve_config
+from track1.train.loop import train
+
+
+class SyntheticBatches:
+    """The ``TrainBatches`` interface over seeded random tensors (tiny and fast)."""
+
+    def __init__(self, steps: int = 3, batch: int = 4, size: int = 32, classes: int = 10) -> None:
+        self.steps, self.batch, self.size, self.classes = steps, batch, size, classes
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def iter_from(self, start: int = 0):
+        for step in range(start, self.steps):
+            g = torch.Generator().manual_seed(1000 * self.epoch + step)
+            yield (torch.randn(self.batch, 3, self.size, self.size, generator=g),
+                   torch.randint(0, self.classes, (self.batch,), generator=g))
+
+
+def _config(tmp_path, name: str, **extra) -> dict:
+    """The demo recipe (sandwich + hinge pairs + margin sampler) on a tiny NAS-Bench-201
+    supernet: the trainer is space-generic, and this keeps the test to seconds."""
+    sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
+            "lr=0.4", "warmup_epochs=0.5", "log_interval=100", "space=nb201",
+            "model={num_classes: 10, C: 4, N: 1}", "sampler.threshold=2"]
+    overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
+                 "max_steps_per_epoch": 3, **extra}
+    return resolve_config("demo", overrides, sets)
+
+
+@pytest.mark.parametrize("stop_after", [2, 4])
+def test_resume_equals_uninterrupted(tmp_path, stop_after):
+    whole = train(_config(tmp_path, "whole"), batches=SyntheticBatches(size=16),
+                  log=lambda s: None)
+    cfg = _config(tmp_path, "split")
+    train(cfg, batches=SyntheticBatches(size=16), log=lambda s: None, stop_after_steps=stop_after)
+    mid = load_checkpoint(tmp_path / "split" / "last.pth")
+    assert mid["step"] == stop_after
+    split = train(cfg, batches=SyntheticBatches(size=16), log=lambda s: None)  # resume: auto
+    a, b = load_checkpoint(whole), load_checkpoint(split)
+    assert a["step"] == b["step"] == 6 and a["epoch"] == b["epoch"] == 2
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k                            # bitwise
+    ma = [s["momentum_buffer"] for s in a["optimizer"]["state"].values()]
+    mb = [s["momentum_buffer"] for s in b["optimizer"]["state"].values()]
+    assert all(torch.equal(x, y) for x, y in zip(ma, mb))
+    assert a["sampler"] == b["sampler"]
+    # and it is not trivially equal: training moved the weights
+    fresh = build_supernet(a["config"]).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in a["model"].items() if v.is_floating_point())
+
+
+def test_cli_train_end_to_end_on_embedded_data(tmp_path, capsys):
+    rc = main(["train", "--ckpt-dir", str(tmp_path), "--name", "demo", "--epochs", "1",
+               "--max-steps-per-epoch", "2", "--batch-size", "4", "--no-progress",
+               "--set", "loss.num_random=1", "--set", "loss.num_pairs=1",
+               "--set", "log_interval=1"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "largest" in out and "rank" in out and "img/s" in out and "lambda" in out
+    last = find_latest(tmp_path)
+    assert last == tmp_path / "demo" / "last.pth" and (tmp_path / "demo" / "config.yaml").is_file()
+    ckpt = load_checkpoint(last)
+    assert ckpt["config"]["space"] == "track1_resnet48" and ckpt["image_size"] == 32
+    net = build_supernet(ckpt["config"])
+    net.load_state_dict(ckpt["model"])                 # the evaluator's rebuild path
+    # a finished run resumes to "nothing to do" and leaves the file alone
+    before = last.read_bytes()
+    assert main(["train", "--ckpt-dir", str(tmp_path), "--name", "demo", "--epochs", "1",
+                 "--max-steps-per-epoch", "2", "--batch-size", "4", "--no-progress",
+                 "--set", "loss.num_random=1", "--set", "loss.num_pairs=1",
+                 "--set", "log_interval=1"]) == 0
+    assert last.read_bytes() == before
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def _fails(args, capsys, *expect):
+    rc = main(["train", "--no-progress", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert err.startswith("error: ") and "\n" not in err, err
+    for e in expect:
+        assert e in err, err
+
+
+def test_bad_inputs_one_line_and_nothing_written(tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    _fails(["--ckpt-dir", ck, "--data", str(tmp_path / "nope")], capsys, "not found")
+    empty = tmp_path / "empty"
+    (empty / "train" / "cat").mkdir(parents=True)
+    _fails(["--ckpt-dir", ck, "--data", str(empty)], capsys, "no images")
+    _fails(["--ckpt-dir", ck, "--set", "model.num_classes=5"], capsys, "10 classes",
+           "num_classes is 5")
+    _fails(["--ckpt-dir", ck, "--set", "bogus=1"], capsys, "unknown config key")
+    _fails(["--ckpt-dir", ck, "--batch-size", "0"], capsys, "batch_size")
+    _fails(["--ckpt-dir", ck, "--config", "nonexistent"], capsys, "config not found")
+    assert not (tmp_path / "ck").exists()               # nothing written by any of them
+
+    run = tmp_path / "ck2" / "demo"
+    run.mkdir(parents=True)
+    corrupt = run / "last.pth"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    _fails(["--ckpt-dir", str(tmp_path / "ck2")], capsys, "corrupt or partial")
+    assert corrupt.read_bytes() == b"PK\x03\x04 truncated"
+    assert not (run / "config.yaml").exists()
+
+    other = tmp_path / "other.pth"
+    cfg = resolve_config("demo", {"name": "x"}, ["model.num_classes=5"])
+    save_atomic({"model": {}, "config": cfg, "epoch": 0, "epoch_step": 0, "step": 0}, other)
+    _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--resume", str(other)], capsys,
+           "5 classes", "has 10")
+    _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--init-from", str(other)], capsys,
+           "5 classes", "init_head=false")
+    assert not (tmp_path / "ck3").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None,
+                    reason="tensorboard installed: the missing-package error cannot show")
+def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys):
+    _fails(["--ckpt-dir", str(tmp_path), "--tensorboard", "--max-steps-per-epoch", "1",
+            "--batch-size", "4"], capsys, "tensorboard")
+
+
+def test_config_resolution_order():
+    cfg = resolve_config("demo", {"epochs": 7}, ["loss.ranking=margin", "sampler.threshold=5",
+                                                 "lambda.schedule=sine"])
+    assert cfg["epochs"] == 7 and cfg["loss"]["ranking"] == "margin"
+    assert cfg["sampler"]["threshold"] == 5 and cfg["name"] == "demo"
+    ref = resolve_config("track1_imagenet")
+    assert ref["lr"] == 0.001 and ref["epochs"] == 70 and ref["weight_decay"] == 0.0
+    assert ref["warmup_epochs"] == 5 and ref["model"]["num_classes"] == 1000
+    with pytest.raises(TrainConfigError):
+        resolve_config("demo", None, ["loss.ranking=best"])
