@@ -17,6 +17,7 @@ import track1
 import track1.commands
 from track1.checkpoint import CheckpointError
 from track1.data.sources import DataError
+from track1.evaluate.errors import EvaluateError
 from track1.nb201.bench import BenchError
 from track1.nb201.space import NB201CodeError
 from track1.official import ArchListError
@@ -26,7 +27,7 @@ from track1.train.errors import TrainError
 #: exceptions that mean "the user's input is wrong": one line, exit 2, no traceback
 USER_ERRORS: tuple[type[BaseException], ...] = (ArchCodeError, ArchListError, CheckpointError,
                                                  FileNotFoundError, DataError, BenchError,
-                                                 NB201CodeError, TrainError)
+                                                 NB201CodeError, TrainError, EvaluateError)
 
 
 def build_parser() -> argparse.ArgumentParser:
