@@ -261,13 +261,20 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
             return summary
     run_dir.mkdir(parents=True, exist_ok=True)
     config = bench_config(method, seed, run_dir, **train_kwargs)
+    # wall time per trained step, summed over sessions (a killed session's time is lost,
+    # its steps are not counted either, so the per-step figure stays honest)
     timing_path = run_dir / "timing.json"
-    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"train_s": 0.0}
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    timing = {"train_s": 0.0, "steps_timed": 0, **timing}
+    last_path = Path(config["ckpt_dir"]) / config["name"] / "last.pth"
+    steps_before = int(load_checkpoint(last_path)["step"]) if last_path.exists() else 0
     t0 = time.perf_counter()
     last = train(config, batches=batches, log=log)
-    timing["train_s"] += time.perf_counter() - t0
-    _write_json(timing_path, timing)
     ckpt = load_checkpoint(last)
+    if int(ckpt["step"]) > steps_before:
+        timing["train_s"] += time.perf_counter() - t0
+        timing["steps_timed"] += int(ckpt["step"]) - steps_before
+    _write_json(timing_path, timing)
     supernet = build_supernet(ckpt["config"])
     supernet.load_state_dict(ckpt["model"])
     device = torch.device("cuda" if torch.cuda.is_available() and config["device"] != "cpu"
@@ -288,7 +295,9 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                    "images_seen": steps * config["batch_size"], "lr": config["lr"],
                    "device": str(device), "threads": torch.get_num_threads()},
         "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2])},
-        "wall_s": {"train": round(timing["train_s"], 1), "score_this_session": round(score_s, 1)},
+        "wall_s": {"train": round(timing["train_s"] * steps / max(timing["steps_timed"], 1), 1),
+                   "train_per_step": round(timing["train_s"] / max(timing["steps_timed"], 1), 3),
+                   "score_this_session": round(score_s, 1)},
         "config": {k: config[k] for k in ("loss", "sampler", "teacher", "lambda")},
     }
     _write_json(summary_path, summary)
