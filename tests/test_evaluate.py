@@ -1,0 +1,274 @@
+"""The evaluation engine, BN modes, crash-safe results, metrics, and the evaluate CLI
+(including kill -9 part-way and resume)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from track1.checkpoint import save_atomic
+from track1.data import decode_to_tensor, normalize, resolve_source
+from track1.evaluate import (PreserveBN, ResultsLog, SubnetScorer, concordant_pair_ratio,
+                             kendall, pearson, read_jsonl, spearman, top_k_precision)
+from track1.evaluate.bn import bn_layers
+from track1.evaluate.results import build_submission, collect
+from track1.models.resnet48 import ResNet48Supernet
+from track1.official import load_arch_list
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = {"space": "track1_resnet48", "model": {"num_classes": 10, "activation": "relu"},
+          "image_size": 32}
+
+
+@pytest.fixture(scope="module")
+def codes() -> list[str]:
+    return list(load_arch_list(validate=False).values())[:4]
+
+
+@pytest.fixture(scope="module")
+def images():
+    val, train = resolve_source(None, "val"), resolve_source(None, "train")
+    ev, labels = decode_to_tensor(val, 32, indices=list(range(0, 1000, 20)), use_cache=False,
+                                  progress=False)
+    calib, _ = decode_to_tensor(train, 32, indices=list(range(0, 5000, 100)), use_cache=False,
+                                progress=False)
+    return ev, labels, calib
+
+
+@pytest.fixture(scope="module")
+def supernet():
+    torch.manual_seed(1)
+    net = ResNet48Supernet(10).eval()
+    # make the stored statistics distinctive so that restoring them is observable
+    for bn in bn_layers(net):
+        bn.running_mean.uniform_(-0.1, 0.1)
+        bn.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def _bn_state(net):
+    return [t.clone() for bn in bn_layers(net) for t in (bn.running_mean, bn.running_var)]
+
+
+def _reference_accuracy(net, code, ev, labels, calib, mode, calib_chunk):
+    """An independent path: static extraction, plain BN, float32, one batch at a time."""
+    static = net.extract(code)
+    if mode == "recalibrate":
+        for bn in bn_layers(static):
+            bn.reset_running_stats()
+            bn.momentum = None
+        static.train()
+        with torch.no_grad():
+            for lo in range(0, len(calib), calib_chunk):
+                static(normalize(calib[lo:lo + calib_chunk]))
+        static.eval()
+    elif mode == "batch":
+        static.train()
+    else:
+        static.eval()
+    with torch.no_grad():
+        logits = static(normalize(ev))
+    return (logits.argmax(1) == labels).float().mean().item(), logits
+
+
+@pytest.mark.parametrize("mode", ["recalibrate", "batch", "stored"])
+def test_scorer_matches_static_reference_and_restores_bn(supernet, codes, images, mode):
+    ev, labels, calib = images
+    before = _bn_state(supernet)
+    with SubnetScorer(supernet, ev, labels, calib, bn_mode=mode, batch_size=len(ev),
+                      calib_batch_size=25, device="cpu") as scorer:
+        accs = [scorer.score(code) for code in codes[:2]]
+    after = _bn_state(supernet)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert not supernet.training
+    for code, acc in zip(codes[:2], accs):
+        ref, _ = _reference_accuracy(supernet, code, ev, labels, calib, mode, 25)
+        assert acc == pytest.approx(ref, abs=1.5 / len(ev))  # at most one tie flip
+    assert all(0.0 <= a <= 1.0 for a in accs)
+
+
+def test_recalibration_changes_statistics_and_result_ignores_eval_batch(supernet, codes, images):
+    ev, labels, calib = images
+    results = []
+    for bs in (50, 7):
+        with SubnetScorer(supernet, ev, labels, calib, bn_mode="recalibrate", batch_size=bs,
+                          calib_batch_size=25, device="cpu") as scorer:
+            results.append(scorer.score(codes[0]))
+            recal_mean = supernet.stem_bn.running_mean.clone()
+    assert results[0] == results[1]
+    assert not torch.equal(recal_mean, supernet.stem_bn.running_mean)  # restored afterwards
+
+
+def test_out_of_memory_halves_the_batch(supernet, codes, images):
+    ev, labels, calib = images
+
+    class Fussy(torch.nn.Module):
+        """Raises CUDA-style OOM on evaluation batches above 16 images."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.space = inner, inner.space
+
+        def set_arch(self, arch):
+            self.inner.set_arch(arch)
+
+        def forward(self, x):
+            if not self.training and len(x) > 16 and not self.inner.stem_bn.training:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.inner(x)
+
+    with SubnetScorer(supernet, ev, labels, calib, bn_mode="stored", batch_size=50,
+                      device="cpu") as plain:
+        want = plain.score(codes[1])
+    with SubnetScorer(Fussy(supernet), ev, labels, calib, bn_mode="stored", batch_size=50,
+                      device="cpu") as scorer:
+        got = scorer.score(codes[1])
+        assert scorer.batch_size == 12
+    assert got == want
+
+
+def test_engine_is_generic_over_spaces(images):
+    nb201 = pytest.importorskip("track1.nb201.supernet")
+    ev, labels, calib = images
+    torch.manual_seed(0)
+    net = nb201.NB201Supernet(num_classes=10, C=8, N=1)
+    rng = random.Random(0)
+    archs = [net.space.encode(net.space.sample(rng)) for _ in range(3)]
+    with SubnetScorer(net, ev, labels, calib, bn_mode="recalibrate", device="cpu") as scorer:
+        accs = scorer.score_many([(f"a{i}", a) for i, a in enumerate(archs)])
+    assert list(accs) == ["a0", "a1", "a2"] and all(0 <= v <= 1 for v in accs.values())
+
+
+# ---------------------------------------------------------------------- results
+def test_results_log_ignores_and_rewrites_torn_line(tmp_path):
+    path = tmp_path / "rank000.jsonl"
+    with ResultsLog(path) as log:
+        log.append({"key": "arch1", "arch": "x", "acc": 0.5})
+        log.append({"key": "arch2", "arch": "y", "acc": 0.25})
+    with open(path, "a") as f:
+        f.write('{"key": "arch3", "ar')  # killed mid-write
+    with ResultsLog(path) as log:
+        assert sorted(log.done) == ["arch1", "arch2"]
+        log.append({"key": "arch3", "arch": "z", "acc": 1.0})
+    records, good = read_jsonl(path)
+    assert [r["key"] for r in records] == ["arch1", "arch2", "arch3"]
+    assert good == path.stat().st_size
+    assert set(collect(tmp_path)) == {"arch1", "arch2", "arch3"}
+    sub = build_submission([("arch2", "y"), ("arch1", "x")], collect(tmp_path))
+    assert list(sub) == ["arch2", "arch1"] and sub["arch1"] == {"acc": 0.5, "arch": "x"}
+    with pytest.raises(KeyError):
+        build_submission([("arch9", "q")], collect(tmp_path))
+
+
+# ---------------------------------------------------------------------- metrics
+def test_metrics_match_scipy_and_known_values():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    y = x + rng.normal(scale=0.7, size=50)
+    y[3] = y[4]  # a tie
+    assert kendall(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert kendall([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert top_k_precision([4, 3, 2, 1], [4, 3, 1, 2], 2) == 1.0
+    assert top_k_precision([1, 2, 3, 4], [4, 3, 2, 1], 2) == 0.0
+    assert concordant_pair_ratio([1, 2, 3], [1, 3, 2]) == pytest.approx(2 / 3)
+    assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        kendall([1, 2], [1, 2, 3])
+
+
+# -------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory, codes):
+    root = tmp_path_factory.mktemp("eval")
+    torch.manual_seed(0)
+    net = ResNet48Supernet(10)
+    save_atomic({"model": net.state_dict(), "config": CONFIG}, root / "demo.pth")
+    full = load_arch_list(validate=False)
+    tiny = {k: {"acc": 0.0, "arch": c} for k, c in list(full.items())[:14]}
+    (root / "list.json").write_text(json.dumps(tiny))
+    return root
+
+
+def _cmd(setup: Path, out: Path, results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "track1", "evaluate", "--checkpoint", str(setup / "demo.pth"),
+            "--archs", str(setup / "list.json"), "--limit", "0", "--eval-images", "96",
+            "--calib-images", "64", "--calib-batch-size", "32", "--batch-size", "96",
+            "--device", "cpu", "--threads", "1", "--no-progress",
+            "--cache-dir", str(setup / "cache"), "--out", str(out), "--results-dir", str(results),
+            *extra]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def test_kill_and_resume_equals_uninterrupted_run(tiny_setup):
+    root = tiny_setup
+    ref = subprocess.run(_cmd(root, root / "ref.json", root / "ref_results"), cwd=ROOT,
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    reference = json.loads((root / "ref.json").read_text())
+    assert list(reference) == [f"arch{i}" for i in range(1, 15)]
+
+    out, results = root / "resumed.json", root / "resumed_results"
+    proc = subprocess.Popen(_cmd(root, out, results), cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = results / "rank000.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and log.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "evaluation finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_lines = read_jsonl(log)[0]
+    assert 3 <= len(killed_lines) < 14 and not out.exists()
+    with open(log, "ab") as f:  # as if killed in the middle of writing a line
+        f.write(b'{"key":"arch99","acc":0.')
+    done = subprocess.run(_cmd(root, out, results), cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(killed_lines)} already in" in done.stdout
+    assert json.loads(out.read_text()) == reference
+    keys = [r["key"] for r in read_jsonl(log)[0]]
+    assert sorted(keys) == sorted(reference) and len(keys) == len(set(keys))
+
+
+def test_cli_bad_inputs_one_line_and_no_output(tiny_setup, tmp_path, capsys):
+    root = tiny_setup
+    out = tmp_path / "out.json"
+    bad_list = {"arch1": {"acc": 0, "arch": "1252233313000000223212122253130000000000006515000000"},
+                "arch2": {"acc": 0, "arch": "12522333130000002232121222531300000000000065150000"}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad_list))
+    wrong_classes = tmp_path / "c100.pth"
+    save_atomic({"model": ResNet48Supernet(100).state_dict(),
+                 "config": {**CONFIG, "model": {"num_classes": 100, "activation": "relu"}}},
+                wrong_classes)
+    cases = {
+        "checkpoint not found": ["--checkpoint", str(tmp_path / "none.pth")],
+        "'arch2'": ["--archs", str(tmp_path / "bad.json")],
+        "100 classes": ["--checkpoint", str(wrong_classes)],
+        "data path not found": ["--data", str(tmp_path / "nodata")],
+    }
+    from track1.cli import main
+    for needle, extra in cases.items():
+        capsys.readouterr()
+        assert main(_cmd(root, out, tmp_path / "res")[3:] + extra) == 2, needle
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], (needle, err)
+        assert not out.exists()

@@ -1,0 +1,81 @@
+"""Rank-correlation metrics between predicted and true scores.
+
+One library module so that the evaluator's rank report, the NAS-Bench-201 bench and
+the tests all compute the same numbers. Kendall is tau-b (ties handled), as
+``scipy.stats.kendalltau`` defines it; Spearman is Pearson on average ranks.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def _pair(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"need equally long score lists, got {a.size} and {b.size}")
+    if a.size < 2:
+        raise ValueError("need at least 2 pairs for a correlation")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("scores must be finite numbers")
+    return a, b
+
+
+def _nan_if_constant(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a == a[0]) or np.all(b == b[0]))
+
+
+def kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall tau-b (NaN when either side is constant)."""
+    a, b = _pair(x, y)
+    if _nan_if_constant(a, b):
+        return math.nan
+    return float(stats.kendalltau(a, b).statistic)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rho: Pearson correlation of average ranks."""
+    a, b = _pair(x, y)
+    if _nan_if_constant(a, b):
+        return math.nan
+    return pearson(stats.rankdata(a), stats.rankdata(b))
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's linear correlation coefficient."""
+    a, b = _pair(x, y)
+    if _nan_if_constant(a, b):
+        return math.nan
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip((a @ b) / math.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
+
+
+def top_k_precision(pred: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """Share of the true top-``k`` (highest) that the prediction also puts in its top-``k``."""
+    a, b = _pair(pred, truth)
+    k = int(k)
+    if not 1 <= k <= a.size:
+        raise ValueError(f"k must be in 1..{a.size}, got {k}")
+    top_pred = set(np.argsort(-a, kind="stable")[:k].tolist())
+    top_true = set(np.argsort(-b, kind="stable")[:k].tolist())
+    return len(top_pred & top_true) / k
+
+
+def concordant_pair_ratio(pred: Sequence[float], truth: Sequence[float]) -> float:
+    """RD-NAS's CPR: share of pairs (untied in truth) ordered the same way by ``pred``."""
+    a, b = _pair(pred, truth)
+    i, j = np.triu_indices(a.size, 1)
+    db, da = np.sign(b[i] - b[j]), np.sign(a[i] - a[j])
+    keep = db != 0
+    if not keep.any():
+        return math.nan
+    return float((da[keep] == db[keep]).mean())
+
+
+def rank_correlations(pred: Sequence[float], truth: Sequence[float]) -> dict[str, float]:
+    """``{"kendall", "spearman", "pearson", "n"}`` in one call."""
+    return {"kendall": kendall(pred, truth), "spearman": spearman(pred, truth),
+            "pearson": pearson(pred, truth), "n": len(pred)}
