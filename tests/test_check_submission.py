@@ -1,0 +1,111 @@
+"""``python -m track1 check-submission``: accepts a full valid file, rejects each broken case."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from track1.cli import main
+from track1.official import read_list_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def valid() -> dict:
+    data = read_list_json()
+    return {k: {"acc": (i % 997) / 996, "arch": v["arch"]} for i, (k, v) in enumerate(data.items())}
+
+
+def _write(tmp_path: Path, obj, name="sub.json") -> Path:
+    path = tmp_path / name
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def test_full_valid_submission_accepted(valid, tmp_path, capsys):
+    assert len(valid) == 45_000 and list(valid)[-1] == "arch45000"
+    assert main(["check-submission", str(_write(tmp_path, valid))]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_cli_exit_codes_in_a_subprocess(valid, tmp_path):
+    good = _write(tmp_path, valid)
+    bad = dict(valid)
+    bad["arch7"] = {"acc": 1.5, "arch": valid["arch7"]["arch"]}
+    for path, code in ((good, 0), (_write(tmp_path, bad, "bad.json"), 1)):
+        r = subprocess.run([sys.executable, "-m", "track1", "check-submission", str(path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == code, r.stderr
+    assert "arch7" in r.stderr
+
+
+def _broken(valid: dict, case: str):
+    items = list(valid.items())
+    if case == "order":
+        items[10], items[11] = items[11], items[10]
+        return dict(items), "arch11"
+    if case == "missing":
+        return dict(items[:-1]), "arch45000"
+    if case == "extra":
+        return {**valid, "arch45001": {"acc": 0.5, "arch": items[0][1]["arch"]}}, "arch45001"
+    if case == "renamed":
+        items[99] = ("arch_100", items[99][1])
+        return dict(items), "arch_100"
+    out = {k: dict(v) for k, v in items}
+    if case == "arch":
+        code = out["arch5"]["arch"]
+        out["arch5"]["arch"] = code[:-1] + ("1" if code[-1] != "1" else "2")
+        return out, "arch5"
+    if case == "nan":
+        out["arch3"]["acc"] = float("nan")
+        return out, "arch3"
+    if case == "inf":
+        out["arch3"]["acc"] = float("inf")
+        return out, "arch3"
+    if case == "percent":
+        out["arch42"]["acc"] = 73.5
+        return out, "arch42"
+    if case == "negative":
+        out["arch42"]["acc"] = -0.01
+        return out, "arch42"
+    if case == "string":
+        out["arch8"]["acc"] = "0.5"
+        return out, "arch8"
+    if case == "bool":
+        out["arch8"]["acc"] = True
+        return out, "arch8"
+    if case == "no_acc":
+        del out["arch9"]["acc"]
+        return out, "arch9"
+    if case == "not_object":
+        out["arch9"] = 0.5
+        return out, "arch9"
+    if case == "not_json":
+        return '{"arch1": {"acc": 0.5,', "JSON"
+    if case == "list":
+        return "[1, 2]", "object"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["order", "missing", "extra", "renamed", "arch", "nan", "inf",
+                                  "percent", "negative", "string", "bool", "no_acc", "not_object",
+                                  "not_json", "list"])
+def test_each_broken_case_rejected_naming_the_problem(valid, tmp_path, capsys, case):
+    obj, needle = _broken(valid, case)
+    assert main(["check-submission", str(_write(tmp_path, obj))]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_custom_list_via_archs(tmp_path, capsys):
+    lst = {"arch1": {"acc": 0.0, "arch": "1252233313000000223212122253130000000000006515000000"}}
+    archs = _write(tmp_path, lst, "list.json")
+    sub = _write(tmp_path, {"arch1": {"acc": 0.25, "arch": lst["arch1"]["arch"]}})
+    assert main(["check-submission", str(sub), "--archs", str(archs)]) == 0
+    assert main(["check-submission", str(sub)]) == 1  # against the official 45,000
+    assert "missing entries" in capsys.readouterr().err
+    assert main(["check-submission", str(tmp_path / "absent.json")]) == 1
