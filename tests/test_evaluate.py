@@ -301,3 +301,21 @@ def test_rank_report_tool(tmp_path, capsys):
     assert report["pearson"] == pytest.approx(stats.pearsonr(pred, truth).statistic)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert tool.main([str(tmp_path / "sub.json"), str(tmp_path / "gt.csv")]) == 2  # no 'acc'
+
+
+def test_torchrun_two_ranks_equal_single_process(tiny_setup):
+    root = tiny_setup
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed next to this python")
+    common = ["--limit", "5", "--eval-images", "32", "--calib-images", "32"]
+    single = subprocess.run(_cmd(root, root / "one.json", root / "one_res") + common, cwd=ROOT,
+                            env=_env(), capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    multi = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m"]
+                           + _cmd(root, root / "two.json", root / "two_res")[2:] + common,
+                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert multi.returncode == 0, multi.stderr[-2000:]
+    assert json.loads((root / "two.json").read_text()) == json.loads((root / "one.json").read_text())
+    keys = [[r["key"] for r in read_jsonl(root / "two_res" / f"rank{r:03d}.jsonl")[0]] for r in (0, 1)]
+    assert keys == [["arch1", "arch3", "arch5"], ["arch2", "arch4"]]  # rank r takes r::2

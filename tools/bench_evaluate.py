@@ -1,0 +1,178 @@
+"""Benchmark: scoring subnets the reference way vs ours, same subnets, same images.
+
+(a) reference: per subnet, ``set_arch`` on the supernet, then a ``DataLoader`` pass
+    that decodes every calibration JPEG again (BN recalibration in train mode,
+    momentum None), then one that decodes every evaluation JPEG again (torchvision
+    Resize/CenterCrop/ToTensor/Normalize, batch 256, ``num_workers`` workers,
+    ``no_grad``), as the reference solution did for each of the 45,000.
+(b) ours: ``track1.evaluate.SubnetScorer`` on images decoded once (the one-time
+    decode is timed and counted in ours, amortised over the subnets).
+
+Both use the same BN mode, calibration images and evaluation images; the two paths
+are interleaved subnet by subnet so that load from other processes hits both alike.
+Prints subnets/s, images/s (calibration + evaluation images forwarded), the ratio,
+the share of the reference's time spent decoding, and the projected time of the
+full 45,000-subnet list with 2,048 calibration and 10,000 evaluation images.
+
+    python tools/bench_evaluate.py [--subnets 5] [--bn-modes recalibrate batch]
+        [--checkpoint PATH] [--threads 2] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+import track1  # noqa: E402,F401
+from track1.data import decode_to_tensor, resolve_source  # noqa: E402
+from track1.evaluate import SubnetScorer  # noqa: E402
+from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
+from track1.evaluate.runner import subset_indices  # noqa: E402
+from track1.official import load_arch_list  # noqa: E402
+
+FULL_LIST = 45_000
+
+
+class ReferenceDataset(torch.utils.data.Dataset):
+    """Decode + transform on every access, as an ImageFolder evaluation loader does."""
+
+    def __init__(self, source, indices, size: int) -> None:
+        import torchvision.transforms as T
+        self.source, self.indices = source, indices
+        self.transform = T.Compose([T.Resize(round(size / 0.875) if size > 64 else size),
+                                    T.CenterCrop(size), T.ToTensor(),
+                                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        image, label = self.source.load(self.indices[i])
+        return self.transform(image), label
+
+
+def reference_score(net, code, calib_loader, eval_loader, bn_mode: str, device) -> float:
+    net.set_arch(code)
+    with torch.no_grad():
+        if bn_mode == "recalibrate":
+            reset_bn_statistics(net)
+            net.train()
+            for x, _ in calib_loader:
+                net(x.to(device))
+            net.eval()
+        else:
+            set_bn_train(net, bn_mode == "batch")
+        correct = total = 0
+        for x, y in eval_loader:
+            pred = net(x.to(device)).argmax(1).cpu()
+            correct += int((pred == y).sum())
+            total += len(y)
+    return correct / total
+
+
+def decode_only(loader) -> float:
+    t = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--subnets", type=int, default=5)
+    p.add_argument("--bn-modes", nargs="+", default=["recalibrate", "batch"])
+    p.add_argument("--checkpoint", default=None, help="default: a freshly initialised supernet")
+    p.add_argument("--data", default=None, help="default: the embedded CIFAR-10 demo set")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--eval-images", type=int, default=1000)
+    p.add_argument("--calib-images", type=int, default=2048)
+    p.add_argument("--ref-batch-size", type=int, default=256)
+    p.add_argument("--ref-workers", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json-out", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.checkpoint:
+        from track1.evaluate.runner import load_supernet
+        net, config = load_supernet(args.checkpoint, device)
+        size = int(config.get("image_size", args.image_size))
+    else:
+        from track1.models.resnet48 import ResNet48Supernet
+        torch.manual_seed(0)
+        net, size = ResNet48Supernet(10).to(device).eval(), args.image_size
+    val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
+    eval_idx = subset_indices(len(val), args.eval_images, 0) or list(range(len(val)))
+    calib_idx = subset_indices(len(train), args.calib_images, 1) or list(range(len(train)))
+    codes = list(load_arch_list(validate=False).values())[:args.subnets]
+    loader = lambda src, idx: torch.utils.data.DataLoader(  # noqa: E731
+        ReferenceDataset(src, idx, size), batch_size=args.ref_batch_size,
+        num_workers=args.ref_workers, shuffle=False)
+    calib_loader, eval_loader = loader(train, calib_idx), loader(val, eval_idx)
+
+    t = time.perf_counter()
+    ev_u8, ev_labels = decode_to_tensor(val, size, indices=eval_idx, use_cache=False, progress=False)
+    cal_u8, _ = decode_to_tensor(train, size, indices=calib_idx, use_cache=False, progress=False)
+    decode_once = time.perf_counter() - t
+    ref_decode = decode_only(calib_loader) + decode_only(eval_loader)
+
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
+    print(f"bench_evaluate: {len(codes)} subnets, {len(eval_idx)} eval + {len(calib_idx)} calib "
+          f"images at {size}px; {machine}; torch {torch.__version__}")
+    print(f"  one-time decode (ours): {decode_once:.2f} s; reference decode-only pass per subnet: "
+          f"{ref_decode:.2f} s")
+    summary = {"subnets": len(codes), "image_size": size, "eval_images": len(eval_idx),
+               "calib_images": len(calib_idx), "machine": machine, "decode_once_s": decode_once,
+               "reference_decode_per_subnet_s": ref_decode, "modes": {}}
+    for mode in args.bn_modes:
+        n_img = len(eval_idx) + (len(calib_idx) if mode == "recalibrate" else 0)
+        ref_t = ours_t = 0.0
+        ref_acc, our_acc = [], []
+        with PreserveBN(net), SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode,
+                                           batch_size=args.batch_size, device=device) as scorer:
+            for code in codes:  # interleaved: the same load conditions for both
+                t = time.perf_counter()
+                ref_acc.append(reference_score(net, code, calib_loader, eval_loader, mode, device))
+                ref_t += time.perf_counter() - t
+                t = time.perf_counter()
+                our_acc.append(scorer.score(code))
+                ours_t += time.perf_counter() - t
+        ours_total = ours_t + decode_once
+        row = {"reference_s_per_subnet": ref_t / len(codes),
+               "ours_s_per_subnet": ours_t / len(codes),
+               "reference_subnets_per_s": len(codes) / ref_t,
+               "ours_subnets_per_s": len(codes) / ours_t,
+               "ours_subnets_per_s_incl_decode": len(codes) / ours_total,
+               "reference_images_per_s": n_img * len(codes) / ref_t,
+               "ours_images_per_s": n_img * len(codes) / ours_t,
+               "ratio": ref_t / ours_t, "ratio_incl_decode": ref_t / ours_total,
+               "reference_decode_share": min(1.0, ref_decode / (ref_t / len(codes))),
+               "max_abs_acc_diff": max(abs(a - b) for a, b in zip(ref_acc, our_acc)),
+               "full_list_projection_h": FULL_LIST * (10_000 + (2_048 if mode == "recalibrate" else 0))
+               / (n_img * len(codes) / ours_t) / 3600}
+        summary["modes"][mode] = row
+        print(f"  [{mode}] reference {row['reference_subnets_per_s']:.3f} subnets/s "
+              f"({row['reference_images_per_s']:.0f} img/s) | ours {row['ours_subnets_per_s']:.3f} "
+              f"subnets/s ({row['ours_images_per_s']:.0f} img/s) | ratio {row['ratio']:.2f}x "
+              f"({row['ratio_incl_decode']:.2f}x with the one-time decode) | reference time in "
+              f"decoding {100 * row['reference_decode_share']:.0f}% | max |acc diff| "
+              f"{row['max_abs_acc_diff']:.4f} | full 45k list (10k eval"
+              f"{' + 2,048 calib' if mode == 'recalibrate' else ''}) at this rate: "
+              f"{row['full_list_projection_h']:.0f} h")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
