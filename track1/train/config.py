@@ -43,10 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.9,
     "nesterov": False,
     "weight_decay": 0.0,
+    "zero_init_residual": False,   # start each residual branch at zero (last BN gamma = 0)
+    "clip_grad": None,             # max global gradient norm per optimiser step (None = off)
     "amp": True,                   # bf16 autocast, CUDA only
     "channels_last": True,         # CUDA only
     "device": "auto",              # auto | cpu | cuda
     "workers": 4,
+    "threads": None,               # torch CPU threads (None = torch's default)
     "seed": 0,
     "loss": {},                    # track1.nas.step.LossConfig fields
     "sampler": {"threshold": 0.0, "distance": None},

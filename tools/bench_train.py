@@ -1,0 +1,117 @@
+"""Training throughput: plain sandwich vs sandwich + ranking distillation, same run.
+
+    .venv/bin/python tools/bench_train.py                 # demo scale: 32x32, batch 64, CPU
+    .venv/bin/python tools/bench_train.py --image-size 224 --batch 64 --device cuda
+
+Modes (each its own supernet + SGD, the same batches and seeds), timed round-robin one
+step at a time so that load drift on a shared machine hits every mode alike:
+
+- ``spos``: one random subnet, CE (uniform sampling);
+- ``sandwich``: largest CE + smallest + 2 random with in-place distillation (baseline);
+- ``rd_extra``: sandwich + 2 margin pairs (Hamming >= 33) with the FLOPs hinge loss,
+  the reference: 4 extra forwards;
+- ``rd_reuse``: sandwich whose 2 random subnets form the margin pair: no extra forward;
+- ``dk_extra``: sandwich + a DiffKendall group of 4 (extra forwards).
+
+Prints a Markdown table (img/s, steps/s, forwards/step, ratio to sandwich).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spin-waiting on a shared CPU
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+import track1  # noqa: E402,F401
+from track1.data import TrainBatches, resolve_source  # noqa: E402
+from track1.models import build_supernet  # noqa: E402
+from track1.nas.sampler import MarginSampler  # noqa: E402
+from track1.nas.step import LossConfig, train_step  # noqa: E402
+from track1.nas.teacher import Teacher  # noqa: E402
+
+MODES = {
+    "spos": LossConfig(largest=False, smallest=False, num_random=1, distill=False),
+    "sandwich": LossConfig(),
+    "rd_extra": LossConfig(ranking="hinge", ranking_mode="extra", num_pairs=2),
+    "rd_reuse": LossConfig(ranking="hinge", ranking_mode="reuse"),
+    "dk_extra": LossConfig(ranking="diffkendall", ranking_mode="extra", group_size=4),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=8, help="timed steps per mode")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per mode")
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--data", help="dataset (default: embedded CIFAR-10 subset)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    modes = [m for m in args.modes.split(",") if m]
+    source = resolve_source(args.data, "train")
+    batches = TrainBatches(source, args.image_size, args.batch, device=device, seed=0,
+                           augment="crop_flip" if args.image_size <= 64 else "rrc",
+                           channels_last=cuda, progress=False)
+    data = iter(batches)
+    runs = {}
+    for name in modes:
+        torch.manual_seed(0)
+        net = build_supernet({"space": "track1_resnet48",
+                              "model": {"num_classes": source.num_classes}}).to(device)
+        if cuda:
+            net = net.to(memory_format=torch.channels_last)
+        runs[name] = {"net": net, "opt": torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9),
+                      "sampler": MarginSampler(net.space, 33, seed=0),
+                      "teacher": Teacher(net.space, "flops"), "times": [], "forwards": 0.0}
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else None)
+    for i in range(args.warmup + args.steps):
+        try:
+            x, y = next(data)
+        except StopIteration:
+            data = iter(batches)
+            x, y = next(data)
+        for name in modes:
+            r = runs[name]
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            r["opt"].zero_grad(set_to_none=True)
+            terms = train_step(r["net"], r["net"], x, y, MODES[name], r["sampler"], r["teacher"],
+                               lam=1.0, autocast=autocast)
+            r["opt"].step()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                r["times"].append(time.perf_counter() - t0)
+                r["forwards"] = terms["forwards"]
+    base = statistics.median(runs["sandwich"]["times"]) if "sandwich" in runs else None
+    dev = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {dev}; image {args.image_size}, batch {args.batch}, {args.steps} timed steps "
+          f"per mode (median), {args.warmup} warm-up")
+    print("| mode | forwards/step | s/step (median) | steps/s | img/s | time vs sandwich |")
+    print("|---|---|---|---|---|---|")
+    for name in modes:
+        med = statistics.median(runs[name]["times"])
+        ratio = f"{med / base:.2f}x" if base else "-"
+        print(f"| {name} | {runs[name]['forwards']:.0f} | {med:.3f} | {1 / med:.3f} | "
+              f"{args.batch / med:.1f} | {ratio} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
