@@ -85,6 +85,36 @@ def decode_only(loader) -> float:
     return time.perf_counter() - t
 
 
+def prefix_sharing(codes: list[str]) -> tuple[float, float]:
+    """(all block MACs, MACs of distinct prefixes) at 224 px over ``codes``.
+
+    A block's output (and, with recalibration on fixed images, its BN statistics)
+    depends only on the stem and the blocks before it, so subnets sharing that prefix
+    repeat the same computation; the gap is what prefix-ordered evaluation could save.
+    """
+    from track1.space.resnet48 import STRIDES, decode
+    total = unique = 0.0
+    seen: set = set()
+    for code in codes:
+        arch = decode(code)
+        prefix: tuple = (arch.stem_channels,)
+        cin, hw = arch.stem_channels, 56
+        for s, widths in enumerate(arch.block_channels()):
+            for j, (mid, out) in enumerate(widths):
+                stride = STRIDES[s] if j == 0 else 1
+                hw_out = hw // stride
+                macs = (cin * mid * 9 + mid * out * 9) * hw_out * hw_out
+                if stride != 1 or cin != out:
+                    macs += cin * out * hw_out * hw_out
+                prefix = prefix + ((s, j, mid, out),)
+                total += macs
+                if prefix not in seen:
+                    seen.add(prefix)
+                    unique += macs
+                cin, hw = out, hw_out
+    return total, unique
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subnets", type=int, default=5)
@@ -96,11 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-images", type=int, default=2048)
     p.add_argument("--ref-batch-size", type=int, default=256)
     p.add_argument("--ref-workers", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--amp", action="store_true",
+                   help="also time ours with bf16 autocast (CPU: needs AVX512-BF16/AMX to pay off)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json-out", default=None)
+    p.add_argument("--prefix-analysis", action="store_true",
+                   help="only report how much block compute the official list repeats")
     args = p.parse_args(argv)
+    if args.prefix_analysis:
+        total, unique = prefix_sharing(list(load_arch_list(validate=False).values()))
+        print(f"official list: block MACs {total:.4g}, of distinct prefixes {unique:.4g}: "
+              f"{100 * (1 - unique / total):.1f}% repeated, up to {total / unique:.2f}x")
+        return 0
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.checkpoint:
@@ -138,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         n_img = len(eval_idx) + (len(calib_idx) if mode == "recalibrate" else 0)
         ref_t = ours_t = 0.0
         ref_acc, our_acc = [], []
+        amp_t, amp_acc = 0.0, []
         with PreserveBN(net), SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode,
-                                           batch_size=args.batch_size, device=device) as scorer:
+                                           batch_size=args.batch_size, device=device) as scorer, \
+                SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode, amp=True,
+                             batch_size=args.batch_size, device=device) as amp_scorer:
             for code in codes:  # interleaved: the same load conditions for both
                 t = time.perf_counter()
                 ref_acc.append(reference_score(net, code, calib_loader, eval_loader, mode, device))
@@ -147,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 our_acc.append(scorer.score(code))
                 ours_t += time.perf_counter() - t
+                if args.amp:
+                    t = time.perf_counter()
+                    amp_acc.append(amp_scorer.score(code))
+                    amp_t += time.perf_counter() - t
         ours_total = ours_t + decode_once
         row = {"reference_s_per_subnet": ref_t / len(codes),
                "ours_s_per_subnet": ours_t / len(codes),
@@ -160,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                "max_abs_acc_diff": max(abs(a - b) for a, b in zip(ref_acc, our_acc)),
                "full_list_projection_h": FULL_LIST * (10_000 + (2_048 if mode == "recalibrate" else 0))
                / (n_img * len(codes) / ours_t) / 3600}
+        if args.amp:
+            row.update({"ours_bf16_subnets_per_s": len(codes) / amp_t,
+                        "ours_bf16_images_per_s": n_img * len(codes) / amp_t,
+                        "ratio_bf16": ref_t / amp_t,
+                        "bf16_max_abs_acc_diff": max(abs(a - b) for a, b in zip(amp_acc, our_acc))})
         summary["modes"][mode] = row
         print(f"  [{mode}] reference {row['reference_subnets_per_s']:.3f} subnets/s "
               f"({row['reference_images_per_s']:.0f} img/s) | ours {row['ours_subnets_per_s']:.3f} "
@@ -169,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['max_abs_acc_diff']:.4f} | full 45k list (10k eval"
               f"{' + 2,048 calib' if mode == 'recalibrate' else ''}) at this rate: "
               f"{row['full_list_projection_h']:.0f} h")
+        if args.amp:
+            print(f"  [{mode}] ours + bf16 autocast: {row['ours_bf16_subnets_per_s']:.3f} subnets/s "
+                  f"({row['ours_bf16_images_per_s']:.0f} img/s), ratio {row['ratio_bf16']:.2f}x, "
+                  f"max |acc diff| vs ours fp32 {row['bf16_max_abs_acc_diff']:.4f}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=1))
     return 0

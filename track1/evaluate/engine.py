@@ -151,8 +151,11 @@ class SubnetScorer:
                 acc = self._score_once(self.batch_size)
                 break
             except (torch.OutOfMemoryError, RuntimeError) as e:
-                if not _is_oom(e) or (self.batch_size == 1 and self.calib_batch_size == 1):
+                if not _is_oom(e):
                     raise
+                if self.batch_size == 1 and self.calib_batch_size == 1:
+                    raise ScoringError(f"out of memory on {self.device} even with batch size 1; "
+                                       "use a smaller image size or another device") from None
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 if self.batch_size > 1:
