@@ -319,3 +319,25 @@ def test_torchrun_two_ranks_equal_single_process(tiny_setup):
     assert json.loads((root / "two.json").read_text()) == json.loads((root / "one.json").read_text())
     keys = [[r["key"] for r in read_jsonl(root / "two_res" / f"rank{r:03d}.jsonl")[0]] for r in (0, 1)]
     assert keys == [["arch1", "arch3", "arch5"], ["arch2", "arch4"]]  # rank r takes r::2
+
+
+def test_resume_reuses_only_same_key_and_arch(tiny_setup, tmp_path):
+    from track1.evaluate.runner import EvalOptions, evaluate
+    root = tiny_setup
+    full = json.loads((root / "list.json").read_text())
+    first = dict(list(full.items())[:3])
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    opts = dict(checkpoint=str(root / "demo.pth"), limit=0, eval_images=32, calib_images=32,
+                calib_batch_size=32, device="cpu", progress=False, cache_dir=str(root / "cache"),
+                results_dir=str(tmp_path / "res"), out=str(tmp_path / "out.json"))
+    report = evaluate(EvalOptions(archs=str(tmp_path / "a.json"), **opts), log=lambda *_: None)
+    assert report.scored == 3 and report.skipped == 0
+    again = evaluate(EvalOptions(archs=str(tmp_path / "a.json"), **opts), log=lambda *_: None)
+    assert again.scored == 0 and again.skipped == 3
+    swapped = dict(first)
+    swapped["arch2"] = full["arch9"]  # same key, another subnet: must be scored anew
+    (tmp_path / "b.json").write_text(json.dumps(swapped))
+    third = evaluate(EvalOptions(archs=str(tmp_path / "b.json"), **opts), log=lambda *_: None)
+    assert third.scored == 1 and list(third.accs) == ["arch2"]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["arch2"]["arch"] == full["arch9"]["arch"]

@@ -226,7 +226,9 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
         else:
             write_json_atomic(setup, meta, indent=1)
     _barrier(world)
-    done = collect(results_dir)
+    wanted = dict(entries)
+    # a record counts only for the same key AND the same arch code (another list may reuse keys)
+    done = {k: r for k, r in collect(results_dir).items() if wanted.get(k) == r.get("arch")}
     shard = entries[rank::world]
     todo = [(k, c) for k, c in shard if k not in done]
     report.skipped = len(shard) - len(todo)
@@ -266,7 +268,7 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     _barrier(world)
     # ---- merge (rank 0)
     if rank == 0:
-        results = collect(results_dir)
+        results = {k: r for k, r in collect(results_dir).items() if wanted.get(k) == r.get("arch")}
         try:
             submission = build_submission(entries, results)
         except KeyError as e:
