@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--cache-dir", default=None,
                    help="decoded-image cache (default: $TRACK1_CACHE_DIR or ~/.cache/track1/decoded)")
+    p.add_argument("--no-prefix-sharing", action="store_true",
+                   help="score one subnet at a time in list order instead of in prefix order "
+                        "with shared stem/leading-block activations (same numbers, slower)")
+    p.add_argument("--prefix-cache-gb", type=float, default=8.0,
+                   help="memory for cached prefix activations (default 8 GB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -64,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         calib_batch_size=args.calib_batch_size, device=args.device,
         results_dir=args.results_dir, fresh=args.fresh,
         amp={"auto": None, "on": True, "off": False}[args.amp], cache_dir=args.cache_dir,
-        progress=not args.no_progress, threads=args.threads)
+        progress=not args.no_progress, threads=args.threads,
+        prefix_sharing=not args.no_prefix_sharing,
+        prefix_cache_bytes=int(args.prefix_cache_gb * 1024 ** 3))
     evaluate(opts)
     return 0

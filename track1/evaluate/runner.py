@@ -31,6 +31,7 @@ from track1.data import DataError, decode_to_tensor, resolve_source
 from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
+from track1.evaluate.prefix import DEFAULT_CACHE_BYTES, PrefixScorer, supports_prefix_sharing
 from track1.evaluate.results import (ResultsLog, build_submission, collect, rank_file,
                                      write_json_atomic)
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
@@ -64,6 +65,8 @@ class EvalOptions:
     cache_dir: str | None = None
     progress: bool = True
     threads: int | None = None
+    prefix_sharing: bool = True
+    prefix_cache_bytes: int = DEFAULT_CACHE_BYTES
 
 
 @dataclass
@@ -255,13 +258,27 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
                 SubnetScorer(supernet, eval_u8, eval_labels, calib_u8, bn_mode=opts.bn_mode,
                              batch_size=batch_size, calib_batch_size=opts.calib_batch_size,
                              device=device, amp=amp) as scorer:
-            for key, code in todo:
-                acc = scorer.score(archs[key])
-                results.append({"key": key, "arch": code, "acc": acc})
+            def record(key: str, acc: float) -> None:
+                results.append({"key": key, "arch": wanted[key], "acc": acc})
                 report.accs[key] = acc
                 report.scored += 1
                 if bar is not None:
                     bar.update(1)
+
+            remaining = [(k, archs[k]) for k, _ in todo]
+            if opts.prefix_sharing and supports_prefix_sharing(supernet):
+                try:
+                    for key, _, acc in PrefixScorer(scorer, opts.prefix_cache_bytes).score_many(remaining):
+                        record(key, acc)
+                except (torch.OutOfMemoryError, RuntimeError) as e:
+                    if "out of memory" not in str(e).lower():
+                        raise
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    log("out of memory with prefix caching; going on one subnet at a time")
+            for key, arch in remaining:
+                if key not in report.accs:
+                    record(key, scorer.score(arch))
         report.seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()

@@ -1,0 +1,136 @@
+"""Exact prefix sharing: evaluate many Track 1 subnets without repeating shared layers.
+
+Why: a residual block's output on fixed images depends only on the stem and the blocks
+before it; with recalibration on fixed calibration images, so do its BN statistics.
+Subnets that share a prefix (same stem width, same leading blocks) therefore repeat
+identical work. In the official list 44.5% of all block MACs are such repeats
+(``tools/bench_evaluate.py --prefix-analysis``). Scoring the subnets in prefix order
+and keeping each prefix's activations (calibration and evaluation images) on a stack
+skips them, with the same operations on the same chunks as ``SubnetScorer`` (so the
+same numbers).
+
+Works with ``ResNet48Supernet`` (it steps through its stem and blocks); anything else
+falls back to ``SubnetScorer.score`` one subnet at a time.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import torch
+from torch import nn
+
+from track1.evaluate.bn import bn_layers
+from track1.evaluate.engine import SubnetScorer
+
+#: default cap on cached activations (bytes); deeper prefixes are recomputed, not cached
+DEFAULT_CACHE_BYTES = 8 * 1024 ** 3
+
+
+def supports_prefix_sharing(supernet: nn.Module) -> bool:
+    from track1.models.resnet48 import ResNet48Supernet
+    return isinstance(supernet, ResNet48Supernet)
+
+
+def segment_keys(arch) -> list[tuple]:
+    """The forward-order layers of ``arch`` as hashable keys: stem, then every block."""
+    keys: list[tuple] = [("stem", arch.stem_channels)]
+    for s, widths in enumerate(arch.block_channels()):
+        for j, (mid, out) in enumerate(widths):
+            keys.append((s, j, mid, out))
+    return keys
+
+
+class PrefixScorer:
+    """Wraps a ``SubnetScorer`` (its images, BN mode, batch sizes, device, precision)."""
+
+    def __init__(self, scorer: SubnetScorer, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if not supports_prefix_sharing(scorer.supernet):
+            raise TypeError("prefix sharing needs a ResNet48Supernet")
+        self.scorer, self.net = scorer, scorer.supernet
+        self.cache_bytes = int(cache_bytes)
+        self.stack: list[tuple[tuple, list[torch.Tensor] | None, list[torch.Tensor], int]] = []
+        self.cached = 0
+
+    # -------------------------------------------------------------- one segment
+    def _modules(self, key: tuple) -> nn.Module:
+        net = self.net
+        if key[0] == "stem":
+            net.stem_conv.active_out_channels = key[1]
+            return nn.Sequential(net.stem_conv, net.stem_bn, net.stem_relu, net.maxpool)
+        s, j, mid, out = key
+        block = net.stages[s][j]
+        block.set_widths(mid, out)
+        return block
+
+    def _run_segment(self, key: tuple, calib: list[torch.Tensor] | None,
+                     evals: list[torch.Tensor]) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
+        module = self._modules(key)
+        mode = self.scorer.bn_mode
+        bns = bn_layers(module)
+        calib_out = None
+        if mode == "recalibrate":
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None
+                bn.train()
+            calib_out = [module(x) for x in calib]
+        for bn in bns:
+            bn.train(mode == "batch")
+        return calib_out, [module(x) for x in evals]
+
+    # ----------------------------------------------------------------- scoring
+    def _inputs(self) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
+        sc = self.scorer
+        calib = ([x for _, x in sc.calib.batches(sc.calib_batch_size)]
+                 if sc.bn_mode == "recalibrate" else None)
+        evals = [x for _, x in sc.eval_images.batches(sc.batch_size)]
+        return calib, evals
+
+    def _score_arch(self, arch) -> float:
+        keys = segment_keys(arch)
+        common = 0
+        while (common < len(self.stack) and common < len(keys)
+               and self.stack[common][0] == keys[common]):
+            common += 1
+        while len(self.stack) > common:
+            self.cached -= self.stack.pop()[3]
+        if self.stack:
+            _, calib, evals, _ = self.stack[-1]
+        else:
+            calib, evals = self._inputs()
+        for depth in range(common, len(keys)):
+            key = keys[depth]
+            calib, evals = self._run_segment(key, calib, evals)
+            size = sum(t.numel() * t.element_size() for t in evals + (calib or []))
+            # the stack stays a contiguous prefix: once a level is not cached, none below is
+            if len(self.stack) == depth and self.cached + size <= self.cache_bytes:
+                self.stack.append((key, calib, evals, size))
+                self.cached += size
+        sc = self.scorer
+        correct = torch.zeros((), dtype=torch.int64, device=sc.device)
+        lo = 0
+        for x in evals:
+            logits = self.net.forward_head(x)
+            correct += (logits.argmax(1) == sc.labels[lo:lo + len(x)]).sum()
+            lo += len(x)
+        return correct.item() / sc.eval_images.n
+
+    def score_many(self, entries: Iterable[tuple[str, object]]) -> Iterator[tuple[str, object, float]]:
+        """Yield ``(key, arch, accuracy)`` for every entry, in prefix order (not input order)."""
+        sc = self.scorer
+        items = []
+        for key, arch in entries:
+            if isinstance(arch, str):
+                arch = sc.space.decode(arch)
+            items.append((segment_keys(arch), key, arch))
+        items.sort(key=lambda t: t[0])
+        self.net.eval()
+        try:
+            with torch.inference_mode(), sc._autocast():
+                for _, key, arch in items:
+                    self.net.set_arch(arch)  # validates; keeps the supernet's state coherent
+                    yield key, arch, self._score_arch(arch)
+        finally:
+            self.stack.clear()
+            self.cached = 0
+            self.net.eval()
