@@ -147,3 +147,28 @@ def test_config_resolution_order():
     assert ref["warmup_epochs"] == 5 and ref["model"]["num_classes"] == 1000
     with pytest.raises(TrainConfigError):
         resolve_config("demo", None, ["loss.ranking=best"])
+
+
+def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
+    """The same code under torchrun (gloo, 2 CPU ranks): no_sync on all but the last
+    backward, every parameter reduced, rank 0 writes the checkpoint."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists() and not shutil.which("torchrun"):
+        pytest.skip("torchrun not available")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    r = subprocess.run(
+        [str(torchrun) if torchrun.exists() else "torchrun", "--standalone", "--nproc_per_node",
+         "2", "-m", "track1", "train", "--no-progress", "--ckpt-dir", str(tmp_path),
+         "--name", "ddp", "--space", "nb201", "--set", "model={num_classes: 10, C: 4, N: 1}",
+         "--set", "sampler.threshold=2", "--epochs", "1", "--max-steps-per-epoch", "2",
+         "--batch-size", "4", "--set", "log_interval=1"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("checkpoint: ") == 1          # printed by rank 0 only
+    ckpt = load_checkpoint(tmp_path / "ddp" / "last.pth")
+    assert ckpt["step"] == 2 and ckpt["config"]["space"] == "nb201"

@@ -84,5 +84,7 @@ def run(args: argparse.Namespace) -> int:
             raise TrainError("--fresh and --resume contradict each other")
         config["resume"] = None
     path = train(config)
-    print(f"checkpoint: {path}", flush=True)
+    import os
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"checkpoint: {path}", flush=True)
     return 0

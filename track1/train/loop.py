@@ -262,8 +262,14 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
 
     model: nn.Module = supernet
     if info.distributed:
+        # BN buffers stay per rank (each rank's running stats of its own data); newer torch
+        # names this forward_sync_buffers, older torch broadcast_buffers
+        import inspect
+        ddp_params = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+        no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in ddp_params
+                          else {"broadcast_buffers": False})
         model = nn.parallel.DistributedDataParallel(
-            supernet, device_ids=[info.local_rank] if cuda else None, broadcast_buffers=False)
+            supernet, device_ids=[info.local_rank] if cuda else None, **no_buffer_sync)
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16))
                 if cuda and config["amp"] else contextlib.nullcontext)
     no_sync = D.no_sync_factory(model)
