@@ -115,6 +115,44 @@ def prefix_sharing(codes: list[str]) -> tuple[float, float]:
     return total, unique
 
 
+def bench_prefix_window(args) -> int:
+    """Plain ``SubnetScorer`` vs ``PrefixScorer`` on a window of the prefix-sorted list."""
+    import random as _random
+
+    from track1.evaluate.prefix import PrefixScorer, segment_keys
+    from track1.models.resnet48 import ResNet48Supernet
+    from track1.space.resnet48 import decode
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    net, size = ResNet48Supernet(10).eval(), args.image_size
+    archs = sorted((decode(c) for c in load_arch_list(validate=False).values()), key=segment_keys)
+    start = _random.Random(0).randrange(len(archs) - args.prefix_window)
+    window = archs[start:start + args.prefix_window]
+    total, unique = prefix_sharing([a.code for a in window])
+    val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
+    ev, labels = decode_to_tensor(val, size, indices=subset_indices(len(val), args.eval_images, 0),
+                                  progress=False)
+    cal, _ = decode_to_tensor(train, size, indices=subset_indices(len(train), args.calib_images, 1),
+                              progress=False)
+    kw = dict(bn_mode="recalibrate", batch_size=args.batch_size, device="cpu")
+    with SubnetScorer(net, ev, labels, cal, **kw) as scorer:
+        t = time.perf_counter()
+        plain = {a.code: scorer.score(a) for a in window}
+        plain_t = time.perf_counter() - t
+    with SubnetScorer(net, ev, labels, cal, **kw) as scorer:
+        t = time.perf_counter()
+        shared = {k: acc for k, _, acc in PrefixScorer(scorer).score_many([(a.code, a) for a in window])}
+        shared_t = time.perf_counter() - t
+    print(f"prefix window: subnets {start + 1}..{start + len(window)} of the prefix-sorted list, "
+          f"{len(ev)} eval + {len(cal)} calib images at {size}px, BN recalibrate, "
+          f"{torch.get_num_threads()} threads")
+    print(f"  block MACs repeated within the window: {100 * (1 - unique / total):.1f}% "
+          f"(whole list: 44.5%)")
+    print(f"  plain {len(window) / plain_t:.3f} subnets/s | prefix-shared {len(window) / shared_t:.3f} "
+          f"subnets/s | ratio {plain_t / shared_t:.2f}x | identical accuracies: {plain == shared}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subnets", type=int, default=5)
@@ -134,7 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json-out", default=None)
     p.add_argument("--prefix-analysis", action="store_true",
                    help="only report how much block compute the official list repeats")
+    p.add_argument("--prefix-window", type=int, default=0,
+                   help="instead: time plain vs prefix-shared scoring (ours both) on W consecutive "
+                        "subnets of the full list in prefix order, as a full run meets them")
+    p.add_argument("--window", action="store_true",
+                   help="take the subnets as a window of the prefix-sorted full list (as a full "
+                        "run meets them) and score ours with prefix sharing, the evaluate default")
     args = p.parse_args(argv)
+    if args.prefix_window:
+        return bench_prefix_window(args)
     if args.prefix_analysis:
         total, unique = prefix_sharing(list(load_arch_list(validate=False).values()))
         print(f"official list: block MACs {total:.4g}, of distinct prefixes {unique:.4g}: "
@@ -153,7 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
     eval_idx = subset_indices(len(val), args.eval_images, 0) or list(range(len(val)))
     calib_idx = subset_indices(len(train), args.calib_images, 1) or list(range(len(train)))
-    codes = list(load_arch_list(validate=False).values())[:args.subnets]
+    if args.window:
+        import random as _random
+
+        from track1.evaluate.prefix import segment_keys
+        from track1.space.resnet48 import decode
+        ordered = sorted(load_arch_list(validate=False).values(), key=lambda c: segment_keys(decode(c)))
+        first = _random.Random(0).randrange(len(ordered) - args.subnets)
+        codes = ordered[first:first + args.subnets]
+    else:
+        codes = list(load_arch_list(validate=False).values())[:args.subnets]
     loader = lambda src, idx: torch.utils.data.DataLoader(  # noqa: E731
         ReferenceDataset(src, idx, size), batch_size=args.ref_batch_size,
         num_workers=args.ref_workers, shuffle=False)
@@ -166,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_decode = decode_only(calib_loader) + decode_only(eval_loader)
 
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
-    print(f"bench_evaluate: {len(codes)} subnets, {len(eval_idx)} eval + {len(calib_idx)} calib "
+    print(f"bench_evaluate: {len(codes)} subnets ({'a window of the prefix-sorted list, ours with prefix sharing' if args.window else 'the first of the list'}), {len(eval_idx)} eval + {len(calib_idx)} calib "
           f"images at {size}px; {machine}; torch {torch.__version__}")
     print(f"  one-time decode (ours): {decode_once:.2f} s; reference decode-only pass per subnet: "
           f"{ref_decode:.2f} s")
@@ -182,16 +237,23 @@ def main(argv: list[str] | None = None) -> int:
                                            batch_size=args.batch_size, device=device) as scorer, \
                 SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode, amp=True,
                              batch_size=args.batch_size, device=device) as amp_scorer:
+            if args.window:  # prefix-ordered codes: the shared-prefix path yields them in order
+                from track1.evaluate.prefix import PrefixScorer
+                ours_it = (acc for _, _, acc in PrefixScorer(scorer).score_many([(c, c) for c in codes]))
+                amp_it = (acc for _, _, acc in PrefixScorer(amp_scorer).score_many([(c, c) for c in codes]))
+                ours_next, amp_next = (lambda _c: next(ours_it)), (lambda _c: next(amp_it))
+            else:
+                ours_next, amp_next = scorer.score, amp_scorer.score
             for code in codes:  # interleaved: the same load conditions for both
                 t = time.perf_counter()
                 ref_acc.append(reference_score(net, code, calib_loader, eval_loader, mode, device))
                 ref_t += time.perf_counter() - t
                 t = time.perf_counter()
-                our_acc.append(scorer.score(code))
+                our_acc.append(ours_next(code))
                 ours_t += time.perf_counter() - t
                 if args.amp:
                     t = time.perf_counter()
-                    amp_acc.append(amp_scorer.score(code))
+                    amp_acc.append(amp_next(code))
                     amp_t += time.perf_counter() - t
         ours_total = ours_t + decode_once
         row = {"reference_s_per_subnet": ref_t / len(codes),

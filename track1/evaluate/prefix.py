@@ -126,10 +126,12 @@ class PrefixScorer:
         items.sort(key=lambda t: t[0])
         self.net.eval()
         try:
-            with torch.inference_mode(), sc._autocast():
-                for _, key, arch in items:
+            for _, key, arch in items:
+                # contexts per subnet, never held across a yield (they are thread-wide state)
+                with torch.inference_mode(), sc._autocast():
                     self.net.set_arch(arch)  # validates; keeps the supernet's state coherent
-                    yield key, arch, self._score_arch(arch)
+                    acc = self._score_arch(arch)
+                yield key, arch, acc
         finally:
             self.stack.clear()
             self.cached = 0
