@@ -214,3 +214,15 @@ def test_step_generic_over_nb201_space():
         opt.step()
         assert "rank" in out and math.isfinite(out["rank"])
     assert any(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
+
+
+def test_teacher_zen_on_the_fly_matches_zen_score():
+    from track1.proxies.zen import zen_score
+    space = ResNet48Space()
+    archs = [space.smallest(), space.largest()]
+    t = Teacher(space, "zen", zen_options={"batch": 2, "resolution": 32})
+    scores = t.scores(archs)
+    assert scores == [zen_score(space, a, batch=2, resolution=32) for a in archs]
+    assert scores[1] > scores[0] and t.computed == 2
+    t.scores(archs)
+    assert t.computed == 2                                   # cached per arch code

@@ -172,3 +172,13 @@ def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
     assert r.stdout.count("checkpoint: ") == 1          # printed by rank 0 only
     ckpt = load_checkpoint(tmp_path / "ddp" / "last.pth")
     assert ckpt["step"] == 2 and ckpt["config"]["space"] == "nb201"
+
+
+def test_epoch_stepped_schedule_and_lr_scaling(tmp_path):
+    cfg = _config(tmp_path, "ep", epochs=3)
+    cfg["sched_per"], cfg["warmup_epochs"] = "epoch", 1
+    lrs = []
+    train(cfg, batches=SyntheticBatches(size=16), log=lambda s: lrs.append(s))
+    ckpt = load_checkpoint(tmp_path / "ep" / "last.pth")
+    assert ckpt["epoch"] == 3 and ckpt["step"] == 9
+    assert "peak lr 0.00625" in lrs[0]                      # 0.4 x 4 / 256
