@@ -182,3 +182,16 @@ def test_epoch_stepped_schedule_and_lr_scaling(tmp_path):
     ckpt = load_checkpoint(tmp_path / "ep" / "last.pth")
     assert ckpt["epoch"] == 3 and ckpt["step"] == 9
     assert "peak lr 0.00625" in lrs[0]                      # 0.4 x 4 / 256
+
+
+class NaNBatches(SyntheticBatches):
+    def iter_from(self, start: int = 0):
+        for x, y in super().iter_from(start):
+            yield x * float("nan"), y
+
+
+def test_divergence_stops_before_writing(tmp_path):
+    from track1.train.errors import TrainError
+    with pytest.raises(TrainError, match="diverged"):
+        train(_config(tmp_path, "nan"), batches=NaNBatches(size=16), log=lambda s: None)
+    assert not (tmp_path / "nan" / "last.pth").exists()

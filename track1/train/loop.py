@@ -224,9 +224,14 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     optimizer = build_optimizer(supernet, config, info.world_size)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     space = supernet.space
-    sampler = MarginSampler(build_space_for_sampler(space, config["sampler"].get("distance")),
-                            config["sampler"].get("threshold", 0.0) or 0.0,
-                            seed=config["seed"] + 7919)
+    try:
+        sampler = MarginSampler(build_space_for_sampler(space, config["sampler"].get("distance")),
+                                config["sampler"].get("threshold", 0.0) or 0.0,
+                                seed=config["seed"] + 7919)
+        lam_cfg = dict(config["lambda"])
+        schedule = make_schedule(lam_cfg.pop("schedule", "warmup"), config["epochs"], **lam_cfg)
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"config 'sampler' / 'lambda': {e}") from None
     teacher = None
     if loss_cfg.ranking != "none":
         tcfg = config["teacher"]
@@ -237,8 +242,6 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
                               device=info.device)
         except ValueError as e:
             raise TrainError(f"config 'teacher': {e}") from None
-    lam_cfg = dict(config["lambda"])
-    schedule = make_schedule(lam_cfg.pop("schedule", "warmup"), config["epochs"], **lam_cfg)
 
     start_epoch, start_step, global_step = 0, 0, 0
     if ckpt is not None:
@@ -329,6 +332,10 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
             if config.get("clip_grad"):
                 terms["grad_norm"] = float(nn.utils.clip_grad_norm_(supernet.parameters(),
                                                                     config["clip_grad"]))
+            if not all(math.isfinite(v) for v in terms.values()):
+                # stop before a non-finite step reaches the weights or a checkpoint
+                raise TrainError(f"training diverged at epoch {epoch + 1} step {step + 1} "
+                                 f"(non-finite loss {terms}); lower lr or set clip_grad")
             optimizer.step()
             global_step += 1
             if config["sched_per"] == "step":
@@ -366,9 +373,6 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
                 bar.close()
                 return last
         bar.close()
-        if not all(math.isfinite(v) for v in terms.values()):
-            raise TrainError(f"training diverged at epoch {epoch + 1} (non-finite loss {terms}); "
-                             "lower lr")
         save(epoch + 1, 0)
         log(f"epoch {epoch + 1}/{config['epochs']} done; checkpoint {last}")
     if writer is not None:
