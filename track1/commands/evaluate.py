@@ -54,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-prefix-sharing", action="store_true",
                    help="score one subnet at a time in list order instead of in prefix order "
                         "with shared stem/leading-block activations (same numbers, slower)")
-    p.add_argument("--prefix-cache-gb", type=float, default=8.0,
-                   help="memory for cached prefix activations (default 8 GB)")
+    p.add_argument("--prefix-cache-gb", type=float, default=None,
+                   help="memory for cached prefix activations (default: 8 GB on CPU, half the "
+                        "free memory on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         amp={"auto": None, "on": True, "off": False}[args.amp], cache_dir=args.cache_dir,
         progress=not args.no_progress, threads=args.threads,
         prefix_sharing=not args.no_prefix_sharing,
-        prefix_cache_bytes=int(args.prefix_cache_gb * 1024 ** 3))
+        prefix_cache_bytes=(None if args.prefix_cache_gb is None
+                            else int(args.prefix_cache_gb * 1024 ** 3)))
     evaluate(opts)
     return 0

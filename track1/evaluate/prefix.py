@@ -22,8 +22,18 @@ from torch import nn
 from track1.evaluate.bn import bn_layers
 from track1.evaluate.engine import SubnetScorer
 
-#: default cap on cached activations (bytes); deeper prefixes are recomputed, not cached
+#: cap on cached activations on CPU (bytes); deeper prefixes are recomputed, not cached
 DEFAULT_CACHE_BYTES = 8 * 1024 ** 3
+#: on CUDA the cap is this share of the memory free when scoring starts (a 224-px level of
+#: 12k images is ~4.8 GB in bf16; the uncached working levels need room too)
+CUDA_CACHE_SHARE = 0.5
+
+
+def default_cache_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(CUDA_CACHE_SHARE * free)
+    return DEFAULT_CACHE_BYTES
 
 
 def supports_prefix_sharing(supernet: nn.Module) -> bool:
@@ -43,11 +53,12 @@ def segment_keys(arch) -> list[tuple]:
 class PrefixScorer:
     """Wraps a ``SubnetScorer`` (its images, BN mode, batch sizes, device, precision)."""
 
-    def __init__(self, scorer: SubnetScorer, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, scorer: SubnetScorer, cache_bytes: int | None = None) -> None:
         if not supports_prefix_sharing(scorer.supernet):
             raise TypeError("prefix sharing needs a ResNet48Supernet")
         self.scorer, self.net = scorer, scorer.supernet
-        self.cache_bytes = int(cache_bytes)
+        self.cache_bytes = int(default_cache_bytes(scorer.device) if cache_bytes is None
+                               else cache_bytes)
         self.stack: list[tuple[tuple, list[torch.Tensor] | None, list[torch.Tensor], int]] = []
         self.cached = 0
 

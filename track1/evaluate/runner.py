@@ -31,7 +31,7 @@ from track1.data import DataError, decode_to_tensor, resolve_source
 from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
-from track1.evaluate.prefix import DEFAULT_CACHE_BYTES, PrefixScorer, supports_prefix_sharing
+from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
 from track1.evaluate.results import (ResultsLog, build_submission, collect, rank_file,
                                      write_json_atomic)
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
@@ -66,7 +66,7 @@ class EvalOptions:
     progress: bool = True
     threads: int | None = None
     prefix_sharing: bool = True
-    prefix_cache_bytes: int = DEFAULT_CACHE_BYTES
+    prefix_cache_bytes: int | None = None  # None: 8 GB on CPU, half the free GPU memory
 
 
 @dataclass
@@ -297,7 +297,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
             need = len(full_list) / rate
             log(f"scored {report.scored} subnets in {report.seconds:.1f} s "
                 f"({rate:.3f} subnets/s, {rate * report.images_per_subnet:.0f} images/s); the full "
-                f"list of {len(full_list)} would need {_hours(need)} at this rate on this machine "
+                f"list of {len(full_list)} with these settings would need {_hours(need)} at this "
+                f"rate on this machine "
                 f"(pass --limit 0 for all; a GPU is far faster)")
         log(f"wrote {out} ({len(submission)} entries)")
     return report
