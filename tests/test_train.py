@@ -195,3 +195,24 @@ def test_divergence_stops_before_writing(tmp_path):
     with pytest.raises(TrainError, match="diverged"):
         train(_config(tmp_path, "nan"), batches=NaNBatches(size=16), log=lambda s: None)
     assert not (tmp_path / "nan" / "last.pth").exists()
+
+
+def test_resume_equals_uninterrupted_resnet48(tmp_path):
+    """The same check on the Track 1 ResNet-48 supernet (3 steps, stop after 1)."""
+    extra = ["space=track1_resnet48", "model={num_classes: 10, activation: relu}",
+             "sampler.threshold=33", "epochs=1", "max_steps_per_epoch=3", "lr=0.05"]
+
+    def cfg(name):
+        c = _config(tmp_path, name)
+        for item in extra:
+            from track1.train.config import parse_value, set_dotted
+            k, v = item.split("=", 1)
+            set_dotted(c, k, parse_value(v))
+        return c
+    whole = train(cfg("whole"), batches=SyntheticBatches(batch=2), log=lambda s: None)
+    train(cfg("split"), batches=SyntheticBatches(batch=2), log=lambda s: None, stop_after_steps=1)
+    split = train(cfg("split"), batches=SyntheticBatches(batch=2), log=lambda s: None)
+    a, b = load_checkpoint(whole), load_checkpoint(split)
+    assert a["step"] == b["step"] == 3
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
