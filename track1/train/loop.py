@@ -31,7 +31,7 @@ from track1.nas.schedules import make_schedule
 from track1.nas.step import LossConfig, train_step
 from track1.nas.teacher import Teacher
 from track1.train import distributed as D
-from track1.train.config import DEFAULTS, save_yaml
+from track1.train.config import save_yaml
 from track1.train.errors import TrainError
 
 #: config keys that may change between a run and its resumption

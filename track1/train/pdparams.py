@@ -30,7 +30,6 @@ import io
 import os
 import pickle
 import re
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
