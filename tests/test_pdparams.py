@@ -121,3 +121,28 @@ def test_malicious_pickle_is_refused(tmp_path):
     r = subprocess.run([sys.executable, "tools/convert_pdparams.py", str(path),
                         str(tmp_path / "o.pth")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and not (tmp_path / "o.pth").exists()
+
+
+def test_train_init_from_pdparams(tmp_path):
+    """``train --init-from X.pdparams``: the trainer starts from the converted weights."""
+    import sys as _sys
+    _sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_train import SyntheticBatches
+    from track1.train.config import resolve_config
+    from track1.train.loop import train
+    torch.manual_seed(3)
+    src = ResNet48Supernet(num_classes=10)
+    path = tmp_path / "resnet48.pdparams"
+    _write_pdparams(path, src)
+    logs = []
+    cfg = resolve_config("demo", {"ckpt_dir": str(tmp_path), "name": "init", "epochs": 1,
+                                  "max_steps_per_epoch": 1, "batch_size": 2,
+                                  "init_from": str(path)},
+                         ["loss.num_random=0", "loss.ranking=none", "loss.smallest=false",
+                          "progress=false", "lr=1e-9", "zero_init_residual=true"])
+    last = train(cfg, batches=SyntheticBatches(batch=2), log=logs.append)
+    assert any("init from" in s and "0 unmatched, 0 missing" in s for s in logs), logs
+    trained = load_checkpoint(last)["model"]
+    # lr ~ 0: weights are the pdparams' (zero-init residual is not applied over them)
+    for k in ("stem_conv.weight", "stages.2.7.bn2.weight", "fc.weight"):
+        assert torch.allclose(trained[k], src.state_dict()[k], atol=1e-6), k

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,12 @@ def load_yaml(path: str | os.PathLike) -> dict:
 def parse_value(text: str) -> Any:
     """``--set`` values are YAML scalars/lists: 3, 0.1, true, null, [1, 2], hinge."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value):
+        return float(value)  # YAML 1.1 reads "1e-9" (no dot) as a string
+    return value
 
 
 def set_dotted(config: dict, key: str, value: Any) -> None:
