@@ -1,9 +1,15 @@
 """Shared fixtures. Importing track1 first makes torchvision/timm importable on CPU torch."""
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
+
+# Before torch loads OpenMP: sleep rather than spin while waiting, so tests that start
+# several processes (torchrun ranks, killed-and-resumed runs) do not starve each other
+# on a small machine. Subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch
