@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
+
+from track1.atomic import atomic_write
 
 RESULTS_GLOB = "rank*.jsonl"
 
@@ -104,21 +105,10 @@ def collect(results_dir: str | os.PathLike) -> dict[str, dict]:
 
 def write_json_atomic(obj: object, path: str | os.PathLike, indent: int | None = None) -> Path:
     """``json.dump`` to a temporary file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    def write(f) -> None:
+        json.dump(obj, f, indent=indent)
+        f.write("\n")
+    return atomic_write(path, write, binary=False)
 
 
 def build_submission(entries: Iterable[tuple[str, str]], results: dict[str, dict]) -> dict:

@@ -8,7 +8,7 @@ caller's model never change) and labels (random, from ``seed``, when none are gi
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -43,16 +43,24 @@ def weight_layers(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
-          seed: int | None = None, **options: Any) -> float:
-    """Sum of per-layer gradient L2 norms of the cross-entropy loss (train-mode BN)."""
-    if options:
-        raise TypeError(f"grad_norm.score got unknown options {sorted(options)}")
+def sum_over_weight_grads(model: nn.Module, inputs: torch.Tensor,
+                          targets: torch.Tensor | None, seed: int | None,
+                          per_layer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
+    """Backpropagate the cross-entropy of one batch through a scoring copy (train-mode
+    BN), then sum ``per_layer(weight, grad)`` over the conv and linear layers."""
     net = scoring_copy(model, inputs)
     y = labels_for(net, inputs, targets, seed)
     F.cross_entropy(net(inputs), y).backward()
     total = 0.0
     for m in weight_layers(net):
         if m.weight.grad is not None:
-            total += m.weight.grad.norm().item()
+            total += per_layer(m.weight.detach(), m.weight.grad).item()
     return float(total)
+
+
+def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
+          seed: int | None = None, **options: Any) -> float:
+    """Sum of per-layer gradient L2 norms of the cross-entropy loss (train-mode BN)."""
+    if options:
+        raise TypeError(f"grad_norm.score got unknown options {sorted(options)}")
+    return sum_over_weight_grads(model, inputs, targets, seed, lambda w, g: g.norm())

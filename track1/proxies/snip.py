@@ -6,9 +6,8 @@ from typing import Any
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
-from track1.proxies.grad_norm import labels_for, scoring_copy, weight_layers
+from track1.proxies.grad_norm import sum_over_weight_grads
 
 NAME = "snip"
 
@@ -18,11 +17,4 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
     """Summed saliency |w * g| of the cross-entropy loss (train-mode BN, model copied)."""
     if options:
         raise TypeError(f"snip.score got unknown options {sorted(options)}")
-    net = scoring_copy(model, inputs)
-    y = labels_for(net, inputs, targets, seed)
-    F.cross_entropy(net(inputs), y).backward()
-    total = 0.0
-    for m in weight_layers(net):
-        if m.weight.grad is not None:
-            total += (m.weight.detach() * m.weight.grad).abs().sum().item()
-    return float(total)
+    return sum_over_weight_grads(model, inputs, targets, seed, lambda w, g: (w * g).abs().sum())
