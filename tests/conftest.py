@@ -17,7 +17,6 @@ import torch
 import track1  # noqa: F401  (applies the torchvision compatibility step)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(autouse=True)
