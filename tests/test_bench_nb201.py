@@ -41,7 +41,7 @@ def test_smoke_bench_writes_runs_and_resumes(tmp_path, capsys):
     assert rd["config"]["loss"]["ranking"] == "margin" and rd["config"]["sampler"]["threshold"] == 6.7
     bn = json.loads((out / "bn_compare" / "spos_s0" / "summary.json").read_text())
     assert set(bn["modes"]) == {"recalibrate", "batch", "stored"}
-    # the re-calibrated scores of the comparison equal the run's own (same data, same mode)
+    # the comparison reuses the run's own scores for the run's BN mode
     assert _rows(out / "bn_compare" / "spos_s0" / "predictions_recalibrate.csv") == \
         _rows(out / "spos_s0" / "predictions.csv")
     capsys.readouterr()
@@ -79,3 +79,27 @@ def test_rank_metrics_and_method_table():
     assert rank_metrics([1, 1, 1], [1, 2, 3])["kendall"] == 0.0  # constant predictions
     assert {"spos", "rdnas_flops", "rdnas_zen", "rdnas_synflow", "rdnas_naswot",
             "rdnas_params", "rdnas_flops_nosampler"} <= set(METHODS)
+
+
+def test_scoring_is_deterministic_and_leaves_the_supernet_untouched(tmp_path):
+    import torch
+    from track1.nb201.bench import score_run
+    from track1.nb201.supernet import NB201Supernet
+    torch.manual_seed(0)
+    net = NB201Supernet(C=8, N=1)
+    net.train()
+    for _ in range(2):  # give BN non-default stored statistics
+        net(torch.randn(8, 3, 32, 32))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(24, 3, 32, 32, generator=g), torch.randint(0, 10, (24,), generator=g),
+            torch.randn(16, 3, 32, 32, generator=g))
+    codes = fixed_subset(3, seed=0)
+    results = {}
+    for mode in ("recalibrate", "batch", "stored"):
+        a = score_run(net, codes, tmp_path / f"a_{mode}.csv", data, mode, "valid", 8, progress=False)
+        b = score_run(net, codes, tmp_path / f"b_{mode}.csv", data, mode, "valid", 8, progress=False)
+        assert a == b
+        results[mode] = [r["loss"] for r in a.values()]
+    assert results["recalibrate"] != results["stored"]  # the modes really differ
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())

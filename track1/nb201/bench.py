@@ -326,10 +326,17 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
     result: dict[str, Any] = {"run": run, "archs": len(codes), "target": f"cifar10_{target}_acc",
                               "eval": {"images": len(eval_data[0]),
                                        "calib_images": len(eval_data[2])}, "modes": {}}
+    run_summary = out / run / "summary.json"
+    run_mode = json.loads(run_summary.read_text()).get("bn_mode") if run_summary.exists() else None
     for mode in modes:
         t0 = time.perf_counter()
-        rows = score_run(supernet, codes, cmp_dir / f"predictions_{mode}.csv", eval_data, mode,
-                         target, score_batch)
+        target_csv = cmp_dir / f"predictions_{mode}.csv"
+        if mode == run_mode and not target_csv.exists():
+            # the run was already scored in this mode on the same images: reuse its rows
+            rows = read_predictions(out / run / "predictions.csv")
+            if all(c in rows for c in codes):
+                _write_rows(target_csv, [rows[c] for c in codes])
+        rows = score_run(supernet, codes, target_csv, eval_data, mode, target, score_batch)
         result["modes"][mode] = {**metrics_of(rows.values()),
                                  "score_s_this_session": round(time.perf_counter() - t0, 1)}
         m = result["modes"][mode]["accuracy"]
