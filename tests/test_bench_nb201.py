@@ -92,8 +92,9 @@ def test_scoring_is_deterministic_and_leaves_the_supernet_untouched(tmp_path):
         net(torch.randn(8, 3, 32, 32))
     state = {k: v.clone() for k, v in net.state_dict().items()}
     g = torch.Generator().manual_seed(0)
-    data = (torch.randn(24, 3, 32, 32, generator=g), torch.randint(0, 10, (24,), generator=g),
-            torch.randn(16, 3, 32, 32, generator=g))
+    def images(n: int) -> torch.Tensor:  # uint8, as load_eval_data returns them
+        return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    data = (images(24), torch.randint(0, 10, (24,), generator=g), images(16))
     codes = fixed_subset(3, seed=0)
     results = {}
     for mode in ("recalibrate", "batch", "stored"):

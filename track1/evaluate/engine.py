@@ -16,6 +16,7 @@ import time
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from track1.data.decode import normalize
@@ -103,6 +104,7 @@ class SubnetScorer:
         self.calib_batch_size = max(1, int(calib_batch_size))
         self._preserve = PreserveBN(self.supernet).__enter__()
         self.images_scored = 0
+        self.last_loss = float("nan")
         self.seconds = 0.0
 
     # ----------------------------------------------------------------- lifecycle
@@ -137,13 +139,23 @@ class SubnetScorer:
             else:
                 set_bn_train(net, self.bn_mode == "batch")
             correct = torch.zeros((), dtype=torch.int64, device=self.device)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
             for lo, x in self.eval_images.batches(batch_size):
                 logits = net(x)
-                correct += (logits.argmax(1) == self.labels[lo:lo + len(x)]).sum()
+                y = self.labels[lo:lo + len(x)]
+                correct += (logits.argmax(1) == y).sum()
+                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        self.last_loss = loss_sum.item() / self.eval_images.n
         return correct.item() / self.eval_images.n
 
+    def evaluate(self, arch) -> tuple[float, float]:
+        """(top-1 accuracy as a fraction, mean cross-entropy) of ``arch``."""
+        acc = self.score(arch)
+        return acc, self.last_loss
+
     def score(self, arch) -> float:
-        """Top-1 accuracy (a fraction) of ``arch`` (an arch of the space, or its code)."""
+        """Top-1 accuracy (a fraction) of ``arch`` (an arch of the space, or its code);
+        the mean cross-entropy of the same pass is left in ``last_loss``."""
         start = time.perf_counter()
         self.activate(arch)
         while True:

@@ -30,13 +30,13 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
 from track1.nb201.space import decode
 
 #: the shared CIFAR-10 tarball, relative to the repository root
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / \
     "cifar10-jpeg.tar.gz"
-BN_MODES = ("recalibrate", "batch", "stored")
 
 _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": False,
               "ranking": "none"}
@@ -70,23 +70,21 @@ class BenchError(ValueError):
 
 # ------------------------------------------------------------------------ metrics
 def rank_metrics(pred: Sequence[float], gt: Sequence[float], top: float = 0.1) -> dict[str, float]:
-    """Kendall tau-b, Spearman, Pearson, and the precision of the predicted top ``top``
-    share (how many of the predicted best 10% are in the true best 10%)."""
-    from scipy import stats
+    """Kendall tau-b, Spearman, Pearson (``track1.evaluate.metrics``, shared with
+    evaluate's rank report), and the precision of the predicted top ``top`` share (how
+    many of the predicted best 10% are in the true best 10%). A correlation that is
+    undefined (a constant side) is reported as 0.0."""
+    from track1.evaluate.metrics import kendall, pearson, spearman, top_k_precision
     p = [float(v) for v in pred]
     g = [float(v) for v in gt]
     if len(p) < 2:
         raise BenchError("ranking metrics need at least 2 archs")
     k = max(1, int(round(top * len(p))))
-    best_pred = set(sorted(range(len(p)), key=lambda i: -p[i])[:k])
-    best_gt = set(sorted(range(len(g)), key=lambda i: -g[i])[:k])
     out = {"kendall": 0.0, "spearman": 0.0, "pearson": 0.0,
-           f"top{int(round(top * 100))}_precision": len(best_pred & best_gt) / k, "n": len(p)}
-    if len(set(p)) > 1 and len(set(g)) > 1:  # a constant side has no defined correlation
-        for key, fn in (("kendall", stats.kendalltau), ("spearman", stats.spearmanr),
-                        ("pearson", stats.pearsonr)):
-            v = float(fn(p, g).statistic)
-            out[key] = v if math.isfinite(v) else 0.0
+           f"top{int(round(top * 100))}_precision": top_k_precision(p, g, k), "n": len(p)}
+    for key, fn in (("kendall", kendall), ("spearman", spearman), ("pearson", pearson)):
+        v = fn(p, g)
+        out[key] = v if math.isfinite(v) else 0.0
     return out
 
 
@@ -94,9 +92,10 @@ def rank_metrics(pred: Sequence[float], gt: Sequence[float], top: float = 0.1) -
 def load_eval_data(data: str | os.PathLike | None, eval_images: int, calib_images: int,
                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fixed evaluation images (a seeded subset of the held-out split) with labels, and
-    fixed calibration images (a seeded subset of the training split), normalised."""
+    fixed calibration images (a seeded subset of the training split), as uint8 tensors
+    (the shared ``SubnetScorer`` normalises them once)."""
     import random
-    from track1.data import DataError, decode_to_tensor, normalize, resolve_source
+    from track1.data import DataError, decode_to_tensor, resolve_source
     try:
         val = resolve_source(data, "val")
         train = resolve_source(data, "train")
@@ -106,54 +105,12 @@ def load_eval_data(data: str | os.PathLike | None, eval_images: int, calib_image
     ti = sorted(random.Random(seed + 1).sample(range(len(train)), min(calib_images, len(train))))
     vx, vy = decode_to_tensor(val, 32, indices=vi, crop_ratio=1.0, progress=False)
     cx, _ = decode_to_tensor(train, 32, indices=ti, crop_ratio=1.0, progress=False)
-    return normalize(vx), vy, normalize(cx)
+    return vx, vy, cx
 
 
 # ------------------------------------------------------------------------ scoring
-def _bns(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-@torch.no_grad()
-def evaluate_arch(net: nn.Module, arch: Any, images: torch.Tensor, labels: torch.Tensor,
-                  calib: torch.Tensor | None, bn_mode: str, batch: int = 256) -> tuple[float, float]:
-    """(top-1 accuracy %, mean cross-entropy) of ``arch`` on ``images``.
-
-    BN modes: ``recalibrate`` re-estimates the active path's statistics on ``calib``
-    with exact cumulative averaging (the same images for every arch); ``batch`` uses
-    each evaluation batch's own statistics; ``stored`` uses what training left.
-    ``net`` is a scoring copy: its BN statistics are overwritten.
-    """
-    net.set_arch(arch)
-    device = next(net.parameters()).device
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else \
-        torch.autocast("cpu", enabled=False)
-    if bn_mode == "recalibrate":
-        for m in _bns(net):
-            m.reset_running_stats()
-            m.momentum = None
-        net.train()
-        with amp:
-            for i in range(0, len(calib), batch):
-                net(calib[i:i + batch].to(device, non_blocking=True))
-        net.eval()
-    elif bn_mode == "batch":
-        for m in _bns(net):
-            m.momentum = 0.0  # batch statistics in the forward, stored ones untouched
-        net.train()
-    elif bn_mode == "stored":
-        net.eval()
-    else:
-        raise BenchError(f"unknown BN mode {bn_mode!r}; choose from {list(BN_MODES)}")
-    correct, loss_sum = 0, 0.0
-    for i in range(0, len(images), batch):
-        x = images[i:i + batch].to(device, non_blocking=True)
-        y = labels[i:i + batch].to(device, non_blocking=True)
-        with amp:
-            logits = net(x).float()
-        correct += int((logits.argmax(1) == y).sum())
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-    return 100.0 * correct / len(images), loss_sum / len(images)
+def _percent(acc: float) -> float:
+    return 100.0 * acc
 
 
 def read_predictions(path: Path) -> dict[str, dict[str, str]]:
@@ -179,20 +136,24 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
     done = read_predictions(path)
     todo = [c for c in codes if c not in done]
     if todo:
-        net = copy.deepcopy(supernet)
-        device = next(net.parameters()).device
-        images, labels, calib = images.to(device), labels.to(device), calib.to(device)
+        from track1.evaluate import SubnetScorer
+        device = next(supernet.parameters()).device
         if path.exists():  # rewrite only complete rows (drops a torn line)
             _write_rows(path, list(done.values()))
         new = not path.exists()
-        with open(path, "a", newline="") as f:
+        # The shared engine (the one `evaluate` uses); it restores the supernet's BN
+        # buffers on exit. Calibration chunks = the scoring batch, as the bench always had.
+        with SubnetScorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
+                          bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
+                          device=device) as scorer, open(path, "a", newline="") as f:
             w = csv.writer(f)
             if new:
                 w.writerow(["arch", "pred", "gt", "loss"])
             for code in tqdm(todo, desc=f"score {path.parent.name} ({bn_mode})", unit="arch",
                              disable=not progress, dynamic_ncols=True, leave=False):
-                acc, loss = evaluate_arch(net, decode(code), images, labels, calib, bn_mode, batch)
-                row = [code, f"{acc:.4f}", f"{getattr(gt[code], target):.4f}", f"{loss:.6f}"]
+                acc, loss = scorer.evaluate(decode(code))
+                row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
+                       f"{loss:.6f}"]
                 w.writerow(row)
                 f.flush()
                 done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
@@ -346,9 +307,8 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    from track1.evaluate.results import write_json_atomic
+    write_json_atomic(obj, path, indent=1)
 
 
 def bench_archs(n: int, all_archs: bool, seed: int = 0) -> list[str]:
@@ -356,5 +316,5 @@ def bench_archs(n: int, all_archs: bool, seed: int = 0) -> list[str]:
 
 
 __all__ = ["BN_MODES", "METHODS", "BenchError", "TARGETS", "bench_archs", "bench_config",
-           "compare_bn_modes", "evaluate_arch", "load_eval_data", "metrics_of", "rank_metrics",
+           "compare_bn_modes", "load_eval_data", "metrics_of", "rank_metrics",
            "run_method", "score_run"]
