@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -73,3 +74,23 @@ def test_zen_cache_tool_is_resumable(tmp_path):
     bad = subprocess.run(cmd[:-1] + ["--limit", "1", "--archs", str(tmp_path / "none.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_zen_handles_dead_branches_and_dead_networks():
+    """NB201 cells may hold edges whose input node is fed only by `none` (a BN that sees
+    zeros): the score stays finite. A cell that disconnects the input scores -inf."""
+    from track1.nb201.space import NB201Space
+    from track1.proxies.zen import zen_score
+    space = NB201Space(C=4, N=1)
+    # node 1 fed only by `none`, its outgoing convs see zeros; node 3 still reached from 0
+    dead_branch = space.decode("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|")
+    assert math.isfinite(zen_score(space, dead_branch, batch=4, resolution=16))
+    disconnected = space.decode("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert zen_score(space, disconnected, batch=4, resolution=16) == -math.inf
+
+
+def test_diff_kendall_accepts_infinite_teacher_scores():
+    from track1.nas.ranking import diff_kendall
+    x = torch.tensor([0.1, 0.5, 0.9])
+    tau = diff_kendall(x, [-math.inf, 1.0, 2.0])
+    assert torch.isfinite(tau) and tau > 0  # same order as the finite ranks 0 < 1 < 2

@@ -50,6 +50,8 @@ def diff_kendall(x: torch.Tensor, y: torch.Tensor, alpha: float = 0.5) -> torch.
     y = torch.as_tensor(y, dtype=x.dtype, device=x.device).flatten()
     if x.numel() != y.numel() or x.numel() < 2:
         raise ValueError("diff_kendall needs x and y of the same length >= 2")
+    if not torch.isfinite(y).all():  # e.g. Zen-score -inf for a dead net: keep the order only
+        y = y.argsort().argsort().to(x.dtype)
     std = y.std()
     if std > 0:
         y = (y - y.mean()) / std

@@ -72,10 +72,18 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
         f1 = net.forward_features(x)
         f2 = net.forward_features(x + mixup_gamma * eps)
         delta = (f1 - f2).abs().flatten(1).sum(1).mean().item()
+        if not delta > 0:  # the features ignore the input: the worst possible network
+            values.append(-math.inf)
+            continue
         bn_log = 0.0
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                bn_log += 0.5 * math.log(m.running_var.mean().item())
+                var = m.running_var.mean().item()
+                # A BN that saw a constant input sits on a dead branch (e.g. an NB201 edge
+                # whose input node is fed only by `none`): it carries no signal to the
+                # output, so it has no scale to correct for.
+                if var > 0:
+                    bn_log += 0.5 * math.log(var)
         values.append(math.log(delta) + bn_log)
     return float(sum(values) / len(values))
 
