@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import track1  # noqa: E402,F401
+from track1.atomic import atomic_write  # noqa: E402
 from track1.nb201.bench import metrics_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,10 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["## Where we stand against the targets", ""] + stand + [""]
     if args.notes is not None:
         lines += [args.notes.read_text().rstrip(), ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, args.out)
+    atomic_write(args.out, lambda f: f.write("\n".join(lines)), binary=False)
     print(f"wrote {args.out}")
     return 0
 

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import track1  # noqa: E402,F401
+from track1.evaluate.results import write_json_atomic  # noqa: E402
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth  # noqa: E402
 from track1.nb201.space import NB201Space  # noqa: E402
 from track1.proxies import PROXIES, get_proxy  # noqa: E402
@@ -249,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [p for p in ("nb201", "track1") if p in summary]
     label = "_".join(parts + ([summary["nb201"]["label"]] if "nb201" in summary else []))
     path = out / f"summary_{label}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(path)
+    write_json_atomic(summary, path, indent=1)
     print(markdown(summary))
     print(f"summary: {path}")
     return 0

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from track1.atomic import atomic_write
 from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
 from track1.nb201.space import decode
@@ -161,12 +162,11 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
 
 
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    def write(f) -> None:
         w = csv.DictWriter(f, fieldnames=["arch", "pred", "gt", "loss"])
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
+    atomic_write(path, write, binary=False)
 
 
 def metrics_of(rows: Iterable[dict[str, str]]) -> dict[str, Any]:

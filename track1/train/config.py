@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from track1.atomic import atomic_write
 from track1.train.errors import TrainError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -177,9 +178,4 @@ def validate(config: dict) -> None:
 
 def save_yaml(config: dict, path: str | os.PathLike) -> None:
     """Write the resolved config atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: yaml.safe_dump(config, f, sort_keys=False), binary=False)
