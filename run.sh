@@ -8,6 +8,8 @@
 #   bash run.sh test [pytest args]     run the test suite
 #   bash run.sh setup                  only create / update the virtual environment
 #   bash run.sh <command> ...          any other `python -m track1` command (info, ...)
+# TRACK1_PYTHON=/path/to/python uses that interpreter as is (a cluster's or conda's
+# PyTorch with CUDA) and skips the virtual environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +19,10 @@ STAMP="$VENV/.track1-requirements"
 
 ensure_venv() {
   local want
+  if [[ -n "${TRACK1_PYTHON:-}" ]]; then
+    PY="$TRACK1_PYTHON"
+    return
+  fi
   want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"
   if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     return
@@ -38,7 +44,7 @@ cmd="${1:-help}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
   help|-h|--help)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   setup)
     ensure_venv

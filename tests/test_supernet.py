@@ -151,3 +151,33 @@ def test_static_costs_match_count_for_extracted():
     arch = random_arch(random.Random(9))
     static = net.extract(arch)
     assert sum(p.numel() for p in static.parameters()) == count_costs(arch, num_classes=10)["params"]
+
+
+def test_cumulative_factor_never_trusts_a_stale_host_count():
+    """Exact cumulative averaging reads the batch count from a host copy (no device sync
+    per BN layer); any other write to the buffer must make it fall back to the buffer."""
+    torch.manual_seed(0)
+    bn, ref = DynamicBatchNorm2d(6), nn.BatchNorm2d(6)
+    xs = [torch.randn(5, 6, 4, 4) * (i + 1) + i for i in range(4)]
+    for m in (bn, ref):
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.inference_mode():
+        for x in xs[:2]:
+            bn(x), ref(x)
+        # an outside write (a restore, load_state_dict) to both counters: 2 -> 7
+        bn.num_batches_tracked.fill_(7)
+        ref.num_batches_tracked.fill_(7)
+        for x in xs[2:]:
+            bn(x), ref(x)
+    assert int(bn.num_batches_tracked) == int(ref.num_batches_tracked) == 9
+    assert torch.allclose(bn.running_mean, ref.running_mean, atol=1e-6)
+    assert torch.allclose(bn.running_var, ref.running_var, atol=1e-6)
+    fresh = DynamicBatchNorm2d(6)
+    fresh.load_state_dict(bn.state_dict())
+    fresh.momentum = None
+    ref.train()
+    with torch.inference_mode():
+        fresh(xs[0]), ref(xs[0])
+    assert torch.allclose(fresh.running_mean, ref.running_mean, atol=1e-6)

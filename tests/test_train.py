@@ -163,7 +163,7 @@ def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     r = subprocess.run(
         [str(torchrun) if torchrun.exists() else "torchrun", "--standalone", "--nproc_per_node",
-         "2", "-m", "track1", "train", "--no-progress", "--ckpt-dir", str(tmp_path),
+         "2", "-m", "track1", "train", "--no-progress", "--device", "cpu", "--ckpt-dir", str(tmp_path),
          "--name", "ddp", "--space", "nb201", "--set", "model={num_classes: 10, C: 4, N: 1}",
          "--set", "sampler.threshold=2", "--epochs", "1", "--max-steps-per-epoch", "2",
          "--batch-size", "4", "--set", "log_interval=1"],
@@ -216,3 +216,15 @@ def test_resume_equals_uninterrupted_resnet48(tmp_path):
     assert a["step"] == b["step"] == 3
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
+
+
+def test_more_local_ranks_than_gpus_is_one_clear_error(monkeypatch):
+    """torchrun with more processes per node than visible GPUs: name the fix, do not
+    fail later inside CUDA with an invalid device ordinal."""
+    from track1.train import distributed as D
+    monkeypatch.setattr(D.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(D.torch.cuda, "device_count", lambda: 1)
+    assert D.pick_device("auto", 0) == torch.device("cuda", 0)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK 1 .* only 1 CUDA device.*--device cpu"):
+        D.pick_device("auto", 1)
+    assert D.pick_device("cpu", 5) == torch.device("cpu")

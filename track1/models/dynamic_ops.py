@@ -35,12 +35,37 @@ class DynamicBatchNorm2d(nn.BatchNorm2d):
     batch norm does.
     """
 
+    def reset_running_stats(self) -> None:
+        super().reset_running_stats()
+        self._note_host_count(0)
+
+    def _note_host_count(self, count: int) -> None:
+        """Remember ``num_batches_tracked`` on the host, keyed by the buffer's storage and
+        version counter: any other write to it (``load_state_dict``, a restore, ...)
+        bumps the version and makes the host copy stale, so it is never trusted wrongly."""
+        nbt = self.num_batches_tracked
+        self._host_count = None if nbt is None else (count, nbt.data_ptr(), nbt._version)
+
+    def _cumulative_factor(self) -> float:
+        """1 / batches seen, for ``momentum=None`` (exact cumulative averaging). Reading the
+        count from a CUDA buffer would synchronise the device once per BN layer and batch;
+        the host copy avoids that whenever it is current (always, right after a reset)."""
+        nbt = self.num_batches_tracked
+        known = getattr(self, "_host_count", None)
+        if known is not None and known[1:] == (nbt.data_ptr(), nbt._version - 1):
+            count = known[0] + 1
+        else:
+            count = int(nbt)
+        self._note_host_count(count)
+        return 1.0 / count
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
-            factor = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
+            if self.momentum is None:
+                factor = self._cumulative_factor()
         use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(
             x,

@@ -34,6 +34,11 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        raise RuntimeError(f"LOCAL_RANK {local_rank} needs GPU {local_rank}, but only {visible} "
+                           f"CUDA device(s) are visible: start at most {visible} process(es) per "
+                           f"node (torchrun --nproc_per_node), or pass --device cpu")
     return torch.device("cuda", local_rank)
 
 

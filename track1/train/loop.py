@@ -325,6 +325,9 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
             if step >= steps_per_epoch:
                 break
             lam = schedule(epoch + step / steps_per_epoch)
+            # batches from a caller-supplied iterable may live elsewhere (no-op when not)
+            images = images.to(info.device, non_blocking=True)
+            targets = targets.to(info.device, non_blocking=True)
             supernet.train()
             optimizer.zero_grad(set_to_none=True)
             terms = train_step(model, supernet, images, targets, loss_cfg, sampler, teacher, lam,
