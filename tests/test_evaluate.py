@@ -318,7 +318,13 @@ def test_torchrun_two_ranks_equal_single_process(tiny_setup):
     assert multi.returncode == 0, multi.stderr[-2000:]
     assert json.loads((root / "two.json").read_text()) == json.loads((root / "one.json").read_text())
     keys = [[r["key"] for r in read_jsonl(root / "two_res" / f"rank{r:03d}.jsonl")[0]] for r in (0, 1)]
-    assert [sorted(k) for k in keys] == [["arch1", "arch3", "arch5"], ["arch2", "arch4"]]  # r::2
+    # with prefix sharing (the default) each rank takes a contiguous half in prefix order
+    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.space.resnet48 import decode
+    first5 = [(k, decode(v["arch"])) for k, v in list(json.loads((root / "list.json").read_text()).items())[:5]]
+    expected = [sorted(k for k, _ in shard_in_prefix_order(first5, r, 2)) for r in (0, 1)]
+    assert [sorted(k) for k in keys] == expected and sorted(sum(keys, [])) == sorted(k for k, _ in first5)
+    assert expected != [["arch1", "arch3", "arch5"], ["arch2", "arch4"]]  # not the strided r::2
 
 
 def test_resume_reuses_only_same_key_and_arch(tiny_setup, tmp_path):
@@ -373,3 +379,30 @@ def test_prefix_sharing_equals_plain_scoring(supernet, images, mode):
         tiny = {k: acc for k, _, acc in PrefixScorer(scorer, cache_bytes=0).score_many(
             [(a.code, a) for a in archs])}
     assert tiny == plain
+
+
+def test_prefix_order_shards_partition_the_list_and_keep_its_overlap():
+    """torchrun shards with prefix sharing: contiguous ranges of the prefix order that
+    partition the list and repeat more leading-block work inside a shard than strided
+    shares of the same list do."""
+    from track1.evaluate.prefix import segment_keys, shard_in_prefix_order
+    from track1.space.resnet48 import decode
+    entries = [(k, decode(c)) for k, c in list(load_arch_list(validate=False).items())[:1200]]
+    world = 4
+    shards = [shard_in_prefix_order(entries, r, world) for r in range(world)]
+    keys = [k for s in shards for k, _ in s]
+    assert sorted(keys) == sorted(k for k, _ in entries) and len(set(keys)) == len(entries)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    flat = [segment_keys(a) for s in shards for _, a in s]
+    assert flat == sorted(flat)  # rank order = prefix order: each shard a contiguous range
+
+    def distinct_prefixes(shard_list):
+        seen = set()
+        for s in shard_list:
+            for _, a in s:
+                segs = segment_keys(a)
+                seen.update((id(s),) + tuple(segs[:i + 1]) for i in range(len(segs)))
+        return len(seen)
+
+    strided = [entries[r::world] for r in range(world)]
+    assert distinct_prefixes(shards) < distinct_prefixes(strided)

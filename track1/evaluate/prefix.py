@@ -14,7 +14,7 @@ falls back to ``SubnetScorer.score`` one subnet at a time.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -48,6 +48,17 @@ def segment_keys(arch) -> list[tuple]:
         for j, (mid, out) in enumerate(widths):
             keys.append((s, j, mid, out))
     return keys
+
+
+def shard_in_prefix_order(entries: Sequence[tuple[str, object]], rank: int, world: int
+                          ) -> list[tuple[str, object]]:
+    """Rank ``rank``'s share of ``(key, arch)`` entries: a contiguous range of the list in
+    prefix order (every rank sorts alike, so the shares partition the list). Neighbours in
+    prefix order share the most leading layers; a strided share would give each rank a
+    thinned list whose prefixes repeat far less."""
+    order = sorted(entries, key=lambda e: (segment_keys(e[1]), e[0]))
+    n = len(order)
+    return order[rank * n // world:(rank + 1) * n // world]
 
 
 class PrefixScorer:

@@ -2,8 +2,9 @@
 
 Why a library module: the CLI, the tests and the benchmark call the same code.
 Steps: load and validate everything first (list, checkpoint, data; one clear error,
-nothing written), decode the images once, shard the list over ranks (rank r takes
-entries r::K under torchrun), skip keys already in any rank log of the results
+nothing written), decode the images once, shard the list over K ranks under torchrun
+(with prefix sharing, rank r takes the r-th of K contiguous ranges of the list in
+prefix order; otherwise entries r::K), skip keys already in any rank log of the results
 folder, score the rest appending each result as it lands, then rank 0 waits for all
 ranks and writes the final JSON atomically.
 
@@ -31,7 +32,8 @@ from track1.data import DataError, decode_to_tensor, resolve_source
 from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
-from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
+from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
+                                    supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLog, build_submission, collect, rank_file,
                                      write_json_atomic)
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
@@ -109,13 +111,14 @@ def _dist_setup(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    from track1.train.distributed import pick_device
+    try:  # auto / cpu / cuda: the trainer's rule (GPU = LOCAL_RANK); "cuda:N" as given
+        dev = pick_device(device, local) if device in ("auto", "cpu", "cuda") else torch.device(device)
+    except RuntimeError as e:
+        raise EvaluateError(str(e)) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise EvaluateError("--device cuda requested but CUDA is not available")
-        dev = torch.device("cuda", local if dev.index is None else dev.index)
+            raise EvaluateError(f"--device {device} requested but CUDA is not available")
         torch.cuda.set_device(dev)
     if world > 1:
         import torch.distributed as dist
@@ -232,7 +235,12 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     wanted = dict(entries)
     # a record counts only for the same key AND the same arch code (another list may reuse keys)
     done = {k: r for k, r in collect(results_dir).items() if wanted.get(k) == r.get("arch")}
-    shard = entries[rank::world]
+    prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(supernet)
+    if prefix_sharing and world > 1:  # contiguous in prefix order: shares keep their overlap
+        shard = [(k, wanted[k]) for k, _ in shard_in_prefix_order([(k, archs[k]) for k, _ in entries],
+                                                                  rank, world)]
+    else:
+        shard = entries[rank::world]
     todo = [(k, c) for k, c in shard if k not in done]
     report.skipped = len(shard) - len(todo)
     if rank == 0:
@@ -266,7 +274,7 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
                     bar.update(1)
 
             remaining = [(k, archs[k]) for k, _ in todo]
-            if opts.prefix_sharing and supports_prefix_sharing(supernet):
+            if prefix_sharing:
                 try:
                     for key, _, acc in PrefixScorer(scorer, opts.prefix_cache_bytes).score_many(remaining):
                         record(key, acc)
