@@ -209,3 +209,24 @@ def test_batches_bad_arguments(small_train):
         TrainBatches(small_train, 32, 8, augment="mixup")
     with pytest.raises(DataError):
         TrainBatches(small_train, 32, 8, rank=2, world_size=2)
+
+
+def test_synthetic_imagefolder_tool_writes_a_loadable_tree(tmp_path):
+    """tools/make_synthetic_imagefolder.py: the ImageNet-sized timing tree it writes is a
+    valid ImageFolder (same classes in train/ and val/, JPEGs of the asked size)."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import Image
+    tool = Path(__file__).resolve().parent.parent / "tools" / "make_synthetic_imagefolder.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic_imagefolder", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(tmp_path), "--train", "30", "--val", "20", "--size", "80x60",
+                        "--workers", "1"]) == 0
+    train, val = resolve_source(str(tmp_path), "train"), resolve_source(str(tmp_path), "val")
+    assert (len(train), len(val)) == (30, 20) and train.classes == val.classes
+    image, label = val.load(3)
+    assert image.size == (80, 60) and 0 <= label < len(val.classes)
+    with Image.open(next(tmp_path.glob("val/*/*.jpg"))) as im:
+        assert im.format == "JPEG"
