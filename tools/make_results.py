@@ -71,7 +71,7 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         b = ss[0]["budget"]
         budget = (f"{b['epochs']} ep x {b['steps'] // max(b['epochs'], 1)} steps x batch "
                   f"{b['batch_size']} x {b['paths_per_step']} paths ({b['images_seen']:,} images), "
-                  f"{b['device']}")
+                  f"{b.get('device_name', b['device'])}")
         train_min = statistics.mean(s["wall_s"]["train"] for s in ss) / 60
         score_min = statistics.mean(s["wall_s"]["score_this_session"] for s in ss) / 60
         lines.append(f"| {method} | {_fmt(acc['kendall'])} | {_fmt(acc['spearman'])} | "
@@ -120,34 +120,63 @@ def bn_section(bench: Path, docs_results: Path) -> list[str]:
     return lines
 
 
+def _merge_nb201(paths: list[Path], docs_proxies: Path) -> tuple[dict, list[dict]]:
+    """NB201 proxy results by subset label, in order: a later summary of the same subset
+    replaces the proxies it names (a proxy re-run after a fix), keeping the others.
+    Each file and its per-arch CSVs are copied (later ones into a folder of their own)."""
+    merged: dict[str, dict] = {}
+    summaries = []
+    for i, path in enumerate(paths):
+        s = json.loads(path.read_text())
+        summaries.append(s)
+        dest = docs_proxies if i == 0 else docs_proxies / path.parent.name
+        _copy(path, dest / path.name)
+        nb = s.get("nb201")
+        if not nb:
+            continue
+        for csv_path in path.parent.glob(f"nb201_{nb['label']}_*.csv"):
+            _copy(csv_path, dest / csv_path.name)
+        rel = (dest / path.name).resolve().relative_to(ROOT)
+        entry = merged.setdefault(nb["label"], {**nb, "proxies": {}, "source": {},
+                                                "machine": s["machine"]})
+        for name, r in nb["proxies"].items():
+            entry["proxies"][name] = r
+            entry["source"][name] = (str(rel), s["machine"], nb["wall_s_this_run"])
+    return merged, summaries
+
+
 def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dict]:
     lines: list[str] = []
-    found: dict = {}
-    for path in paths:
-        s = json.loads(path.read_text())
-        _copy(path, docs_proxies / path.name)
-        nb = s.get("nb201")
-        if nb:
-            tag = path.parent.glob(f"nb201_{nb['label']}_*.csv")
-            for csv_path in tag:
-                _copy(csv_path, docs_proxies / csv_path.name)
-            found[nb["label"]] = nb
-            lines += [f"NAS-Bench-201 CIFAR-10, {nb['archs']} archs ({nb['label']}, drawn with "
-                      f"seed {nb['subset_seed']}); a freshly initialised network per arch "
-                      f"(weights seeded by the arch code); gradient proxies on {nb['batch']} "
-                      f"CIFAR-10 training images, NASWOT on {nb['naswot_batch']}, Zen on "
-                      f"{nb['zen_batch']} Gaussian images; {s['machine']}, "
-                      f"{nb['wall_s_this_run'] / 60:.0f} min:", "",
-                      "| proxy | Kendall (valid) | Spearman (valid) | Kendall (test) | "
-                      "Spearman (test) | paper Kendall (200 archs) | SPEC, all 15,625 |",
-                      "|---|---|---|---|---|---|---|"]
-            for name, r in nb["proxies"].items():
-                lines.append(f"| {name} | {r['valid']['kendall']:.3f} | "
-                             f"{r['valid']['spearman']:.3f} | {r['test']['kendall']:.3f} | "
-                             f"{r['test']['spearman']:.3f} | "
-                             f"{format(PAPER_PROXIES[name], '.3f') if name in PAPER_PROXIES else ''} | "
-                             f"{SPEC_ALL[name] if name in SPEC_ALL else ''} |")
+    merged, summaries = _merge_nb201(paths, docs_proxies)
+    first_source = {lbl: next(iter(nb["source"].values()))[0] for lbl, nb in merged.items()}
+    for label, nb in merged.items():
+        lines += [f"NAS-Bench-201 CIFAR-10, {nb['archs']} archs ({label}, drawn with "
+                  f"seed {nb['subset_seed']}); a freshly initialised network per arch "
+                  f"(weights seeded by the arch code); gradient proxies on {nb['batch']} "
+                  f"CIFAR-10 training images, NASWOT on {nb['naswot_batch']}, Zen on "
+                  f"{nb['zen_batch']} Gaussian images; {nb['machine']}, "
+                  f"{nb['wall_s_this_run'] / 60:.0f} min:", "",
+                  "| proxy | Kendall (valid) | Spearman (valid) | Kendall (test) | "
+                  "Spearman (test) | paper Kendall (200 archs) | SPEC, all 15,625 |",
+                  "|---|---|---|---|---|---|---|"]
+        later = {}
+        for name, r in nb["proxies"].items():
+            src = nb["source"][name]
+            mark = ""
+            if src[0] != first_source[label]:
+                later[name] = src
+                mark = " (re-run)"
+            lines.append(f"| {name}{mark} | {r['valid']['kendall']:.3f} | "
+                         f"{r['valid']['spearman']:.3f} | {r['test']['kendall']:.3f} | "
+                         f"{r['test']['spearman']:.3f} | "
+                         f"{format(PAPER_PROXIES[name], '.3f') if name in PAPER_PROXIES else ''} | "
+                         f"{SPEC_ALL[name] if name in SPEC_ALL else ''} |")
+        for name, (rel, machine, wall) in later.items():
             lines.append("")
+            lines.append(f"`{name}` (re-run): from `{rel}` ({machine}, {wall / 60:.0f} min), "
+                         f"a later run on the same archs that replaces the first one's figure.")
+        lines.append("")
+    for s in summaries:
         t1 = s.get("track1")
         if t1:
             names = list(t1["mutual_kendall"])
@@ -159,12 +188,38 @@ def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dic
                 lines.append(f"| {a} | " + " | ".join(f"{t1['mutual_kendall'][a][b]:.2f}"
                                                      for b in names) + " |")
             lines.append("")
-    return lines, found
+    return lines, merged
+
+
+def _noise_note(by_method: dict, method: str, value: float, spos: float | None) -> str:
+    """Whether the RD-NAS - SPOS gap stands out of the seed-to-seed spread."""
+    if spos is None:
+        return ""
+    runs = [by_method.get(method, []), by_method.get("spos", [])]
+    if min(len(r) for r in runs) < 2:
+        return (" A gap under 0.05 between methods is within the noise of one seed."
+                if abs(value - spos) < 0.05 else "")
+    spread = max(statistics.stdev(s["accuracy"]["kendall"] for s in r) for r in runs)
+    return (f" The gap ({value - spos:+.3f}) is {'within' if abs(value - spos) < spread else 'outside'}"
+            f" the seed-to-seed standard deviation ({spread:.3f}).")
 
 
 def standing(info: dict, proxies: dict) -> list[str]:
     k = info.get("kendall", {})
+    by_method = info.get("by_method", {})
     out = []
+    if by_method:
+        first = next(iter(by_method.values()))[0]
+        b = first["budget"]
+        out.append(f"Headline bench: {b['epochs']} epochs x batch {b['batch_size']} "
+                   f"({b['steps']:,} steps, {b['images_seen']:,} images per path) on "
+                   f"{b.get('device_name', b['device'])}, {first['archs']} archs; mean over seeds "
+                   f"{sorted({s['seed'] for ss in by_method.values() for s in ss})}.")
+        out.append("")
+        loss_k = {m: statistics.mean(s["neg_loss"]["kendall"] for s in ss)
+                  for m, ss in by_method.items()}
+        out.append("- Ranked by mean cross-entropy instead of accuracy (Kendall of -loss): "
+                   + ", ".join(f"`{m}` {v:.3f}" for m, v in loss_k.items()) + ".")
     spos = k.get("spos")
     rd = {m: v for m, v in k.items() if m.startswith("rdnas")}
     if spos is not None:
@@ -177,8 +232,7 @@ def standing(info: dict, proxies: dict) -> list[str]:
                    f"({'above' if spos is not None and v > spos else 'not above'} SPOS at equal "
                    f"budget; paper RD-NAS 0.871, ambition 0.90: "
                    f"{'met' if v >= 0.871 else 'NOT met'})."
-                   + (" A gap under 0.05 between methods is within the noise of one seed."
-                      if spos is not None and abs(v - spos) < 0.05 else ""))
+                   + _noise_note(by_method, m, v, spos))
     fixed = next((p for lbl, p in proxies.items() if lbl.startswith("fixed")), None)
     if fixed:
         best = max(fixed["proxies"], key=lambda n: fixed["proxies"][n]["valid"]["kendall"])
@@ -195,12 +249,13 @@ def standing(info: dict, proxies: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench", type=Path, action="append", default=[],
-                    help="bench-nb201 --out folder (repeatable: one table each, smallest "
-                         "budget first; the last one sets 'where we stand')")
+                    help="bench-nb201 --out folder (repeatable: one table each, in the "
+                         "order given; the first one, the headline, sets 'where we stand')")
     ap.add_argument("--bench-command", action="append", default=[],
                     help="the command that produced each --bench, in the same order")
     ap.add_argument("--proxies", type=Path, nargs="*", default=[],
-                    help="proxy_report summary JSON files")
+                    help="proxy_report summary JSON files; a later one of the same arch "
+                         "subset replaces the proxies it holds (a re-run after a fix)")
     ap.add_argument("--proxy-command", default="", help="the command that produced --proxies")
     ap.add_argument("--notes", type=Path, default=None, help="markdown appended verbatim")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
@@ -221,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = args.bench_command + [""] * (len(args.bench) - len(args.bench_command))
     for bench, command in zip(args.bench, commands):
         dest = docs / "results" / "nb201" / bench.name
-        table, info = bench_section(bench, dest)
-        ev = info.get("eval", {})
+        table, bench_info = bench_section(bench, dest)
+        info = info or bench_info
+        ev = bench_info.get("eval", {})
         lines += [f"## NAS-Bench-201: ranking consistency of supernets (`{bench.name}`)", "",
-                  f"Ground truth: NAS-Bench-201 `{info.get('target', '')}` (200-epoch "
+                  f"Ground truth: NAS-Bench-201 `{bench_info.get('target', '')}` (200-epoch "
                   f"stand-alone accuracy), used only to measure. Each arch is scored by its "
                   f"top-1 accuracy on {ev.get('images', '?')} fixed CIFAR-10 test images after "
                   f"BN re-calibration on {ev.get('calib_images', '?')} fixed training images. "

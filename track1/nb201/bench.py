@@ -254,7 +254,9 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                    "steps_per_epoch": config["max_steps_per_epoch"],
                    "batch_size": config["batch_size"], "paths_per_step": 2,
                    "images_seen": steps * config["batch_size"], "lr": config["lr"],
-                   "device": str(device), "threads": torch.get_num_threads()},
+                   "device": str(device), "threads": torch.get_num_threads(),
+                   "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                                   else "CPU")},
         "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2])},
         "wall_s": {"train": round(timing["train_s"] * steps / max(timing["steps_timed"], 1), 1),
                    "train_per_step": round(timing["train_s"] / max(timing["steps_timed"], 1), 3),
