@@ -104,3 +104,31 @@ def test_scoring_is_deterministic_and_leaves_the_supernet_untouched(tmp_path):
         results[mode] = [r["loss"] for r in a.values()]
     assert results["recalibrate"] != results["stored"]  # the modes really differ
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+
+
+def test_parallel_jobs_equal_sequential_runs(tmp_path, capsys, monkeypatch):
+    """``--jobs 2`` trains each (method, seed) in its own process with the same options:
+    the predictions equal those of the one-process run, and each run keeps a log."""
+    import torch
+    # the same thread count in parent and children: float sums then agree to the bit
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _parallel_vs_sequential(tmp_path, capsys)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _parallel_vs_sequential(tmp_path, capsys):
+    seq, par = tmp_path / "seq", tmp_path / "par"
+    runs = ["--methods", "spos,rdnas_flops", "--seeds", "0", "--set", "lambda.cap=1.5"]
+    assert main(["bench-nb201", "--out", str(seq), *runs, *TINY]) == 0
+    assert main(["bench-nb201", "--out", str(par), "--jobs", "2", *runs, *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "started spos_s0" in printed and "finished rdnas_flops_s0" in printed
+    for run in ("spos_s0", "rdnas_flops_s0"):
+        assert _rows(par / run / "predictions.csv") == _rows(seq / run / "predictions.csv")
+        assert (par / run / "log.txt").read_text().strip()
+        assert json.loads((par / run / "summary.json").read_text())["config"]["lambda"]["cap"] == 1.5
+    assert main(["bench-nb201", "--out", str(tmp_path / "x"), "--jobs", "0", *TINY]) == 2

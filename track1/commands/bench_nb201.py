@@ -45,8 +45,73 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ground truth: cifar10_valid_acc or cifar10_test_acc")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra trainer config override for every run (dotted key)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train up to N (method, seed) runs at once, each its own process with its "
+                        "log in <out>/<run>/log.txt. On a GPU the NB201 step is launch-bound: six "
+                        "processes gave 3.3x the throughput of one on an H100")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
+
+
+def _child_argv(args: argparse.Namespace, data: str | None, method: str, seed: int) -> list[str]:
+    """This command for one (method, seed), every other option as given (``--jobs`` 1)."""
+    argv = ["bench-nb201", "--out", str(args.out), "--methods", method, "--seeds", str(seed),
+            "--archs", str(args.archs), "--data", data or "embedded", "--epochs", str(args.epochs),
+            "--batch-size", str(args.batch_size), "--lr", repr(args.lr), "--device", args.device,
+            "--bn-mode", args.bn_mode, "--eval-images", str(args.eval_images),
+            "--calib-images", str(args.calib_images), "--score-batch", str(args.score_batch),
+            "--target", args.target, "--no-progress"]
+    if args.steps_per_epoch is not None:
+        argv += ["--steps-per-epoch", str(args.steps_per_epoch)]
+    if args.all:
+        argv.append("--all")
+    for item in args.set:
+        argv += ["--set", item]
+    return argv
+
+
+def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[str, int]],
+                 out: Path) -> tuple[list[dict], list[str]]:
+    """Run ``runs`` as separate processes, at most ``args.jobs`` at a time; returns the
+    summaries of those that finished and a line per failure."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from track1.data import decode_to_tensor, resolve_source
+    # decode the training images once into the shared cache, so the children only load it
+    decode_to_tensor(resolve_source(data, "train"), 32, crop_ratio=1.0,
+                     progress=not args.no_progress)
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
+    pending, active, summaries, failed = list(runs), [], [], []
+    while pending or active:
+        while pending and len(active) < args.jobs:
+            method, seed = pending.pop(0)
+            run_dir = out / f"{method}_s{seed}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log = open(run_dir / "log.txt", "a")
+            cmd = [sys.executable, "-m", "track1", *_child_argv(args, data, method, seed)]
+            active.append((method, seed, log, subprocess.Popen(cmd, stdout=log,
+                                                               stderr=subprocess.STDOUT, env=env)))
+            print(f"started {run_dir.name} (log: {run_dir / 'log.txt'})", flush=True)
+        time.sleep(0.5)
+        for item in list(active):
+            method, seed, log, proc = item
+            if proc.poll() is None:
+                continue
+            active.remove(item)
+            log.close()
+            run_dir = out / f"{method}_s{seed}"
+            summary = run_dir / "summary.json"
+            if proc.returncode == 0 and summary.exists():
+                summaries.append(json.loads(summary.read_text()))
+                print(f"finished {run_dir.name}", flush=True)
+            else:
+                tail = (run_dir / "log.txt").read_text().strip().splitlines()[-1:] or [""]
+                failed.append(f"{run_dir.name}: exit {proc.returncode}: {tail[0]}")
+                print(f"FAILED {failed[-1]}", flush=True)
+    return summaries, failed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise BenchError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    for name in ("archs", "epochs", "batch_size", "eval_images", "calib_images", "score_batch"):
+    for name in ("archs", "epochs", "batch_size", "eval_images", "calib_images", "score_batch",
+                 "jobs"):
         if getattr(args, name) < 1:
             raise BenchError(f"--{name.replace('_', '-')} must be >= 1")
     data = args.data or str(DEFAULT_DATA)
@@ -76,17 +142,21 @@ def run(args: argparse.Namespace) -> int:
                     "progress": not args.no_progress, "extra": args.set}
     out.mkdir(parents=True, exist_ok=True)
     results, failed = [], []
-    for seed in seeds:
-        for method in methods:
-            try:
-                results.append(run_method(method, seed, out, codes, eval_data,
-                                          bn_mode=args.bn_mode, target=args.target,
-                                          train_kwargs=train_kwargs,
-                                          score_batch=args.score_batch))
-            except (ValueError, RuntimeError, ArithmeticError) as e:
-                # one failing method (e.g. a teacher that cannot score) must not lose the rest
-                failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
-                print(f"FAILED {failed[-1]}", flush=True)
+    runs = [(method, seed) for seed in seeds for method in methods]
+    if args.jobs > 1 and len(runs) > 1:
+        results, failed = run_parallel(args, data, runs, out)
+        order = {f"{m}_s{s}": i for i, (m, s) in enumerate(runs)}
+        results.sort(key=lambda r: order[r["run"]])
+        runs = []  # all done by the child processes
+    for method, seed in runs:  # in this process, one after another
+        try:
+            results.append(run_method(method, seed, out, codes, eval_data,
+                                      bn_mode=args.bn_mode, target=args.target,
+                                      train_kwargs=train_kwargs, score_batch=args.score_batch))
+        except (ValueError, RuntimeError, ArithmeticError) as e:
+            # one failing method (e.g. a teacher that cannot score) must not lose the rest
+            failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
+            print(f"FAILED {failed[-1]}", flush=True)
     if args.compare_bn:
         compare_bn_modes(args.compare_bn, out, codes, eval_data, target=args.target,
                          score_batch=args.score_batch)
