@@ -151,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.plot:
             title = (f"n={len(ids)}  Kendall {report['kendall']:.3f}  Spearman "
                      f"{report['spearman']:.3f}  Pearson {report['pearson']:.3f}")
-            report["plot"] = str(rank_scatter(x, y, Path(args.plot),
-                                              (Path(args.a).name, Path(args.b).name), title))
+            names = [f"{Path(f).parent.name}/{Path(f).name}" for f in (args.a, args.b)]
+            labels = tuple(f"{n} [{k}]" for n, k in zip(names, (args.key_a or args.key,
+                                                             args.key_b or args.key)))
+            report["plot"] = str(rank_scatter(x, y, Path(args.plot), labels, title))
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
