@@ -75,9 +75,6 @@ def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[st
     """Run ``runs`` as separate processes, at most ``args.jobs`` at a time; returns the
     summaries of those that finished and a line per failure."""
     import os
-    import subprocess
-    import sys
-    import time
     from track1.data import decode_to_tensor, resolve_source
     # decode the training images once into the shared cache, so the children only load it
     decode_to_tensor(resolve_source(data, "train"), 32, crop_ratio=1.0,
@@ -85,6 +82,24 @@ def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[st
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
     pending, active, summaries, failed = list(runs), [], [], []
+    try:
+        _supervise(args, data, out, env, pending, active, summaries, failed)
+    finally:  # interrupted (Ctrl-C): stop the children; every run resumes on the next call
+        for _, _, log, proc in active:
+            proc.terminate()
+            proc.wait()
+            log.close()
+    return summaries, failed
+
+
+def _supervise(args: argparse.Namespace, data: str | None, out: Path, env: dict[str, str],
+               pending: list, active: list, summaries: list, failed: list) -> None:
+    """Start runs from ``pending`` while fewer than ``--jobs`` are ``active``; move each
+    finished one to ``summaries`` or ``failed`` (the lists are the caller's, so that an
+    interrupted caller still sees which children are running)."""
+    import subprocess
+    import sys
+    import time
     while pending or active:
         while pending and len(active) < args.jobs:
             method, seed = pending.pop(0)
@@ -111,7 +126,6 @@ def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[st
                 tail = (run_dir / "log.txt").read_text().strip().splitlines()[-1:] or [""]
                 failed.append(f"{run_dir.name}: exit {proc.returncode}: {tail[0]}")
                 print(f"FAILED {failed[-1]}", flush=True)
-    return summaries, failed
 
 
 def run(args: argparse.Namespace) -> int:
