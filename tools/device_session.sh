@@ -11,6 +11,8 @@
 #   bash tools/device_session.sh probe      NB201 step time, 1 process vs N in parallel
 #   bash tools/device_session.sh nb201 METHODS SEEDS EPOCHS BATCH [ARCHS]
 #                                           NB201 bench, one process per (method, seed)
+#                                           (the loop that produced docs/RESULTS.md's GPU
+#                                           table; `bench-nb201 --jobs N` now does the same)
 set -uo pipefail
 PY="${TRACK1_PYTHON:-python3}"
 OUT="${OUT:-runs/device_out}"
