@@ -150,8 +150,9 @@ def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dic
     merged, summaries = _merge_nb201(paths, docs_proxies)
     first_source = {lbl: next(iter(nb["source"].values()))[0] for lbl, nb in merged.items()}
     for label, nb in merged.items():
-        lines += [f"NAS-Bench-201 CIFAR-10, {nb['archs']} archs ({label}, drawn with "
-                  f"seed {nb['subset_seed']}); a freshly initialised network per arch "
+        which = (f"all {nb['archs']:,} archs" if label == "all" else
+                 f"{nb['archs']} archs ({label}, drawn with seed {nb['subset_seed']})")
+        lines += [f"NAS-Bench-201 CIFAR-10, {which}; a freshly initialised network per arch "
                   f"(weights seeded by the arch code); gradient proxies on {nb['batch']} "
                   f"CIFAR-10 training images, NASWOT on {nb['naswot_batch']}, Zen on "
                   f"{nb['zen_batch']} Gaussian images; {nb['machine']}, "
@@ -238,6 +239,11 @@ def standing(info: dict, proxies: dict) -> list[str]:
         best = max(fixed["proxies"], key=lambda n: fixed["proxies"][n]["valid"]["kendall"])
         out.append(f"- Best single proxy on the fixed {fixed['archs']}: `{best}` Kendall "
                    f"{fixed['proxies'][best]['valid']['kendall']:.3f} (SPEC: about 0.57).")
+        every = proxies.get("all")
+        if every:
+            out.append("- Over all 15,625 archs: " + ", ".join(
+                f"`{n}` {r['valid']['kendall']:.3f}" + (f" (SPEC {SPEC_ALL[n]})" if n in SPEC_ALL else "")
+                for n, r in every["proxies"].items()) + ".")
         for name, ref in SPEC_ALL.items():
             if name in fixed["proxies"]:
                 v = fixed["proxies"][name]["valid"]["kendall"]
