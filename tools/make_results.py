@@ -50,6 +50,16 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def _loss_vs_flops(rows: list[dict[str, str]]) -> float:
+    """Kendall between a run's -loss order and the archs' FLOPs: how far the supernet's
+    order follows model size (the FLOPs teacher pulls RD-NAS towards it)."""
+    from track1.evaluate.metrics import kendall
+    from track1.nb201.space import NB201Space
+    space = NB201Space()
+    flops = [space.cost(space.decode(r["arch"]))["flops"] for r in rows]
+    return kendall([-float(r["loss"]) for r in rows], flops)
+
+
 def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
     runs = sorted(p for p in bench.iterdir() if (p / "summary.json").exists())
     by_method: dict[str, list[dict]] = {}
@@ -58,12 +68,13 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         # recompute from the predictions that get committed, so the table is what they say
         rows = _read_rows(run / "predictions.csv")
         s["accuracy"], s["neg_loss"] = metrics_of(rows)["accuracy"], metrics_of(rows)["neg_loss"]
+        s["loss_vs_flops"] = _loss_vs_flops(rows)
         by_method.setdefault(s["method"], []).append(s)
         _copy(run / "predictions.csv", docs_results / run.name / "predictions.csv")
         _copy(run / "summary.json", docs_results / run.name / "summary.json")
     lines = ["| method | Kendall | Spearman | Pearson | top-10% precision | Kendall (-loss) | "
-             "seeds | archs | budget | train wall | score wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Kendall (-loss vs FLOPs) | seeds | archs | budget | train wall | score wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     best: dict[str, float] = {}
     for method, ss in by_method.items():
         acc = {k: [s["accuracy"][k] for s in ss] for k in ("kendall", "spearman", "pearson",
@@ -77,11 +88,12 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         lines.append(f"| {method} | {_fmt(acc['kendall'])} | {_fmt(acc['spearman'])} | "
                      f"{_fmt(acc['pearson'])} | {_fmt(acc['top10_precision'])} | "
                      f"{_fmt([s['neg_loss']['kendall'] for s in ss])} | "
+                     f"{_fmt([s['loss_vs_flops'] for s in ss])} | "
                      f"{','.join(str(s['seed']) for s in ss)} | {ss[0]['archs']} | {budget} | "
                      f"{train_min:.1f} min | {score_min:.1f} min |")
         best[method] = statistics.mean(acc["kendall"])
     for name, (k, sp, p) in PAPER.items():
-        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | 200 | 250 epochs, "
+        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | | 200 | 250 epochs, "
                      "GPU (RD-NAS paper, SPEC section 3) | | |")
     info = {"by_method": by_method, "kendall": best,
             "eval": by_method[next(iter(by_method))][0]["eval"] if by_method else {},
