@@ -9,7 +9,7 @@
 #   bash tools/device_session.sh check      CUDA test suite + demo train/evaluate on CUDA
 #   bash tools/device_session.sh eval224    evaluation benchmark at 224 px (issue 4)
 #   bash tools/device_session.sh probe      NB201 step time, 1 process vs N in parallel
-#   bash tools/device_session.sh nb201 METHODS SEEDS EPOCHS BATCH [ARCHS]
+#   [COMPARE_BN=spos_s0] bash tools/device_session.sh nb201 METHODS SEEDS EPOCHS BATCH [ARCHS]
 #                                           NB201 bench, one process per (method, seed)
 #                                           (the loop that produced docs/RESULTS.md's GPU
 #                                           table; `bench-nb201 --jobs N` now does the same)
@@ -89,14 +89,17 @@ decode_to_tensor(resolve_source('$CIFAR', 'train'), 32, crop_ratio=1.0, progress
       timeout "${RUN_LIMIT_S:-500}" "$PY" -m track1 bench-nb201 --data "$CIFAR" --methods "$m" \
         --seeds "$s" --epochs "$epochs" --batch-size "$batch" --archs "$archs" --no-progress \
         --score-batch "${SCORE_BATCH:-1000}" --out "$out" ${STEPS:+--steps-per-epoch $STEPS} \
+        $([[ "${COMPARE_BN:-}" == "${m}_s$s" ]] && echo --compare-bn "${m}_s$s") \
         > "$OUT/nb201_${m}_s$s.log" 2>&1 &
     done; done
     wait
     stamp "results"
-    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>/dev/null || true
     for f in "$out"/*/summary.json; do
       "$PY" -c "import json,sys; s=json.load(open('$f')); a=s['accuracy']; print(s['run'], 'kendall %.4f spearman %.4f pearson %.4f top10 %.2f train %.0fs' % (a['kendall'], a['spearman'], a['pearson'], a['top10_precision'], s['wall_s']['train']))"
     done
+    # checkpoints stay behind (13 MB each with optimiser state): run every follow-up that
+    # needs a trained supernet (COMPARE_BN) in this same call
     tar czf "$OUT/bench_nb201_gpu.tar.gz" --exclude='*.pth' "$out"
     ;;
   *)
