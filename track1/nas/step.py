@@ -112,7 +112,9 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     if cfg.ranking != "none" and teacher is None:
         raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
     state: dict[str, Any] = {"soft": None}
-    terms: dict[str, float] = {}
+    # loss terms stay on the device until every backward is queued: one host sync per
+    # step (at the end) instead of one per term in the middle of the step
+    pending: list[tuple[str, torch.Tensor]] = []
     jobs: list[Callable[[], torch.Tensor]] = []
     forwards = [0]
 
@@ -123,7 +125,7 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
             return model(images)
 
     def add(name: str, value: torch.Tensor) -> None:
-        terms[name] = terms.get(name, 0.0) + float(value.detach())
+        pending.append((name, value.detach()))
 
     def student_loss(logits: torch.Tensor) -> torch.Tensor:
         if cfg.distill and state["soft"] is not None:
@@ -213,6 +215,10 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
             if last and ddp:
                 loss = loss + _touch_all(model)
             loss.backward()
+    terms: dict[str, float] = {}
+    values = torch.stack([v.float() for _, v in pending]).tolist() if pending else []
+    for (name, _), value in zip(pending, values):  # summed in the order they arose, as floats
+        terms[name] = terms.get(name, 0.0) + value
     terms["lambda"] = float(lam)
     terms["forwards"] = float(forwards[0])
     return terms
