@@ -35,6 +35,7 @@ import track1  # noqa: E402,F401
 from track1.data import decode_to_tensor, resolve_source  # noqa: E402
 from track1.evaluate import SubnetScorer  # noqa: E402
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
+from track1.evaluate.prefix import PrefixScorer  # noqa: E402
 from track1.evaluate.runner import subset_indices  # noqa: E402
 from track1.official import load_arch_list  # noqa: E402
 
@@ -158,7 +159,7 @@ def bench_prefix_window(args) -> int:
     """Plain ``SubnetScorer`` vs ``PrefixScorer`` on a window of the prefix-sorted list."""
     import random as _random
 
-    from track1.evaluate.prefix import PrefixScorer, segment_keys
+    from track1.evaluate.prefix import segment_keys
     from track1.models.resnet48 import ResNet48Supernet
     from track1.space.resnet48 import decode
     torch.set_num_threads(args.threads)
@@ -290,13 +291,15 @@ def main(argv: list[str] | None = None) -> int:
                                            batch_size=args.batch_size, device=device) as scorer, \
                 SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode, amp=True,
                              batch_size=args.batch_size, device=device) as amp_scorer:
-            if args.window:  # prefix-ordered codes: the shared-prefix path yields them in order
-                from track1.evaluate.prefix import PrefixScorer
-                ours_it = (acc for _, _, acc in PrefixScorer(scorer).score_many([(c, c) for c in codes]))
-                amp_it = (acc for _, _, acc in PrefixScorer(amp_scorer).score_many([(c, c) for c in codes]))
-                ours_next, amp_next = (lambda _c: next(ours_it)), (lambda _c: next(amp_it))
-            else:
-                ours_next, amp_next = scorer.score, amp_scorer.score
+            def scores_in_order(sc: SubnetScorer):
+                """Accuracies of ``codes`` in order: with --window (prefix-ordered codes) the
+                shared-prefix path, which yields them in that same order; else one by one."""
+                if args.window:
+                    return (acc for _, _, acc in PrefixScorer(sc).score_many([(c, c) for c in codes]))
+                return (sc.score(c) for c in codes)
+
+            ours_it, amp_it = scores_in_order(scorer), scores_in_order(amp_scorer)
+            ours_next, amp_next = (lambda _c: next(ours_it)), (lambda _c: next(amp_it))
             warm = {}
             if device.type == "cuda":
                 # cuDNN autotunes every new conv shape once; a full run meets each shape
@@ -306,12 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                     if sc is None:
                         continue
                     t = time.perf_counter()
-                    if args.window:
-                        from track1.evaluate.prefix import PrefixScorer
-                        list(PrefixScorer(sc).score_many([(c, c) for c in codes]))
-                    else:
-                        for code in codes:
-                            sc.score(code)
+                    list(scores_in_order(sc))
                     warm[name] = time.perf_counter() - t
                 print(f"  [{mode}] untimed warm-up pass (cuDNN autotuning of these subnets' shapes): "
                       + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items()))

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from track1.evaluate.bn import bn_layers
+from track1.evaluate.bn import bn_layers, reset_bn_statistics
 from track1.evaluate.engine import SubnetScorer
 
 #: cap on cached activations on CPU (bytes); deeper prefixes are recomputed, not cached
@@ -91,9 +91,8 @@ class PrefixScorer:
         bns = bn_layers(module)
         calib_out = None
         if mode == "recalibrate":
+            reset_bn_statistics(module)  # exact cumulative averages, as SubnetScorer's
             for bn in bns:
-                bn.reset_running_stats()
-                bn.momentum = None
                 bn.train()
             calib_out = [module(x) for x in calib]
         for bn in bns:
