@@ -67,14 +67,18 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         s = json.loads((run / "summary.json").read_text())
         # recompute from the predictions that get committed, so the table is what they say
         rows = _read_rows(run / "predictions.csv")
-        s["accuracy"], s["neg_loss"] = metrics_of(rows)["accuracy"], metrics_of(rows)["neg_loss"]
+        metrics = metrics_of(rows)
+        s["accuracy"], s["neg_loss"] = metrics["accuracy"], metrics["neg_loss"]
         s["loss_vs_flops"] = _loss_vs_flops(rows)
+        preds = [float(r["pred"]) for r in rows]
+        s["pred_range"] = (min(preds), max(preds))
         by_method.setdefault(s["method"], []).append(s)
         _copy(run / "predictions.csv", docs_results / run.name / "predictions.csv")
         _copy(run / "summary.json", docs_results / run.name / "summary.json")
     lines = ["| method | Kendall | Spearman | Pearson | top-10% precision | Kendall (-loss) | "
-             "Kendall (-loss vs FLOPs) | seeds | archs | budget | train wall | score wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Kendall (-loss vs FLOPs) | subnet acc % (min-max) | seeds | archs | budget | "
+             "train wall | score wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     best: dict[str, float] = {}
     for method, ss in by_method.items():
         acc = {k: [s["accuracy"][k] for s in ss] for k in ("kendall", "spearman", "pearson",
@@ -89,11 +93,13 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
                      f"{_fmt(acc['pearson'])} | {_fmt(acc['top10_precision'])} | "
                      f"{_fmt([s['neg_loss']['kendall'] for s in ss])} | "
                      f"{_fmt([s['loss_vs_flops'] for s in ss])} | "
+                     f"{min(s['pred_range'][0] for s in ss):.1f}-"
+                     f"{max(s['pred_range'][1] for s in ss):.1f} | "
                      f"{','.join(str(s['seed']) for s in ss)} | {ss[0]['archs']} | {budget} | "
                      f"{train_min:.1f} min | {score_min:.1f} min |")
         best[method] = statistics.mean(acc["kendall"])
     for name, (k, sp, p) in PAPER.items():
-        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | | 200 | 250 epochs, "
+        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | | | 200 | 250 epochs, "
                      "GPU (RD-NAS paper, SPEC section 3) | | |")
     info = {"by_method": by_method, "kendall": best,
             "eval": by_method[next(iter(by_method))][0]["eval"] if by_method else {},
