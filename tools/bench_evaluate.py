@@ -155,6 +155,48 @@ def prefix_sharing(codes: list[str]) -> tuple[float, float]:
     return total, unique
 
 
+def conv_shapes(codes: list[str]) -> set[tuple]:
+    """Distinct (c_in, c_out, kernel, stride, input size) convolutions of ResNet-48's
+    blocks over ``codes`` at 224 px: what cuDNN autotunes once per batch size."""
+    from track1.space.resnet48 import STRIDES, decode
+    shapes: set[tuple] = set()
+    for code in codes:
+        arch = decode(code)
+        cin, hw = arch.stem_channels, 56
+        for s, widths in enumerate(arch.block_channels()):
+            for j, (mid, out) in enumerate(widths):
+                stride = STRIDES[s] if j == 0 else 1
+                shapes.add((cin, mid, 3, stride, hw))
+                shapes.add((mid, out, 3, 1, hw // stride))
+                if stride != 1 or cin != out:
+                    shapes.add((cin, out, 1, stride, hw))
+                cin, hw = out, hw // stride
+    return shapes
+
+
+def list_analysis(shards: int) -> int:
+    """How much block compute the official list repeats (whole, and within K shards of
+    either split), and how many distinct conv shapes it holds."""
+    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.space.resnet48 import decode
+    entries = list(load_arch_list(validate=False).items())
+    codes = [c for _, c in entries]
+    total, unique = prefix_sharing(codes)
+    print(f"official list: block MACs {total:.4g}, of distinct prefixes {unique:.4g}: "
+          f"{100 * (1 - unique / total):.1f}% repeated, up to {total / unique:.2f}x")
+    decoded = [(k, decode(c)) for k, c in entries]
+    for name, split in (("contiguous in prefix order", lambda r: [a.code for _, a in
+                                                                  shard_in_prefix_order(decoded, r, shards)]),
+                        ("strided (r::K)", lambda r: codes[r::shards])):
+        t = u = 0.0
+        for r in range(shards):
+            rt, ru = prefix_sharing(split(r))
+            t, u = t + rt, u + ru
+        print(f"  within {shards} shards, {name}: {100 * (1 - u / t):.1f}% repeated")
+    print(f"distinct block conv shapes in the list (per batch size): {len(conv_shapes(codes))}")
+    return 0
+
+
 def bench_prefix_window(args) -> int:
     """Plain ``SubnetScorer`` vs ``PrefixScorer`` on a window of the prefix-sorted list."""
     import random as _random
@@ -215,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                         "as a fraction of it for the timed subnets' FLOPs")
     p.add_argument("--prefix-analysis", action="store_true",
                    help="only report how much block compute the official list repeats")
+    p.add_argument("--shards", type=int, default=8,
+                   help="with --prefix-analysis: also compare K contiguous prefix-order shards "
+                        "(evaluate under torchrun) with K strided ones")
     p.add_argument("--prefix-window", type=int, default=0,
                    help="instead: time plain vs prefix-shared scoring (ours both) on W consecutive "
                         "subnets of the full list in prefix order, as a full run meets them")
@@ -225,10 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.prefix_window:
         return bench_prefix_window(args)
     if args.prefix_analysis:
-        total, unique = prefix_sharing(list(load_arch_list(validate=False).values()))
-        print(f"official list: block MACs {total:.4g}, of distinct prefixes {unique:.4g}: "
-              f"{100 * (1 - unique / total):.1f}% repeated, up to {total / unique:.2f}x")
-        return 0
+        return list_analysis(args.shards)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.checkpoint:
