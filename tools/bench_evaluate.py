@@ -125,6 +125,19 @@ def decode_only(loader) -> float:
     return time.perf_counter() - t
 
 
+def _blocks(code: str):
+    """ResNet-48 blocks of ``code`` at 224 px, in forward order:
+    ``(stage, index, c_in, mid, out, stride, input size)``."""
+    from track1.space.resnet48 import STRIDES, decode
+    arch = decode(code)
+    cin, hw = arch.stem_channels, 56
+    for s, widths in enumerate(arch.block_channels()):
+        for j, (mid, out) in enumerate(widths):
+            stride = STRIDES[s] if j == 0 else 1
+            yield s, j, cin, mid, out, stride, hw
+            cin, hw = out, hw // stride
+
+
 def prefix_sharing(codes: list[str]) -> tuple[float, float]:
     """(all block MACs, MACs of distinct prefixes) at 224 px over ``codes``.
 
@@ -132,45 +145,34 @@ def prefix_sharing(codes: list[str]) -> tuple[float, float]:
     depends only on the stem and the blocks before it, so subnets sharing that prefix
     repeat the same computation; the gap is what prefix-ordered evaluation could save.
     """
-    from track1.space.resnet48 import STRIDES, decode
+    from track1.space.resnet48 import decode
     total = unique = 0.0
     seen: set = set()
     for code in codes:
-        arch = decode(code)
-        prefix: tuple = (arch.stem_channels,)
-        cin, hw = arch.stem_channels, 56
-        for s, widths in enumerate(arch.block_channels()):
-            for j, (mid, out) in enumerate(widths):
-                stride = STRIDES[s] if j == 0 else 1
-                hw_out = hw // stride
-                macs = (cin * mid * 9 + mid * out * 9) * hw_out * hw_out
-                if stride != 1 or cin != out:
-                    macs += cin * out * hw_out * hw_out
-                prefix = prefix + ((s, j, mid, out),)
-                total += macs
-                if prefix not in seen:
-                    seen.add(prefix)
-                    unique += macs
-                cin, hw = out, hw_out
+        prefix: tuple = (decode(code).stem_channels,)
+        for s, j, cin, mid, out, stride, hw in _blocks(code):
+            hw_out = hw // stride
+            macs = (cin * mid * 9 + mid * out * 9) * hw_out * hw_out
+            if stride != 1 or cin != out:
+                macs += cin * out * hw_out * hw_out
+            prefix = prefix + ((s, j, mid, out),)
+            total += macs
+            if prefix not in seen:
+                seen.add(prefix)
+                unique += macs
     return total, unique
 
 
 def conv_shapes(codes: list[str]) -> set[tuple]:
     """Distinct (c_in, c_out, kernel, stride, input size) convolutions of ResNet-48's
     blocks over ``codes`` at 224 px: what cuDNN autotunes once per batch size."""
-    from track1.space.resnet48 import STRIDES, decode
     shapes: set[tuple] = set()
     for code in codes:
-        arch = decode(code)
-        cin, hw = arch.stem_channels, 56
-        for s, widths in enumerate(arch.block_channels()):
-            for j, (mid, out) in enumerate(widths):
-                stride = STRIDES[s] if j == 0 else 1
-                shapes.add((cin, mid, 3, stride, hw))
-                shapes.add((mid, out, 3, 1, hw // stride))
-                if stride != 1 or cin != out:
-                    shapes.add((cin, out, 1, stride, hw))
-                cin, hw = out, hw // stride
+        for _, _, cin, mid, out, stride, hw in _blocks(code):
+            shapes.add((cin, mid, 3, stride, hw))
+            shapes.add((mid, out, 3, 1, hw // stride))
+            if stride != 1 or cin != out:
+                shapes.add((cin, out, 1, stride, hw))
     return shapes
 
 
