@@ -24,7 +24,9 @@ SPEC_TABLE = {
 @pytest.mark.parametrize("code", list(SPEC_TABLE))
 def test_spec_table_exact(code):
     flops, macs, params = SPEC_TABLE[code]
-    assert count_costs(decode(code)) == {"flops": flops, "macs": macs, "params": params}
+    costs = count_costs(decode(code))
+    assert (costs["flops"], costs["macs"], costs["params"]) == (flops, macs, params)
+    assert costs["macs_unpadded"] < macs  # border taps of the 3x3 and 7x7 convs left out
 
 
 def test_vectorised_equals_scalar_and_random_mean(official_codes):
@@ -59,13 +61,21 @@ def test_params_equal_the_real_module(tied):
                 count_costs(arch, num_classes=num_classes)["params"]
 
 
-def _macs_by_hooks(net: torch.nn.Module, size: int) -> int:
+def _macs_by_hooks(net: torch.nn.Module, size: int, unpadded: bool = False) -> int:
+    """Conv + fc MACs of ``net`` counted by forward hooks; with ``unpadded``, a conv's
+    (output, tap) pairs that meet real input are counted by convolving ones with ones."""
     total = 0
 
     def hook(m, inp, out):
         nonlocal total
         if isinstance(m, torch.nn.Conv2d):
-            total += out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+            if unpadded:
+                ones = torch.ones(1, 1, *inp[0].shape[-2:])
+                taps = torch.nn.functional.conv2d(ones, torch.ones(1, 1, *m.kernel_size), None,
+                                                  m.stride, m.padding).sum()
+                total += int(taps) * m.in_channels * m.out_channels
+            else:
+                total += out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
         else:
             total += m.in_features * m.out_features
     handles = [m.register_forward_hook(hook) for m in net.modules()
@@ -83,6 +93,17 @@ def test_macs_equal_module_hooks_at_any_resolution(size):
     for _ in range(3):
         arch = random_arch(rng)
         assert _macs_by_hooks(StaticResNet(arch), size) == count_costs(arch, image_size=size)["macs"]
+
+
+@pytest.mark.parametrize("size", [224, 32, 20])
+def test_unpadded_macs_equal_the_real_taps(size):
+    rng = random.Random(100 + size)
+    for _ in range(3):
+        arch = random_arch(rng)
+        costs = count_costs(arch, image_size=size)
+        assert _macs_by_hooks(StaticResNet(arch), size, unpadded=True) == costs["macs_unpadded"]
+    if size == 32:  # stage 4 runs on 1x1 maps, stage 3 on 2x2: many taps are padding
+        assert costs["macs_unpadded"] < 0.8 * costs["macs"]
 
 
 def test_fvcore_cross_check():

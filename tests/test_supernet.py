@@ -13,6 +13,8 @@ from track1.models.dynamic_ops import DynamicBatchNorm2d
 from track1.models.resnet48 import ResNet48Supernet
 from track1.space.resnet48 import ArchCodeError, decode, random_arch
 
+#: max |dynamic - static| relative to the largest |logit|: float rounding only (convs on
+#: 1x1 / 2x2 maps run as one matrix product in the supernet, as F.conv2d in the export)
 TOL = 1e-5
 
 
@@ -41,7 +43,8 @@ def _max_diff(net: ResNet48Supernet, code_or_arch, x: torch.Tensor) -> float:
     net.set_arch(code_or_arch)
     static = net.extract()
     with torch.no_grad():
-        return (net(x) - static.eval()(x)).abs().max().item()
+        dynamic = net(x)
+        return ((dynamic - static.eval()(x)).abs().max() / dynamic.abs().max()).item()
 
 
 def test_dynamic_equals_static_random_archs(supernet):

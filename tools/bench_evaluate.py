@@ -20,6 +20,7 @@ full 45,000-subnet list with 2,048 calibration and 10,000 evaluation images.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import sys
@@ -32,11 +33,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import track1  # noqa: E402,F401
+from track1.costs import out_size, valid_taps  # noqa: E402
 from track1.data import decode_to_tensor, resolve_source  # noqa: E402
 from track1.evaluate import SubnetScorer  # noqa: E402
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
 from track1.evaluate.prefix import PrefixScorer  # noqa: E402
 from track1.evaluate.runner import subset_indices  # noqa: E402
+from track1.hardware import cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
+from track1.models.dynamic_ops import DynamicConv2d  # noqa: E402
 from track1.official import load_arch_list  # noqa: E402
 
 FULL_LIST = 45_000
@@ -125,21 +129,34 @@ def decode_only(loader) -> float:
     return time.perf_counter() - t
 
 
-def _blocks(code: str):
-    """ResNet-48 blocks of ``code`` at 224 px, in forward order:
+def _blocks(code: str, image_size: int = 224):
+    """ResNet-48 blocks of ``code`` at ``image_size`` px, in forward order:
     ``(stage, index, c_in, mid, out, stride, input size)``."""
     from track1.space.resnet48 import STRIDES, decode
     arch = decode(code)
-    cin, hw = arch.stem_channels, 56
+    cin, hw = arch.stem_channels, out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
     for s, widths in enumerate(arch.block_channels()):
         for j, (mid, out) in enumerate(widths):
             stride = STRIDES[s] if j == 0 else 1
             yield s, j, cin, mid, out, stride, hw
-            cin, hw = out, hw // stride
+            cin, hw = out, out_size(hw, 3, stride, 1)
 
 
-def prefix_sharing(codes: list[str]) -> tuple[float, float]:
-    """(all block MACs, MACs of distinct prefixes) at 224 px over ``codes``.
+def block_macs(cin: int, mid: int, out: int, stride: int, hw: int, unpadded: bool = False) -> int:
+    """Conv MACs of one block on an ``hw`` x ``hw`` input (``unpadded``: padding taps left
+    out, as in ``track1.costs``)."""
+    ho = out_size(hw, 3, stride, 1)
+    taps1, taps2 = ((valid_taps(hw, 3, stride, 1) ** 2, valid_taps(ho, 3, 1, 1) ** 2) if unpadded
+                    else (9 * ho * ho, 9 * ho * ho))
+    macs = cin * mid * taps1 + mid * out * taps2
+    if stride != 1 or cin != out:
+        macs += cin * out * ho * ho
+    return macs
+
+
+def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = False
+                   ) -> tuple[float, float]:
+    """(all block MACs, MACs of distinct prefixes) at ``image_size`` px over ``codes``.
 
     A block's output (and, with recalibration on fixed images, its BN statistics)
     depends only on the stem and the blocks before it, so subnets sharing that prefix
@@ -150,17 +167,28 @@ def prefix_sharing(codes: list[str]) -> tuple[float, float]:
     seen: set = set()
     for code in codes:
         prefix: tuple = (decode(code).stem_channels,)
-        for s, j, cin, mid, out, stride, hw in _blocks(code):
-            hw_out = hw // stride
-            macs = (cin * mid * 9 + mid * out * 9) * hw_out * hw_out
-            if stride != 1 or cin != out:
-                macs += cin * out * hw_out * hw_out
+        for s, j, cin, mid, out, stride, hw in _blocks(code, image_size):
+            macs = block_macs(cin, mid, out, stride, hw, unpadded)
             prefix = prefix + ((s, j, mid, out),)
             total += macs
             if prefix not in seen:
                 seen.add(prefix)
                 unique += macs
     return total, unique
+
+
+def min_macs_per_image(codes: list[str], image_size: int, shared: bool,
+                       num_classes: int = 10) -> float:
+    """The fewest multiply-accumulates per image that scoring ``codes`` needs (padding taps
+    left out): every distinct stem once, the blocks (each distinct prefix once when
+    ``shared``), every head."""
+    from track1.space.resnet48 import decode
+    stems = {decode(c).stem_channels for c in codes} if shared else [decode(c).stem_channels
+                                                                     for c in codes]
+    stem = sum(3 * c * valid_taps(image_size, 7, 2, 3) ** 2 for c in stems)
+    total, unique = prefix_sharing(codes, image_size, unpadded=True)
+    head = sum(decode(c).block_channels()[-1][-1][1] * num_classes for c in codes)
+    return stem + (unique if shared else total) + head
 
 
 def conv_shapes(codes: list[str]) -> set[tuple]:
@@ -170,7 +198,7 @@ def conv_shapes(codes: list[str]) -> set[tuple]:
     for code in codes:
         for _, _, cin, mid, out, stride, hw in _blocks(code):
             shapes.add((cin, mid, 3, stride, hw))
-            shapes.add((mid, out, 3, 1, hw // stride))
+            shapes.add((mid, out, 3, 1, out_size(hw, 3, stride, 1)))
             if stride != 1 or cin != out:
                 shapes.add((cin, out, 1, stride, hw))
     return shapes
@@ -257,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dense-conv", action="store_true",
                    help="CUDA: also measure the GPU's dense-conv ceiling and report images/s "
                         "as a fraction of it for the timed subnets' FLOPs")
+    p.add_argument("--ceiling", action="store_true",
+                   help="CPU: also measure the CPU's matrix-product peak and report the most any "
+                        "exact scoring with direct convolutions could gain over the reference: the "
+                        "fewest multiply-accumulates these subnets need, at that peak")
     p.add_argument("--prefix-analysis", action="store_true",
                    help="only report how much block compute the official list repeats")
     p.add_argument("--shards", type=int, default=8,
@@ -300,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         ReferenceDataset(src, idx, size), batch_size=args.ref_batch_size,
         num_workers=args.ref_workers, shuffle=False)
     calib_loader, eval_loader = loader(train, calib_idx), loader(val, eval_idx)
+    # the reference runs its own copy of the supernet as the original code would: NCHW
+    # weights and plain F.conv2d everywhere (the scorers below switch the shared net to
+    # channels_last, which would otherwise speed up the reference's convolutions too)
+    ref_net = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    for m in ref_net.modules():
+        if isinstance(m, DynamicConv2d):
+            m.tiny_map_dense = False
 
     t = time.perf_counter()
     ev_u8, ev_labels = decode_to_tensor(val, size, indices=eval_idx, use_cache=False, progress=False)
@@ -310,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
     print(f"bench_evaluate: {len(codes)} subnets ({'a window of the prefix-sorted list, ours with prefix sharing' if args.window else 'the first of the list'}), {len(eval_idx)} eval + {len(calib_idx)} calib "
           f"images at {size}px; {machine}; torch {torch.__version__}")
+    if args.window:
+        total, unique = prefix_sharing(codes)  # at 224 px, as the whole-list figure
+        print(f"  block MACs repeated within the window: {100 * (1 - unique / total):.1f}% "
+              "(whole list: 44.5%, what a full run meets on average)")
     print(f"  one-time decode (ours): {decode_once:.2f} s; reference decode-only pass per subnet: "
           f"{ref_decode:.2f} s")
     ceiling = None
@@ -317,10 +360,18 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = dense_conv_tflops(device)
         print("  dense-conv ceiling (bf16, channels_last, batch 256, 3x3): " + ", ".join(
             f"{k} {v:.0f}" for k, v in ceiling.items()) + " TFLOP/s")
+    cpu_peak = None
+    if args.ceiling and device.type == "cpu":
+        peak_dtype = torch.bfloat16 if cpu_native_bf16() else torch.float32
+        cpu_peak = {"dtype": str(peak_dtype)[6:], "gmacs": cpu_peak_gmacs(peak_dtype, repeats=10)}
+        print(f"  CPU peak ({cpu_peak['dtype']} 4096^3 matrix product): {cpu_peak['gmacs']:.0f} GMAC/s")
+    min_macs = min_macs_per_image(codes, size, shared=args.window,
+                                  num_classes=getattr(net, "num_classes", 10))
     from track1.costs import count_costs_many
     # forward FLOPs per image (2 per multiply-add of conv + fc) of the timed subnets at `size`
     flops_per_image = 2.0 * float(count_costs_many(codes, image_size=size)["macs"].mean())
     summary = {"subnets": len(codes), "image_size": size, "dense_conv_tflops": ceiling,
+               "cpu_peak": cpu_peak, "min_macs_per_image_all_subnets": min_macs,
                "flops_per_image": flops_per_image, "eval_images": len(eval_idx),
                "calib_images": len(calib_idx), "machine": machine, "decode_once_s": decode_once,
                "reference_decode_per_subnet_s": ref_decode, "modes": {}}
@@ -331,10 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         amp_t, amp_acc = 0.0, []
         # "ours" runs fp32 like the reference (amp=False also on CUDA, where the product
         # default is bf16); --amp times the bf16 path separately
-        with PreserveBN(net), SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode, amp=False,
-                                           batch_size=args.batch_size, device=device) as scorer, \
-                SubnetScorer(net, ev_u8, ev_labels, cal_u8, bn_mode=mode, amp=True,
-                             batch_size=args.batch_size, device=device) as amp_scorer:
+        scorer_kw = dict(bn_mode=mode, batch_size=args.batch_size, device=device)
+        # both nets' stored BN statistics come back after each mode (the reference
+        # recalibrates its copy in place)
+        with PreserveBN(net), PreserveBN(ref_net), \
+                SubnetScorer(net, ev_u8, ev_labels, cal_u8, amp=False, **scorer_kw) as scorer, \
+                SubnetScorer(net, ev_u8, ev_labels, cal_u8, amp=True, **scorer_kw) as amp_scorer:
             def scores_in_order(sc: SubnetScorer):
                 """Accuracies of ``codes`` in order: with --window (prefix-ordered codes) the
                 shared-prefix path, which yields them in that same order; else one by one."""
@@ -359,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                       + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items()))
             for code in codes:  # interleaved: the same load conditions for both
                 t = time.perf_counter()
-                ref_acc.append(reference_score(net, code, calib_loader, eval_loader, mode, device))
+                ref_acc.append(reference_score(ref_net, code, calib_loader, eval_loader, mode, device))
                 ref_t += time.perf_counter() - t
                 t = time.perf_counter()
                 our_acc.append(ours_next(code))
@@ -393,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
                 if f"{key}_images_per_s" in row:
                     row[f"{key}_fraction_of_dense_conv"] = (
                         row[f"{key}_images_per_s"] * flops_per_image / (ceiling["best"] * 1e12))
+        if cpu_peak is not None:
+            fewest_s = n_img * min_macs / (cpu_peak["gmacs"] * 1e9)  # all subnets, at peak
+            row.update({"fewest_s_at_peak": fewest_s, "ratio_bound_at_peak": ref_t / fewest_s,
+                        "ours_share_of_bound": fewest_s / ours_t})
         summary["modes"][mode] = row
         print(f"  [{mode}] reference {row['reference_subnets_per_s']:.3f} subnets/s "
               f"({row['reference_images_per_s']:.0f} img/s) | ours {row['ours_subnets_per_s']:.3f} "
@@ -413,6 +470,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * row['ours_fraction_of_dense_conv']:.1f}%"
                   + (f", ours bf16 {100 * row['ours_bf16_fraction_of_dense_conv']:.1f}%"
                      if args.amp else ""))
+        if cpu_peak is not None:
+            print(f"  [{mode}] ceiling: these subnets need at least {min_macs / len(codes) / 1e6:.1f} "
+                  f"M multiply-accumulates per image each ({'distinct prefixes once, ' if args.window else ''}"
+                  f"padding taps left out); at the {cpu_peak['dtype']} peak that is "
+                  f"{row['fewest_s_at_peak'] / len(codes):.3f} s per subnet, so exact scoring with "
+                  f"direct convolutions can be at most {row['ratio_bound_at_peak']:.1f}x the reference "
+                  f"here even with every non-conv op free; ours (fp32) runs at "
+                  f"{100 * row['ours_share_of_bound']:.0f}% of that bound"
+                  + (f", ours bf16 at {100 * row['fewest_s_at_peak'] / amp_t:.0f}%" if args.amp else ""))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=1))
     return 0

@@ -6,6 +6,12 @@ output element, plus (kernel area + 1) per output element of the adaptive averag
 pool; ReLU, max pool and the residual add count 0. Params are PyTorch's (weights and
 biases; BN running statistics excluded).
 
+``macs_unpadded`` also counts conv MACs but leaves out the taps that fall on zero
+padding: the arithmetic a kernel that skips padding must do at least. It equals
+``macs`` minus the border taps and matters at low resolution (on a 1x1 map a 3x3 conv
+has one real tap of nine); it is what the CPU ceiling in ``tools/bench_cpu_forward.py``
+divides by.
+
 One pass of numpy arithmetic over an (N, 52) digit matrix counts the whole official
 list in milliseconds; ``count_costs`` is the same code on one arch.
 """
@@ -26,8 +32,14 @@ _STEM_CHANNELS = np.array([0] + [channels(STEM_BASE_WIDTH, c) for c in WIDTH_COD
                           dtype=np.int64)
 
 
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def valid_taps(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Sum over the outputs along one axis of the kernel taps that meet real input."""
+    return sum(sum(0 <= o * stride - padding + k < size for k in range(kernel))
+               for o in range(out_size(size, kernel, stride, padding)))
 
 
 def digit_matrix(codes: Sequence[str]) -> np.ndarray:
@@ -41,7 +53,8 @@ def digit_matrix(codes: Sequence[str]) -> np.ndarray:
 
 def count_costs_many(codes: Union[Sequence[str], np.ndarray], image_size: int | None = None,
                      num_classes: int = 1000) -> dict[str, np.ndarray]:
-    """FLOPs (Paddle convention), conv+fc MACs and params for many archs at once.
+    """FLOPs (Paddle convention), conv+fc MACs (also without padding taps: ``macs_unpadded``)
+    and params for many archs at once.
 
     ``codes`` are arch codes (assumed valid: decode them first when unsure) or a digit
     matrix from ``digit_matrix``. ``image_size`` defaults to the size the image-size
@@ -53,17 +66,18 @@ def count_costs_many(codes: Union[Sequence[str], np.ndarray], image_size: int | 
         image_size = IMAGE_SIZE_CODES[1]
     depths = d[:, 1:5]
     cin = _STEM_CHANNELS[d[:, 5]]
-    h = _out_size(image_size, 7, 2, 3)
+    h = out_size(image_size, 7, 2, 3)
     macs = cin * 3 * 49 * h * h
+    unpadded = cin * 3 * valid_taps(image_size, 7, 2, 3) ** 2
     bn_elems = cin * h * h
     params = cin * 3 * 49 + 2 * cin
-    h = _out_size(h, 3, 2, 1)  # max pool
+    h = out_size(h, 3, 2, 1)  # max pool
     for s, max_depth in enumerate(MAX_DEPTHS):
         table = _CHANNELS[s]
         stage_h = h
         for j in range(max_depth):
             stride = STRIDES[s] if j == 0 else 1
-            ho = _out_size(h, 3, stride, 1)
+            ho = out_size(h, 3, stride, 1)
             if j == 0:
                 stage_h = ho
             i = SLOT_OFFSET + 2 * (sum(MAX_DEPTHS[:s]) + j)
@@ -71,20 +85,24 @@ def count_costs_many(codes: Union[Sequence[str], np.ndarray], image_size: int | 
             active = j < depths[:, s]
             area = ho * ho
             macs = macs + (c1 * cin + c2 * c1) * 9 * area
+            unpadded = (unpadded + c1 * cin * valid_taps(h, 3, stride, 1) ** 2
+                        + c2 * c1 * valid_taps(ho, 3, 1, 1) ** 2)
             bn_elems = bn_elems + (c1 + c2) * area
             params = params + (c1 * cin + c2 * c1) * 9 + 2 * (c1 + c2)
             proj = active & ((stride != 1) | (cin != c2))
             macs = macs + np.where(proj, c2 * cin * area, 0)
+            unpadded = unpadded + np.where(proj, c2 * cin * area, 0)
             bn_elems = bn_elems + np.where(proj, c2 * area, 0)
             params = params + np.where(proj, c2 * cin + 2 * c2, 0)
             cin = np.where(active, c2, cin)
             h = ho if j == 0 else h
         h = stage_h
     macs = macs + cin * num_classes
+    unpadded = unpadded + cin * num_classes
     params = params + cin * num_classes + num_classes
     pool = (h * h + 1) * cin
     flops = macs + 2 * bn_elems + pool
-    return {"flops": flops, "macs": macs, "params": params}
+    return {"flops": flops, "macs": macs, "params": params, "macs_unpadded": unpadded}
 
 
 def count_costs(arch: Union[ResNetArch, str], image_size: int | None = None,

@@ -5,9 +5,10 @@ Generic over search spaces: the engine only needs a supernet that follows
 Why it is fast: images arrive decoded once as uint8 tensors and are normalised once
 (kept on the device when they fit); a subnet is activated by ``set_arch`` alone (no
 deep copy, no static extraction); inference runs under ``torch.inference_mode`` with
-large batches, bf16 autocast + channels_last + cuDNN autotuning on CUDA; correct
-counts stay on the device until the subnet is done (one sync per subnet). On CUDA
-out-of-memory the batch is halved and the subnet retried.
+large batches in channels_last layout (on CPU too, where oneDNN's NHWC convolutions
+and max-pool are faster: ``tools/bench_cpu_forward.py``), bf16 autocast + cuDNN
+autotuning on CUDA; correct counts stay on the device until the subnet is done (one
+sync per subnet). On CUDA out-of-memory the batch is halved and the subnet retried.
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class SubnetScorer:
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
-        self.channels_last = cuda if channels_last is None else bool(channels_last)
+        self.channels_last = True if channels_last is None else bool(channels_last)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.supernet = supernet.to(self.device)

@@ -10,10 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from track1.models.tiny_map_conv import conv2d_dense, use_dense_form
+
 
 class DynamicConv2d(nn.Conv2d):
     """``nn.Conv2d`` that runs on the first ``in`` input and ``active_out_channels``
     output channels of its weight (``in`` taken from the input tensor)."""
+
+    #: run convs on 1x1 / 2x2 maps as one matrix product (``tiny_map_conv``, same result
+    #: up to float rounding); a benchmark turns it off per module to time the plain path
+    tiny_map_dense: bool = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0) -> None:
@@ -24,7 +30,11 @@ class DynamicConv2d(nn.Conv2d):
         return self.weight[: self.active_out_channels, :in_channels]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.active_weight(x.shape[1]), None, self.stride, self.padding)
+        weight = self.active_weight(x.shape[1])
+        k, (h, w) = self.kernel_size[0], x.shape[-2:]
+        if self.tiny_map_dense and use_dense_form(h, w, k, self.groups, self.dilation[0]):
+            return conv2d_dense(x, weight, self.stride[0], self.padding[0])
+        return F.conv2d(x, weight, None, self.stride, self.padding)
 
 
 class DynamicBatchNorm2d(nn.BatchNorm2d):

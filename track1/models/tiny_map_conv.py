@@ -1,0 +1,67 @@
+"""Convolutions on tiny feature maps, computed as one dense matrix product.
+
+At low input resolution (the 32-px demo set, NAS-Bench-201-sized images) ResNet-48's
+last stages see 2x2 and 1x1 maps. A 3x3 convolution with padding 1 there touches
+mostly zero padding: on a 1x1 map only the centre tap meets real input, on a 2x2 map
+each output sees 4 of its 9 taps. The CPU convolution kernels handle such maps poorly
+(measured on CPU-2, batch 1,000: a 512-channel 3x3 conv on a 1x1 map runs 3-5x slower
+than the same work as a matrix product; see ``tools/bench_cpu_forward.py``).
+
+The lowering: for fixed spatial sizes a convolution is a linear map from the
+``H*W*C_in`` input values to the ``Ho*Wo*C_out`` outputs. Its matrix is gathered from
+the kernel (tap ``(kh, kw)`` links input position ``(i, j)`` to output ``(o, p)`` when
+``i = o*stride - pad + kh``; pairs with no tap get zero), and the convolution becomes
+one ``F.linear``. It is used only where the dense matrix has no more multiply-adds than
+the convolution's taps (``H*W <= k*k / 2``: 1x1 and 2x2 maps under a 3x3 kernel), so it
+never does more arithmetic. The result equals ``F.conv2d`` up to float summation order
+and is differentiable (the gather has a gradient), so training uses it too.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+
+def use_dense_form(h: int, w: int, kernel: int, groups: int = 1, dilation: int = 1) -> bool:
+    """Whether a ``kernel`` x ``kernel`` conv on an ``h`` x ``w`` map is cheaper as one
+    dense matrix product (never for 1x1 kernels, which already are one)."""
+    return groups == 1 and dilation == 1 and kernel > 1 and 2 * h * w <= kernel * kernel
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_index(h: int, w: int, kernel: int, stride: int, padding: int,
+               device: torch.device) -> tuple[torch.Tensor, int, int]:
+    """Flat index into the zero-padded ``(k+1) x (k+1)`` kernel for every
+    (output row, output col, input row, input col); ``(k, k)`` is the zero tap."""
+    def taps(size: int) -> list[list[int]]:
+        n_out = (size + 2 * padding - kernel) // stride + 1
+        return [[i - o * stride + padding if 0 <= i - o * stride + padding < kernel else kernel
+                 for i in range(size)] for o in range(n_out)]
+    # cached across calls, so never an inference tensor: autograd may save it later
+    with torch.inference_mode(False):
+        th, tw = torch.tensor(taps(h)), torch.tensor(taps(w))  # [Ho, H], [Wo, W]
+        index = th[:, None, :, None] * (kernel + 1) + tw[None, :, None, :]  # [Ho, Wo, H, W]
+        return index.reshape(-1).to(device), len(th), len(tw)
+
+
+def dense_conv_matrix(weight: torch.Tensor, h: int, w: int, stride: int, padding: int
+                      ) -> tuple[torch.Tensor, int, int]:
+    """The ``[Ho*Wo*C_out, H*W*C_in]`` matrix (position-major, channel-minor on both
+    sides) of a conv with ``weight`` on an ``h`` x ``w`` map, and ``(Ho, Wo)``."""
+    c_out, c_in, k, _ = weight.shape
+    index, ho, wo = _tap_index(h, w, k, stride, padding, weight.device)
+    padded = F.pad(weight, (0, 1, 0, 1)).flatten(2)  # [C_out, C_in, (k+1)^2], last tap zero
+    gathered = padded[:, :, index].view(c_out, c_in, ho, wo, h, w)
+    return gathered.permute(2, 3, 0, 4, 5, 1).reshape(ho * wo * c_out, h * w * c_in), ho, wo
+
+
+def conv2d_dense(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+    """``F.conv2d(x, weight, None, stride, padding)`` as one matrix product (for maps
+    where ``use_dense_form`` holds). The output keeps the input's memory format."""
+    n, _, h, w = x.shape
+    matrix, ho, wo = dense_conv_matrix(weight, h, w, stride, padding)
+    y = F.linear(x.permute(0, 2, 3, 1).reshape(n, -1), matrix)  # [N, Ho*Wo*C_out]
+    y = y.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # channels_last strides
+    return y if x.is_contiguous(memory_format=torch.channels_last) else y.contiguous()
