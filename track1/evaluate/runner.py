@@ -36,6 +36,7 @@ from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLog, build_submission, collect, rank_file,
                                      write_json_atomic)
+from track1.hardware import bf16_is_native
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -198,7 +199,7 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
                             f"train/ has {calib_source.num_classes}")
         n_calib = min(len(calib_source), max(1, opts.calib_images))
         calib_idx = subset_indices(len(calib_source), n_calib, SUBSET_SEED + 1)
-    amp = (device.type == "cuda") if opts.amp is None else opts.amp
+    amp = bf16_is_native(device) if opts.amp is None else opts.amp
     batch_size = opts.batch_size or default_batch_size(device, image_size)
     setup = {"checkpoint": str(ckpt_path.resolve()), "ckpt_size": ckpt_path.stat().st_size,
              "ckpt_mtime": int(ckpt_path.stat().st_mtime), "data": val.identity,
@@ -247,7 +248,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
         where = f"{world} ranks, " if world > 1 else ""
         log(f"evaluate: {len(entries)} of {len(full_list)} subnets ({where}{report.skipped} "
             f"already in {results_dir}), {n_eval} eval + {n_calib} calibration images at "
-            f"{image_size}px, BN {opts.bn_mode}, device {device}")
+            f"{image_size}px, BN {opts.bn_mode}, device {device}, "
+            f"{'bf16 autocast' if amp else 'fp32'}{' (--amp auto)' if opts.amp is None else ''}")
     # ---- score
     if todo:
         eval_u8, eval_labels = decode_to_tensor(val, image_size, indices=eval_idx,
