@@ -69,3 +69,28 @@ def test_inference_mode_first_call_does_not_break_training_later():
     w = weight.clone().requires_grad_(True)
     conv2d_dense(torch.randn(2, 3, 2, 2), w, 1, 1).sum().backward()
     assert w.grad is not None and w.grad.shape == w.shape
+
+
+def test_scoring_reuses_one_matrix_until_the_weight_or_slice_changes(monkeypatch):
+    import track1.models.tiny_map_conv as tiny
+    builds = []
+    real = tiny.dense_conv_matrix
+    monkeypatch.setattr(tiny, "dense_conv_matrix", lambda *a, **k: builds.append(1) or real(*a, **k))
+    conv = DynamicConv2d(32, 48, 3, 1, 1)
+    conv.active_out_channels = 40
+    x = torch.randn(6, 24, 2, 2)
+    with torch.inference_mode():
+        first = conv(x)
+        assert torch.equal(conv(x), first) and len(builds) == 1  # chunks of one subnet
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert conv(x).dtype == torch.bfloat16 and len(builds) == 2  # cached per dtype
+        conv.active_out_channels = 32  # another subnet: another slice
+        assert conv(x).shape[1] == 32 and len(builds) == 3
+        conv.active_out_channels = 40
+    with torch.no_grad():
+        conv.weight.mul_(2)  # an optimizer step / load_state_dict bumps the version
+    with torch.inference_mode():
+        assert torch.allclose(conv(x), 2 * first, atol=1e-5) and len(builds) == 4
+    x.requires_grad_(True)
+    conv(x).sum().backward()  # with autograd: never the cache (a cached matrix has no graph)
+    assert len(builds) == 5 and conv.weight.grad is not None

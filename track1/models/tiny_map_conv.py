@@ -15,6 +15,10 @@ one ``F.linear``. It is used only where the dense matrix has no more multiply-ad
 the convolution's taps (``H*W <= k*k / 2``: 1x1 and 2x2 maps under a 3x3 kernel), so it
 never does more arithmetic. The result equals ``F.conv2d`` up to float summation order
 and is differentiable (the gather has a gradient), so training uses it too.
+
+Without autograd (scoring), ``DenseMatrixCache`` keeps each module's last matrix, cast
+to the autocast dtype, for as long as the weight, its active slice and the map size
+stay the same: a subnet's calibration chunks and evaluation batches then gather it once.
 """
 from __future__ import annotations
 
@@ -57,11 +61,51 @@ def dense_conv_matrix(weight: torch.Tensor, h: int, w: int, stride: int, padding
     return gathered.permute(2, 3, 0, 4, 5, 1).reshape(ho * wo * c_out, h * w * c_in), ho, wo
 
 
-def conv2d_dense(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+class DenseMatrixCache:
+    """One module's last dense matrix, reused while nothing it was built from changed.
+
+    The key holds the weight's storage, version counter (bumped by every in-place write:
+    an optimizer step, ``load_state_dict``, a restore), shape and strides (the active
+    slice), the map size, stride, padding and dtype. Only used without autograd, so a
+    cached matrix never carries a graph.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value: tuple[torch.Tensor, int, int] | None = None
+
+    def matrix(self, weight: torch.Tensor, h: int, w: int, stride: int, padding: int,
+               dtype: torch.dtype) -> tuple[torch.Tensor, int, int]:
+        key = (weight.data_ptr(), weight._version, tuple(weight.shape), weight.stride(),
+               weight.device, h, w, stride, padding, dtype)
+        if key != self._key:
+            self._value = None  # free the old matrix before building the new one
+            matrix, ho, wo = dense_conv_matrix(weight.to(dtype), h, w, stride, padding)
+            self._key, self._value = key, (matrix, ho, wo)
+        return self._value
+
+    def clear(self) -> None:
+        self._key = self._value = None
+
+
+def _compute_dtype(weight: torch.Tensor) -> torch.dtype:
+    """The dtype ``F.linear`` will run in: the autocast dtype when autocast is on."""
+    device = weight.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return weight.dtype
+
+
+def conv2d_dense(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
+                 cache: DenseMatrixCache | None = None) -> torch.Tensor:
     """``F.conv2d(x, weight, None, stride, padding)`` as one matrix product (for maps
-    where ``use_dense_form`` holds). The output keeps the input's memory format."""
+    where ``use_dense_form`` holds). The output keeps the input's memory format.
+    ``cache`` is consulted only while autograd is off."""
     n, _, h, w = x.shape
-    matrix, ho, wo = dense_conv_matrix(weight, h, w, stride, padding)
+    if cache is not None and not torch.is_grad_enabled():
+        matrix, ho, wo = cache.matrix(weight, h, w, stride, padding, _compute_dtype(weight))
+    else:
+        matrix, ho, wo = dense_conv_matrix(weight, h, w, stride, padding)
     y = F.linear(x.permute(0, 2, 3, 1).reshape(n, -1), matrix)  # [N, Ho*Wo*C_out]
     y = y.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # channels_last strides
     return y if x.is_contiguous(memory_format=torch.channels_last) else y.contiguous()
