@@ -25,7 +25,7 @@ class DynamicConv2d(nn.Conv2d):
                  stride: int = 1, padding: int = 0) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=False)
         self.active_out_channels = out_channels
-        self._dense_cache = DenseMatrixCache()  # scoring: a subnet's chunks share one matrix
+        self.dense_cache = DenseMatrixCache()  # scoring: a subnet's chunks share one matrix
 
     def active_weight(self, in_channels: int) -> torch.Tensor:
         return self.weight[: self.active_out_channels, :in_channels]
@@ -34,7 +34,7 @@ class DynamicConv2d(nn.Conv2d):
         weight = self.active_weight(x.shape[1])
         k, (h, w) = self.kernel_size[0], x.shape[-2:]
         if self.tiny_map_dense and use_dense_form(h, w, k, self.groups, self.dilation[0]):
-            return conv2d_dense(x, weight, self.stride[0], self.padding[0], self._dense_cache)
+            return conv2d_dense(x, weight, self.stride[0], self.padding[0], self.dense_cache)
         return F.conv2d(x, weight, None, self.stride, self.padding)
 
 
