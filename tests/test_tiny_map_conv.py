@@ -94,3 +94,14 @@ def test_scoring_reuses_one_matrix_until_the_weight_or_slice_changes(monkeypatch
     x.requires_grad_(True)
     conv(x).sum().backward()  # with autograd: never the cache (a cached matrix has no graph)
     assert len(builds) == 5 and conv.weight.grad is not None
+
+
+def test_a_replaced_weight_never_hits_the_old_matrix():
+    conv = DynamicConv2d(8, 8, 3, 1, 1)
+    x = torch.randn(2, 8, 1, 1)
+    with torch.inference_mode():
+        before = conv(x)
+    with torch.no_grad():  # a new parameter object, even with equal storage layout
+        conv.weight = torch.nn.Parameter(conv.weight * 3)
+    with torch.inference_mode():
+        assert torch.allclose(conv(x), 3 * before, atol=1e-5)

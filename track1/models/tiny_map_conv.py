@@ -4,8 +4,9 @@ At low input resolution (the 32-px demo set, NAS-Bench-201-sized images) ResNet-
 last stages see 2x2 and 1x1 maps. A 3x3 convolution with padding 1 there touches
 mostly zero padding: on a 1x1 map only the centre tap meets real input, on a 2x2 map
 each output sees 4 of its 9 taps. The CPU convolution kernels handle such maps poorly
-(measured on CPU-2, batch 1,000: a 512-channel 3x3 conv on a 1x1 map runs 3-5x slower
-than the same work as a matrix product; see ``tools/bench_cpu_forward.py``).
+(measured on CPU-2, batch 1,024: a 512-channel 3x3 conv on a 1x1 map runs 1.3x (fp32)
+to 1.9x (bf16) slower than the same work as one matrix product, the matrix gathered
+anew each call; see ``tools/bench_cpu_forward.py``).
 
 The lowering: for fixed spatial sizes a convolution is a linear map from the
 ``H*W*C_in`` input values to the ``Ho*Wo*C_out`` outputs. Its matrix is gathered from
@@ -23,6 +24,7 @@ stay the same: a subnet's calibration chunks and evaluation batches then gather 
 from __future__ import annotations
 
 import functools
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -64,28 +66,31 @@ def dense_conv_matrix(weight: torch.Tensor, h: int, w: int, stride: int, padding
 class DenseMatrixCache:
     """One module's last dense matrix, reused while nothing it was built from changed.
 
-    The key holds the weight's storage, version counter (bumped by every in-place write:
-    an optimizer step, ``load_state_dict``, a restore), shape and strides (the active
-    slice), the map size, stride, padding and dtype. Only used without autograd, so a
-    cached matrix never carries a graph.
+    It is tied to the weight tensor itself (a weak reference, so a replaced parameter
+    never matches) and keyed on its storage, version counter (bumped by every in-place
+    write: an optimizer step, ``load_state_dict``, a restore), shape and strides (the
+    active slice), the map size, stride, padding and dtype. Only used without autograd,
+    so a cached matrix never carries a graph.
     """
 
     def __init__(self) -> None:
+        self._owner: weakref.ref | None = None
         self._key: tuple | None = None
         self._value: tuple[torch.Tensor, int, int] | None = None
 
     def matrix(self, weight: torch.Tensor, h: int, w: int, stride: int, padding: int,
                dtype: torch.dtype) -> tuple[torch.Tensor, int, int]:
+        owner = weight if weight._base is None else weight._base  # the parameter of a slice
         key = (weight.data_ptr(), weight._version, tuple(weight.shape), weight.stride(),
                weight.device, h, w, stride, padding, dtype)
-        if key != self._key:
-            self._value = None  # free the old matrix before building the new one
+        if self._owner is None or self._owner() is not owner or key != self._key:
+            self.clear()  # free the old matrix before building the new one
             matrix, ho, wo = dense_conv_matrix(weight.to(dtype), h, w, stride, padding)
-            self._key, self._value = key, (matrix, ho, wo)
+            self._owner, self._key, self._value = weakref.ref(owner), key, (matrix, ho, wo)
         return self._value
 
     def clear(self) -> None:
-        self._key = self._value = None
+        self._owner = self._key = self._value = None
 
 
 def _compute_dtype(weight: torch.Tensor) -> torch.dtype:
