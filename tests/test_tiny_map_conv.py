@@ -105,3 +105,20 @@ def test_a_replaced_weight_never_hits_the_old_matrix():
         conv.weight = torch.nn.Parameter(conv.weight * 3)
     with torch.inference_mode():
         assert torch.allclose(conv(x), 3 * before, atol=1e-5)
+
+
+def test_a_module_that_has_scored_still_pickles_and_copies(tmp_path):
+    import copy
+    conv = DynamicConv2d(8, 8, 3, 1, 1)
+    x = torch.randn(2, 8, 1, 1)
+    with torch.inference_mode():
+        expected = conv(x)  # fills the cache
+    torch.save(conv, tmp_path / "conv.pt")
+    loaded = torch.load(tmp_path / "conv.pt", weights_only=False)
+    twin = copy.deepcopy(conv)
+    with torch.no_grad():
+        twin.weight.mul_(2)  # the copy must not serve the original's matrix
+    with torch.inference_mode():
+        assert torch.allclose(loaded(x), expected, atol=1e-6)
+        assert torch.allclose(twin(x), 2 * expected, atol=1e-5)
+        assert torch.allclose(conv(x), expected, atol=1e-6)

@@ -92,6 +92,14 @@ class DenseMatrixCache:
     def clear(self) -> None:
         self._owner = self._key = self._value = None
 
+    # transient: a pickled or deep-copied module starts with an empty cache (a weak
+    # reference cannot be pickled, and a copy's weight is another tensor anyway)
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.clear()
+
 
 def _compute_dtype(weight: torch.Tensor) -> torch.dtype:
     """The dtype ``F.linear`` will run in: the autocast dtype when autocast is on."""
