@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/bench_train.py                 # demo scale: 32x32, batch 64, CPU
     .venv/bin/python tools/bench_train.py --image-size 224 --batch 64 --device cuda
+    .venv/bin/python tools/bench_train.py --modes sandwich --layouts nchw,channels_last
 
 Modes (each its own supernet + SGD, the same batches and seeds), timed round-robin one
 step at a time so that load drift on a shared machine hits every mode alike:
@@ -13,7 +14,11 @@ step at a time so that load drift on a shared machine hits every mode alike:
 - ``rd_reuse``: sandwich whose 2 random subnets form the margin pair: no extra forward;
 - ``dk_extra``: sandwich + a DiffKendall group of 4 (extra forwards).
 
-Prints a Markdown table (img/s, steps/s, forwards/step, ratio to sandwich).
+With ``--layouts nchw,channels_last`` every mode also runs in each memory layout (its
+own supernet again), timed in the same round-robin. ``--space nb201`` benches the
+NAS-Bench-201 supernet instead of ResNet-48.
+
+Prints a Markdown table (img/s, steps/s, forwards/step, ratio to the first sandwich run).
 """
 from __future__ import annotations
 
@@ -57,27 +62,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int)
     p.add_argument("--data", help="dataset (default: embedded CIFAR-10 subset)")
+    p.add_argument("--layouts", default=None,
+                   help="comma-separated of nchw, channels_last (default: channels_last, the "
+                        "trainer's own choice on every device)")
+    p.add_argument("--space", default="track1_resnet48", help="track1_resnet48 or nb201")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    modes = [m for m in args.modes.split(",") if m]
+    layouts = [x for x in (args.layouts or "channels_last").split(",") if x]
+    formats = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+    if any(x not in formats for x in layouts):
+        p.error(f"--layouts takes {', '.join(formats)}")
     source = resolve_source(args.data, "train")
     batches = TrainBatches(source, args.image_size, args.batch, device=device, seed=0,
                            augment="crop_flip" if args.image_size <= 64 else "rrc",
-                           channels_last=cuda, progress=False)
+                           progress=False)
     data = iter(batches)
     runs = {}
-    for name in modes:
-        torch.manual_seed(0)
-        net = build_supernet({"space": "track1_resnet48",
-                              "model": {"num_classes": source.num_classes}}).to(device)
-        if cuda:
-            net = net.to(memory_format=torch.channels_last)
-        runs[name] = {"net": net, "opt": torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9),
-                      "sampler": MarginSampler(net.space, 33, seed=0),
-                      "teacher": Teacher(net.space, "flops"), "times": [], "forwards": 0.0}
+    for mode in [m for m in args.modes.split(",") if m]:
+        for layout in layouts:
+            torch.manual_seed(0)
+            net = build_supernet({"space": args.space,
+                                  "model": {"num_classes": source.num_classes}}).to(device)
+            net = net.to(memory_format=formats[layout])
+            name = mode if len(layouts) == 1 else f"{mode} ({layout})"
+            runs[name] = {"mode": mode, "format": formats[layout], "net": net,
+                          "opt": torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9),
+                          "sampler": MarginSampler(net.space, 33 if args.space == "track1_resnet48"
+                                                   else 0, seed=0),
+                          "teacher": Teacher(net.space, "flops"), "times": [], "forwards": 0.0}
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else None)
     for i in range(args.warmup + args.steps):
         try:
@@ -85,27 +100,28 @@ def main(argv: list[str] | None = None) -> int:
         except StopIteration:
             data = iter(batches)
             x, y = next(data)
-        for name in modes:
-            r = runs[name]
+        for name, r in runs.items():
+            xi = x.contiguous(memory_format=r["format"])
             if cuda:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
             r["opt"].zero_grad(set_to_none=True)
-            terms = train_step(r["net"], r["net"], x, y, MODES[name], r["sampler"], r["teacher"],
-                               lam=1.0, autocast=autocast)
+            terms = train_step(r["net"], r["net"], xi, y, MODES[r["mode"]], r["sampler"],
+                               r["teacher"], lam=1.0, autocast=autocast)
             r["opt"].step()
             if cuda:
                 torch.cuda.synchronize()
             if i >= args.warmup:
                 r["times"].append(time.perf_counter() - t0)
                 r["forwards"] = terms["forwards"]
-    base = statistics.median(runs["sandwich"]["times"]) if "sandwich" in runs else None
+    first_sandwich = next((r for r in runs.values() if r["mode"] == "sandwich"), None)
+    base = statistics.median(first_sandwich["times"]) if first_sandwich else None
     dev = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {dev}; image {args.image_size}, batch {args.batch}, {args.steps} timed steps "
+    print(f"device: {dev}; {args.space}, image {args.image_size}, batch {args.batch}, {args.steps} timed steps "
           f"per mode (median), {args.warmup} warm-up")
     print("| mode | forwards/step | s/step (median) | steps/s | img/s | time vs sandwich |")
     print("|---|---|---|---|---|---|")
-    for name in modes:
+    for name in runs:
         med = statistics.median(runs[name]["times"])
         ratio = f"{med / base:.2f}x" if base else "-"
         print(f"| {name} | {runs[name]['forwards']:.0f} | {med:.3f} | {1 / med:.3f} | "

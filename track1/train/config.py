@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "zero_init_residual": False,   # start each residual branch at zero (last BN gamma = 0)
     "clip_grad": None,             # max global gradient norm per optimiser step (None = off)
     "amp": True,                   # bf16 autocast, CUDA only
-    "channels_last": True,         # CUDA only
+    "channels_last": True,         # every device (CPU too: tools/bench_train.py --layouts)
     "device": "auto",              # auto | cpu | cuda
     "workers": 4,
     "threads": None,               # torch CPU threads (None = torch's default)

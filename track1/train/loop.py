@@ -115,7 +115,7 @@ def build_batches(config: dict, info: D.DistInfo, num_classes: int):
                             device=info.device, seed=config["seed"], rank=info.rank,
                             world_size=info.world_size, augment=config["augment"],
                             multiscale=config["multiscale"], workers=config["workers"],
-                            channels_last=info.device.type == "cuda" and config["channels_last"],
+                            channels_last=config["channels_last"],
                             progress=info.is_main and config["progress"])
     except DataError as e:
         raise TrainError(str(e)) from None
@@ -219,7 +219,7 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
                          f"{config['batch_size']} x {info.world_size} ranks")
 
     cuda = info.device.type == "cuda"
-    if cuda and config["channels_last"]:
+    if config["channels_last"]:
         supernet = supernet.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(supernet, config, info.world_size)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
