@@ -41,6 +41,6 @@ def cpu_peak_gmacs(dtype: torch.dtype = torch.float32, repeats: int = 3, n: int 
 def bf16_is_native(device: torch.device) -> bool:
     """Whether bf16 autocast pays off on ``device``: on CUDA (the GPUs this targets all
     run bf16 natively) and on CPUs with AVX512-BF16 or AMX. ``evaluate --amp auto`` uses
-    it; on CPU-2 bf16 scores subnets ~1.7x faster than fp32 and moves accuracies by at
-    most 0.005 (docs/BENCHMARKS.md), less than changing the calibration chunking does."""
+    it; on CPU-2 bf16 scores subnets 1.6-2.0x faster than fp32 and moves accuracies by at
+    most 0.006 (docs/BENCHMARKS.md), less than changing the calibration chunking does."""
     return device.type == "cuda" or (device.type == "cpu" and cpu_native_bf16())

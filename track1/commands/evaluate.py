@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="discard earlier results in --results-dir")
     p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                    help="bf16 autocast (auto: on for CUDA and for CPUs with native bf16, "
-                        "AVX512-BF16/AMX, where it is ~1.7x faster than fp32 with accuracies "
-                        "within 0.005; 'off' for fp32 everywhere)")
+                        "AVX512-BF16/AMX, where it is 1.6-2.0x faster than fp32 with accuracies "
+                        "within 0.006; 'off' for fp32 everywhere)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--cache-dir", default=None,
                    help="decoded-image cache (default: $TRACK1_CACHE_DIR or ~/.cache/track1/decoded)")
