@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import track1  # noqa: E402,F401
-from track1.costs import out_size, valid_taps  # noqa: E402
+from track1.costs import block_conv_macs, out_size, valid_taps  # noqa: E402
 from track1.data import decode_to_tensor, resolve_source  # noqa: E402
 from track1.evaluate import SubnetScorer  # noqa: E402
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
@@ -143,13 +143,11 @@ def _blocks(code: str, image_size: int = 224):
 
 
 def block_macs(cin: int, mid: int, out: int, stride: int, hw: int, unpadded: bool = False) -> int:
-    """Conv MACs of one block on an ``hw`` x ``hw`` input (``unpadded``: padding taps left
-    out, as in ``track1.costs``)."""
-    ho = out_size(hw, 3, stride, 1)
-    taps1, taps2 = ((valid_taps(hw, 3, stride, 1) ** 2, valid_taps(ho, 3, 1, 1) ** 2) if unpadded
-                    else (9 * ho * ho, 9 * ho * ho))
-    macs = cin * mid * taps1 + mid * out * taps2
+    """Conv MACs of one block on an ``hw`` x ``hw`` input, its 1x1 projection included
+    (``unpadded``: padding taps left out, as in ``track1.costs``)."""
+    macs = block_conv_macs(cin, mid, out, stride, hw, unpadded)
     if stride != 1 or cin != out:
+        ho = out_size(hw, 3, stride, 1)
         macs += cin * out * ho * ho
     return macs
 
@@ -180,15 +178,18 @@ def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = Fal
 def min_macs_per_image(codes: list[str], image_size: int, shared: bool,
                        num_classes: int = 10) -> float:
     """The fewest multiply-accumulates per image that scoring ``codes`` needs (padding taps
-    left out): every distinct stem once, the blocks (each distinct prefix once when
-    ``shared``), every head."""
+    left out): every subnet's ``macs_unpadded`` from ``track1.costs``, less, when
+    ``shared``, the block prefixes and stems another subnet already computed."""
+    from track1.costs import count_costs_many
     from track1.space.resnet48 import decode
-    stems = {decode(c).stem_channels for c in codes} if shared else [decode(c).stem_channels
-                                                                     for c in codes]
-    stem = sum(3 * c * valid_taps(image_size, 7, 2, 3) ** 2 for c in stems)
+    macs = float(count_costs_many(codes, image_size=image_size,
+                                  num_classes=num_classes)["macs_unpadded"].sum())
+    if not shared:
+        return macs
     total, unique = prefix_sharing(codes, image_size, unpadded=True)
-    head = sum(decode(c).block_channels()[-1][-1][1] * num_classes for c in codes)
-    return stem + (unique if shared else total) + head
+    stems = [decode(c).stem_channels for c in codes]
+    stem_macs = 3 * valid_taps(image_size, 7, 2, 3) ** 2
+    return macs - (total - unique) - stem_macs * (sum(stems) - sum(set(stems)))
 
 
 def conv_shapes(codes: list[str]) -> set[tuple]:

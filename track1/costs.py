@@ -42,6 +42,17 @@ def valid_taps(size: int, kernel: int, stride: int, padding: int) -> int:
                for o in range(out_size(size, kernel, stride, padding)))
 
 
+def block_conv_macs(cin, mid, out, stride: int, size: int, unpadded: bool = False):
+    """MACs of a BasicBlock's two 3x3 convs (conv1 at ``stride`` on a ``size`` map, conv2
+    at stride 1), without the 1x1 projection; ``unpadded`` leaves out the padding taps.
+    Channel counts may be ints or numpy arrays (one entry per arch)."""
+    so = out_size(size, 3, stride, 1)
+    if unpadded:
+        return (mid * cin * valid_taps(size, 3, stride, 1) ** 2
+                + out * mid * valid_taps(so, 3, 1, 1) ** 2)
+    return (mid * cin + out * mid) * 9 * so * so
+
+
 def digit_matrix(codes: Sequence[str]) -> np.ndarray:
     """(N, 52) int64 matrix of the digits of ``codes`` (which must be well-formed)."""
     blob = "".join(codes).encode("ascii")
@@ -84,9 +95,8 @@ def count_costs_many(codes: Union[Sequence[str], np.ndarray], image_size: int | 
             c1, c2 = table[d[:, i]], table[d[:, i + 1]]  # 0 in padded slots
             active = j < depths[:, s]
             area = ho * ho
-            macs = macs + (c1 * cin + c2 * c1) * 9 * area
-            unpadded = (unpadded + c1 * cin * valid_taps(h, 3, stride, 1) ** 2
-                        + c2 * c1 * valid_taps(ho, 3, 1, 1) ** 2)
+            macs = macs + block_conv_macs(cin, c1, c2, stride, h)
+            unpadded = unpadded + block_conv_macs(cin, c1, c2, stride, h, unpadded=True)
             bn_elems = bn_elems + (c1 + c2) * area
             params = params + (c1 * cin + c2 * c1) * 9 + 2 * (c1 + c2)
             proj = active & ((stride != 1) | (cin != c2))

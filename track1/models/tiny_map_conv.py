@@ -29,6 +29,8 @@ import weakref
 import torch
 import torch.nn.functional as F
 
+from track1.costs import out_size
+
 
 def use_dense_form(h: int, w: int, kernel: int, groups: int = 1, dilation: int = 1) -> bool:
     """Whether a ``kernel`` x ``kernel`` conv on an ``h`` x ``w`` map is cheaper as one
@@ -42,9 +44,8 @@ def _tap_index(h: int, w: int, kernel: int, stride: int, padding: int,
     """Flat index into the zero-padded ``(k+1) x (k+1)`` kernel for every
     (output row, output col, input row, input col); ``(k, k)`` is the zero tap."""
     def taps(size: int) -> list[list[int]]:
-        n_out = (size + 2 * padding - kernel) // stride + 1
         return [[i - o * stride + padding if 0 <= i - o * stride + padding < kernel else kernel
-                 for i in range(size)] for o in range(n_out)]
+                 for i in range(size)] for o in range(out_size(size, kernel, stride, padding))]
     # cached across calls, so never an inference tensor: autograd may save it later
     with torch.inference_mode(False):
         th, tw = torch.tensor(taps(h)), torch.tensor(taps(w))  # [Ho, H], [Wo, W]
