@@ -44,11 +44,12 @@ def kernel_rows(batch: int, dtypes: list[torch.dtype], repeats: int) -> list[dic
     rows = []
     with torch.inference_mode():
         for dtype in dtypes:
+            dt = str(dtype).removeprefix("torch.")
             x = torch.randn(batch, 64, 16, 16, dtype=dtype)  # the stem output at 32 px
             xc = x.contiguous(memory_format=torch.channels_last)
             nchw = best_seconds(lambda: F.max_pool2d(x, 3, 2, 1), repeats)
             nhwc = best_seconds(lambda: F.max_pool2d(xc, 3, 2, 1), repeats)
-            rows.append({"kernel": "max-pool 3x3/2 on [N,64,16,16]", "dtype": str(dtype)[6:],
+            rows.append({"kernel": "max-pool 3x3/2 on [N,64,16,16]", "dtype": dt,
                          "baseline": "NCHW", "ms_baseline": 1e3 * nchw,
                          "ours": "channels_last", "ms_ours": 1e3 * nhwc, "ratio": nchw / nhwc})
             for c, size, stride in ((512, 1, 1), (256, 2, 1), (256, 2, 2)):
@@ -57,7 +58,7 @@ def kernel_rows(batch: int, dtypes: list[torch.dtype], repeats: int) -> list[dic
                 conv = best_seconds(lambda: F.conv2d(x, w, None, stride, 1), repeats)
                 dense = best_seconds(lambda: conv2d_dense(x, w, stride, 1), repeats)
                 rows.append({"kernel": f"3x3/{stride} conv {c}->{c} on {size}x{size} maps",
-                             "dtype": str(dtype)[6:], "baseline": "F.conv2d",
+                             "dtype": dt, "baseline": "F.conv2d",
                              "ms_baseline": 1e3 * conv, "ours": "one dense matrix product",
                              "ms_ours": 1e3 * dense, "ratio": conv / dense})
     return rows
@@ -93,7 +94,7 @@ def forward_rows(codes: list[str], batch: int, size: int, dtypes: list[torch.dty
                     with torch.inference_mode(), amp:
                         sec = best_seconds(forward, repeats)
                     baseline.setdefault(bn_mode, sec)  # the first config: NCHW fp32
-                    dt = str(dtype)[6:]
+                    dt = str(dtype).removeprefix("torch.")
                     rows.append({"subnet": code, "bn": bn_mode, "dtype": dt, "config": layout,
                                  "images_per_s": batch / sec, "ratio": baseline[bn_mode] / sec,
                                  "share_of_peak": real_macs * batch / sec / 1e9 / peaks[dt]})
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_cpu_forward: {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_native_bf16()}")
-    peaks = {str(d)[6:]: cpu_peak_gmacs(d, args.repeats) for d in dtypes}
+    peaks = {str(d).removeprefix("torch."): cpu_peak_gmacs(d, args.repeats) for d in dtypes}
     print("peak (4096^3 matrix product): " + ", ".join(f"{k} {v:.0f} GMAC/s" for k, v in peaks.items()))
     kernels = kernel_rows(args.batch_size, dtypes, args.repeats)
     for r in kernels:

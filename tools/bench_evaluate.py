@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_peak = None
     if args.ceiling and device.type == "cpu":
         peak_dtype = torch.bfloat16 if cpu_native_bf16() else torch.float32
-        cpu_peak = {"dtype": str(peak_dtype)[6:], "gmacs": cpu_peak_gmacs(peak_dtype, repeats=10)}
+        cpu_peak = {"dtype": str(peak_dtype).removeprefix("torch."), "gmacs": cpu_peak_gmacs(peak_dtype, repeats=10)}
         print(f"  CPU peak ({cpu_peak['dtype']} 4096^3 matrix product): {cpu_peak['gmacs']:.0f} GMAC/s")
     min_macs = min_macs_per_image(codes, size, shared=args.window,
                                   num_classes=getattr(net, "num_classes", 10))
