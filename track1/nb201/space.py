@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from track1.nb201.network import EDGES, OPS, NB201Network, stage_layout
 
@@ -19,6 +19,28 @@ NB201Arch = tuple[int, int, int, int, int, int]
 GROUPS: dict[str, int] = {"nor_conv_1x1": 0, "nor_conv_3x3": 0,
                           "skip_connect": 1, "avg_pool_3x3": 1, "none": 1}
 NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+#: the candidate ops of the authors' one-shot NB201 network (PicoNAS comments ``none`` out):
+#: 4 ** 6 = 4,096 archs, the space the RD-NAS paper's Kendall figures are measured on
+PAPER_OPS: tuple[str, ...] = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+def check_ops(ops: "Sequence[str] | None") -> tuple[str, ...]:
+    """Validate a candidate-op subset (``None`` = all 5), returned in ``OPS`` order."""
+    if ops is None:
+        return OPS
+    if isinstance(ops, str):
+        ops = [o.strip() for o in ops.split(",") if o.strip()]
+    ops = tuple(ops)
+    unknown = [o for o in ops if o not in OPS]
+    if unknown:
+        raise ValueError(f"unknown NAS-Bench-201 op(s) {unknown}; choose from {list(OPS)}")
+    if len(set(ops)) != len(ops):
+        raise ValueError(f"candidate ops repeat: {list(ops)}")
+    for needed in ("nor_conv_3x3", "skip_connect"):
+        if needed not in ops:
+            raise ValueError(f"candidate ops {list(ops)} lack {needed!r}, which the sandwich "
+                             "rule's largest/smallest arch needs")
+    return tuple(o for o in OPS if o in ops)
 
 
 class NB201CodeError(ValueError):
@@ -109,7 +131,9 @@ def count_costs(arch: NB201Arch, num_classes: int = 10, C: int = 16, N: int = 5,
 
 
 class NB201Space:
-    """``SearchSpace`` of NAS-Bench-201 (6 edges x 5 ops).
+    """``SearchSpace`` of NAS-Bench-201 (6 edges x 5 ops, or a subset ``ops`` of them:
+    ``PAPER_OPS`` is the authors' 4-op space without ``none``). Archs keep their indices
+    into the 5-op ``OPS`` whatever the subset, so codes join the ground truth directly.
 
     ``largest()`` is all ``nor_conv_3x3`` (most params and FLOPs). ``smallest()`` is all
     ``skip_connect``: zero cell params like all-``none``, but all-``none`` cuts every
@@ -120,11 +144,25 @@ class NB201Space:
 
     name = "nb201"
 
-    def __init__(self, distance: str = "group", C: int = 16, N: int = 5) -> None:
+    def __init__(self, distance: str = "group", C: int = 16, N: int = 5,
+                 ops: Sequence[str] | None = None) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; choose from {sorted(DISTANCES)}")
         self.distance_name = distance
         self.C, self.N = C, N
+        self.ops = check_ops(ops)
+        #: allowed op indices (into ``OPS``), ascending
+        self.op_indices: tuple[int, ...] = tuple(OPS.index(o) for o in self.ops)
+
+    def with_distance(self, distance: str) -> "NB201Space":
+        """The same space (ops, C, N) measuring ``distance``: the margin sampler's twin."""
+        return NB201Space(distance=distance, C=self.C, N=self.N, ops=self.ops)
+
+    def contains(self, arch: NB201Arch) -> bool:
+        return len(arch) == len(EDGES) and all(o in self.op_indices for o in arch)
+
+    def size(self) -> int:
+        return len(self.ops) ** len(EDGES)
 
     def largest(self) -> NB201Arch:
         return (OPS.index("nor_conv_3x3"),) * len(EDGES)  # type: ignore[return-value]
@@ -133,13 +171,24 @@ class NB201Space:
         return (OPS.index("skip_connect"),) * len(EDGES)  # type: ignore[return-value]
 
     def sample(self, rng: random.Random) -> NB201Arch:
-        return tuple(rng.randrange(len(OPS)) for _ in EDGES)  # type: ignore[return-value]
+        allowed = self.op_indices  # the 5-op space draws exactly as it always did
+        return tuple(allowed[rng.randrange(len(allowed))] for _ in EDGES)  # type: ignore[return-value]
 
     def encode(self, arch: NB201Arch) -> str:
         return encode(arch)
 
     def decode(self, code: str) -> NB201Arch:
-        return decode(code)
+        arch = decode(code)
+        if not self.contains(arch):
+            bad = [f"edge {EDGES[e][1]}->{EDGES[e][0]} {OPS[o]!r}" for e, o in enumerate(arch)
+                   if o not in self.op_indices]
+            raise NB201CodeError(f"arch {code!r}: {', '.join(bad)} not in this space's "
+                                 f"candidate ops {list(self.ops)}")
+        return arch
+
+    def all_archs(self) -> Iterator[NB201Arch]:
+        """Every arch of this space, in lexicographic op-index order."""
+        return itertools.product(self.op_indices, repeat=len(EDGES))  # type: ignore[return-value]
 
     def distance(self, a: NB201Arch, b: NB201Arch) -> float:
         return DISTANCES[self.distance_name](a, b)

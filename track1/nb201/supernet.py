@@ -38,9 +38,9 @@ def _as_arch(arch: ArchLike) -> NB201Arch:
 class MixedCell(nn.Module):
     """A cell whose every edge holds all candidate ops; ``owner.arch`` picks one each."""
 
-    def __init__(self, channels: int, owner: "NB201Supernet") -> None:
+    def __init__(self, channels: int, owner: "NB201Supernet", affine: bool = True) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(nn.ModuleList(make_op(name, channels) for name in OPS)
+        self.edges = nn.ModuleList(nn.ModuleList(make_op(name, channels, affine) for name in OPS)
                                    for _ in range(6))
         # a plain (non-module) reference: the supernet holds the one active arch
         self._owner = [owner]
@@ -54,11 +54,15 @@ class NB201Supernet(NB201Body):
     """Weight-sharing NB201 network; ``set_arch`` chooses the active path."""
 
     def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5,
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", ops: Sequence[str] | None = None,
+                 bn_affine: bool = True, dropout: float = 0.0) -> None:
         if activation != "relu":  # the trainer's default model config names one
             raise ValueError(f"NAS-Bench-201 networks use ReLU only, got activation={activation!r}")
-        super().__init__(lambda c: MixedCell(c, self), num_classes, C, N)
-        self.space = NB201Space(C=C, N=N)
+        super().__init__(lambda c: MixedCell(c, self, bn_affine), num_classes, C, N, bn_affine,
+                         dropout)
+        # every edge still holds all 5 ops (``none`` has no weights, so a 4-op supernet's
+        # state_dict is the 5-op one's); ``ops`` limits what the space samples and decodes
+        self.space = NB201Space(C=C, N=N, ops=ops)
         self.arch: NB201Arch = self.space.largest()
 
     def set_arch(self, arch: ArchLike) -> None:
@@ -80,7 +84,8 @@ class NB201Supernet(NB201Body):
         """A standalone ``NB201Network`` of ``arch`` (default: the active one) carrying
         the supernet's weights and BN statistics for exactly the ops it uses."""
         arch = self.arch if arch is None else _as_arch(arch)
-        static = NB201Network(arch, num_classes=self.num_classes, C=self.C, N=self.N)
+        static = NB201Network(arch, num_classes=self.num_classes, C=self.C, N=self.N,
+                              bn_affine=self.bn_affine, dropout=self.dropout_p)
         source = self.state_dict()
         target = {}
         edge_key = re.compile(r"^(cells\.\d+\.edges\.)(\d+)\.(.*)$")

@@ -98,6 +98,8 @@ def build_space_for_sampler(space: Any, distance: str | None) -> Any:
     if not distance:
         return space
     try:
+        if hasattr(space, "with_distance"):
+            return space.with_distance(distance)
         return type(space)(distance=distance)
     except (TypeError, ValueError) as e:
         raise TrainError(f"sampler.distance={distance!r} is not available for space "

@@ -1,0 +1,213 @@
+"""The static-graph NB201 step equals the plain single-path step: forward values,
+gradients, the SGD update (weight decay and momentum only where a path ran) and the
+BatchNorm running statistics, over random archs (``none`` edges and cut cells
+included) and several steps."""
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from track1.nas.sampler import MarginSampler
+from track1.nas.step import LossConfig, train_step
+from track1.nas.teacher import Teacher
+from track1.nb201.fast import (FastNB201Step, FastPathError, MaskedSGD, cell_flow,
+                               gradient_selector, masked_forward, parameter_selectors)
+from track1.nb201.network import NONE
+from track1.nb201.space import PAPER_OPS, NB201Space, all_archs
+from track1.nb201.supernet import NB201Supernet
+
+
+def _net(seed: int = 0, **kw) -> NB201Supernet:
+    torch.manual_seed(seed)
+    net = NB201Supernet(num_classes=5, C=4, N=1, **kw)
+    with torch.no_grad():  # non-trivial BN affine and running stats
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.8, 1.2)
+    return net.double().train()
+
+
+def _batch(seed: int = 1, n: int = 6):
+    # float64: the tiny test nets have near-constant BN inputs in cut cells, where float32
+    # rounding (1e-7) is amplified to 1e-2 in later gradients for either implementation
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, 3, 8, 8, generator=g, dtype=torch.float64),
+            torch.randint(0, 5, (n,), generator=g))
+
+
+def _sgd(net, wd=5e-4, momentum=0.9, nesterov=True, lr=0.05):
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]
+    return torch.optim.SGD([{"params": decay, "weight_decay": wd},
+                            {"params": rest, "weight_decay": 0.0}],
+                           lr=lr, momentum=momentum, nesterov=nesterov)
+
+
+def _close(a, b, what, tol=1e-9):
+    torch.testing.assert_close(a, b, rtol=tol, atol=tol / 10, msg=lambda m: f"{what}: {m}")
+
+
+CUT = (0, 3, 3, 0, 3, 0)   # node 3 fed only from node 1... via none: cut cell
+DANGLING = (3, 2, 0, 2, 0, 4)  # node 1's conv feeds only none edges: no gradient
+
+
+def test_cell_flow_rules():
+    f = cell_flow((3,) * 6)
+    assert f.connected and all(f.to_output)
+    f = cell_flow(CUT)  # edges: 1<-0 none, 2<-0 conv, 2<-1 conv, 3<-0 none, 3<-1 conv, 3<-2 none
+    assert not f.connected
+    assert f.to_output == (False, False, False, False, True, False)
+    f = cell_flow(DANGLING)
+    assert f.connected and f.to_output[0] is False and f.to_output[1] and f.to_output[5]
+
+
+@pytest.mark.parametrize("arch", [(3,) * 6, (1, 2, 3, 4, 0, 2), CUT, DANGLING, (0,) * 6])
+def test_masked_forward_equals_single_path(arch):
+    net = _net()
+    x, _ = _batch()
+    ref_net = copy.deepcopy(net)
+    ref_net.set_arch(arch)
+    ref = ref_net(x)
+    w = torch.zeros(1, 6, 5, dtype=torch.float64)
+    for e, o in enumerate(arch):
+        w[0, e, o] = 1.0
+    out = masked_forward(net, x, w, range(5))[0]
+    _close(out, ref, "logits")
+    for (name, b), rb in zip(net.named_buffers(), ref_net.buffers()):
+        _close(b, rb, f"buffer {name}")
+
+
+def test_gradient_selector_matches_autograd():
+    """What gets a gradient in the plain path (``.grad is not None``) is exactly what the
+    selector marks, for every arch of a 5-op space sample, cut cells included."""
+    net = _net()
+    sel_of = parameter_selectors(net)
+    x, y = _batch()
+    archs = [CUT, DANGLING, (0,) * 6] + random.Random(0).sample(list(all_archs()), 40)
+    for arch in archs:
+        net.zero_grad(set_to_none=True)
+        net.set_arch(arch)
+        F.cross_entropy(net(x), y).backward()
+        sel = gradient_selector([arch])
+        for name, p in net.named_parameters():
+            assert (p.grad is not None) == bool(sel[sel_of[name]]), (arch, name)
+
+
+def _plain_run(net, cfg, steps, x, y, seed, teacher=None, lams=None, space=None):
+    opt = _sgd(net)
+    sampler = MarginSampler(space or net.space, 0.0 if not teacher else 2.0, seed=seed)
+    archs = []
+    for s in range(steps):
+        opt.zero_grad(set_to_none=True)
+        orig = net.set_arch
+        seen = []
+        net.set_arch = lambda a, orig=orig, seen=seen: (seen.append(a), orig(a))[1]
+        terms = train_step(net, net, x, y, cfg, sampler, teacher, (lams or [1.0] * steps)[s])
+        del net.set_arch
+        archs.append(seen)
+        opt.step()
+    return opt, archs, terms
+
+
+def _fast_run(net, cfg, steps, x, y, seed, teacher=None, lams=None, space=None):
+    opt = _sgd(net)
+    sampler = MarginSampler(space or net.space, 0.0 if not teacher else 2.0, seed=seed)
+    fast = FastNB201Step(net, opt, cfg, sampler, teacher, cuda_graph=False)
+    archs = []
+    for s in range(steps):
+        terms = fast.step(x, y, (lams or [1.0] * steps)[s])
+        archs.append(list(fast.last_archs))
+    fast.sync_optimizer_state()
+    return opt, archs, terms
+
+
+SPOS = LossConfig(largest=False, smallest=False, num_random=2, distill=False, ranking="none")
+RD_MARGIN = LossConfig(largest=False, smallest=False, num_random=2, distill=False,
+                       ranking="margin", ranking_mode="reuse", margin=0.05,
+                       margin_per_distance=0.01)
+RD_HINGE = LossConfig(largest=False, smallest=False, num_random=3, distill=False,
+                      ranking="hinge", ranking_mode="reuse")
+
+
+@pytest.mark.parametrize("cfg,ops", [(SPOS, None), (SPOS, PAPER_OPS), (RD_MARGIN, None),
+                                     (RD_HINGE, PAPER_OPS)],
+                         ids=["spos5", "spos4", "margin5", "hinge4"])
+def test_fast_steps_equal_plain_steps(cfg, ops):
+    """Several steps from one seed: same archs, weights, momentum buffers (present for
+    exactly the same parameters), BN statistics and loss terms."""
+    base = _net(3, ops=ops)
+    x, y = _batch(5, 8)
+    teacher = Teacher(base.space, "flops") if cfg.ranking != "none" else None
+    lams = [0.0, 0.7, 1.5, 2.0, 1.0]
+    plain, fast = copy.deepcopy(base), copy.deepcopy(base)
+    opt_p, archs_p, terms_p = _plain_run(plain, cfg, 5, x, y, 11, teacher, lams)
+    opt_f, archs_f, terms_f = _fast_run(fast, cfg, 5, x, y, 11, teacher, lams)
+    assert archs_p == archs_f
+    # both compute cross-entropy in float32 (``.float()`` on the logits); the plain step
+    # takes the pair term's CE from a second float32 call, so its logit gradient is the
+    # sum of two rounded terms where the fast step has one: 1e-8-level differences
+    tol = 1e-9 if cfg.ranking == "none" else 1e-5
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        _close(q, p, f"param {name}", tol)
+        sp, sf = opt_p.state.get(p, {}), opt_f.state.get(q, {})
+        assert ("momentum_buffer" in sp) == ("momentum_buffer" in sf), name
+        if "momentum_buffer" in sp:
+            _close(sf["momentum_buffer"], sp["momentum_buffer"], f"momentum {name}", tol)
+    for (name, b), c in zip(plain.named_buffers(), fast.buffers()):
+        _close(c, b, f"buffer {name}", tol)
+    # the plain step sums its terms in float32 on the host side
+    assert float(terms_f["random"]) == pytest.approx(terms_p["random"], rel=1e-6)
+    if cfg.ranking != "none":
+        assert float(terms_f["rank"]) == pytest.approx(terms_p["rank"], rel=1e-6, abs=1e-7)
+
+
+def test_off_path_ops_get_no_update_at_all():
+    """A cut cell: nothing before the last cell moves (no weight decay, no momentum),
+    even with momentum buffers already present from an earlier step."""
+    net = _net(4)
+    x, y = _batch(2)
+    opt = _sgd(net)
+    fast = FastNB201Step(net, opt, SPOS, MarginSampler(net.space, seed=0), cuda_graph=False)
+    fast.step(x, y, 1.0, archs=[(3,) * 6, (2,) * 6])    # every conv gets a buffer
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    fast.step(x, y, 1.0, archs=[CUT, CUT])
+    sel = gradient_selector([CUT])
+    for name, sel_i in parameter_selectors(net).items():
+        moved = not torch.equal(before[name], dict(net.named_parameters())[name])
+        assert moved == bool(sel[sel_i]), name
+
+
+def test_masked_sgd_state_round_trip():
+    net = _net(5)
+    x, y = _batch(3)
+    opt = _sgd(net)
+    fast = FastNB201Step(net, opt, SPOS, MarginSampler(net.space, seed=1), cuda_graph=False)
+    for _ in range(2):
+        fast.step(x, y, 1.0)
+    fast.sync_optimizer_state()
+    state = copy.deepcopy(opt.state_dict())
+    net2 = copy.deepcopy(net)
+    opt2 = _sgd(net2)
+    opt2.load_state_dict(state)
+    fast2 = FastNB201Step(net2, opt2, SPOS, MarginSampler(net2.space, seed=1), cuda_graph=False)
+    fast2.load_optimizer_state()
+    for a, b in zip(fast.opt.groups, fast2.opt.groups):
+        assert torch.equal(a["buf"], b["buf"]) and torch.equal(a["has_buf"], b["has_buf"])
+
+
+def test_unsupported_configs_are_refused():
+    net = _net()
+    with pytest.raises(FastPathError, match="loss.largest"):
+        FastNB201Step(net, _sgd(net), LossConfig(), MarginSampler(net.space))
+    with pytest.raises(FastPathError, match="diffkendall"):
+        FastNB201Step(net, _sgd(net), LossConfig(largest=False, smallest=False, distill=False,
+                                                 ranking="diffkendall", ranking_mode="reuse"),
+                      MarginSampler(net.space), teacher=object())

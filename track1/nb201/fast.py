@@ -1,0 +1,509 @@
+"""Static-graph NAS-Bench-201 training step: the arch is a tensor, not Python control flow.
+
+Why: the single-path NB201 step is bound by kernel launches, not by FLOPs (a few hundred
+small kernels per path, 16.7 steps/s at batch 256 on an H100). Here every candidate op of
+every edge runs and its output is scaled by the path's 0/1 weight, so one graph serves
+every arch: on CUDA the whole step (forward, backward, optimiser update) is captured once
+as a CUDA graph and replayed; on CPU the same code runs eagerly (that is what the tests
+compare with the plain path).
+
+Several paths of one step share one forward: activations are laid out ``[B, A*C, H, W]``
+(path ``a`` owns channels ``a*C .. a*C+C-1``), convolutions are grouped with the shared
+weight repeated per path, and every BatchNorm normalises each path's channels with that
+path's own batch statistics, exactly as separate forwards would.
+
+The semantics stay those of the single-path supernet (``NB201Supernet`` + ``train_step``
++ ``torch.optim.SGD``), and the tests hold the two equal over random archs and steps:
+
+- an op off every path of the step gets no gradient and no optimiser update: no weight
+  decay, no momentum step, no momentum-buffer creation (``MaskedSGD``);
+- "off the path" is what autograd would say: an op whose output cannot reach the loss
+  (its node feeds only ``none`` edges), and everything before a cell whose output is cut
+  from its input (``connected`` false), gets ``None`` gradients in the plain path, so it
+  gets no update here either (``gradient_flags``);
+- BatchNorm running statistics (and ``num_batches_tracked``) change only for ops that ran
+  in some path, once per path, in path order.
+
+Supported steps: SPOS (``num_random`` uniform paths, cross-entropy each) and RD-NAS
+``reuse`` pair ranking (``hinge`` or ``margin``) on a margin chain, the NB201 bench's two
+recipes. Other loss configurations use the plain ``train_step``.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from track1.nas.ranking import pair_margin
+from track1.nas.step import LossConfig
+from track1.nb201.network import EDGES, NONE, OPS
+
+SKIP, CONV1, CONV3, POOL = (OPS.index(n) for n in ("skip_connect", "nor_conv_1x1",
+                                                   "nor_conv_3x3", "avg_pool_3x3"))
+_CONV_OPS = (CONV1, CONV3)
+N_EDGES, N_OPS = len(EDGES), len(OPS)
+#: layout of the per-step selector vector a parameter's mask is gathered from
+_SEL_LAST, _SEL_PRE = 0, N_EDGES * N_OPS
+_SEL_CONNECTED, _SEL_ALWAYS = 2 * N_EDGES * N_OPS, 2 * N_EDGES * N_OPS + 1
+SELECTOR_SIZE = 2 * N_EDGES * N_OPS + 2
+
+
+class FastPathError(ValueError):
+    """A configuration the static-graph step does not cover (one line, names it)."""
+
+
+# --------------------------------------------------------------------- arch -> masks
+@dataclass(frozen=True)
+class CellFlow:
+    """How gradient flows through one arch's cell (all cells share the arch)."""
+
+    active: tuple[bool, ...]      # edge runs an op (not ``none``)
+    to_output: tuple[bool, ...]   # edge's output reaches node 3 (its op gets gradient)
+    connected: bool               # node 3 depends on node 0: gradient passes the cell
+
+
+def cell_flow(arch: Sequence[int]) -> CellFlow:
+    active = tuple(o != NONE for o in arch)
+    reach = [False, False, False, True]          # node reaches the cell output
+    for node in (2, 1, 0):
+        reach[node] = any(active[e] and src == node and reach[dst]
+                          for e, (dst, src) in enumerate(EDGES))
+    depends = [True, False, False, False]        # node depends on the cell input
+    for node in (1, 2, 3):
+        depends[node] = any(active[e] and dst == node and depends[src]
+                            for e, (dst, src) in enumerate(EDGES))
+    return CellFlow(active, tuple(active[e] and reach[dst] for e, (dst, _) in enumerate(EDGES)),
+                    depends[3])
+
+
+def gradient_selector(archs: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The ``SELECTOR_SIZE`` 0/1 vector of what gets a gradient when ``archs`` all run
+    in one step: [op of the last cell (6x5), op of an earlier cell (6x5), the layers before
+    the last cell, the layers after it (always)]."""
+    sel = torch.zeros(SELECTOR_SIZE)
+    for arch in archs:
+        flow = cell_flow(arch)
+        for e, o in enumerate(arch):
+            if flow.to_output[e]:
+                sel[_SEL_LAST + e * N_OPS + o] = 1.0
+                if flow.connected:
+                    sel[_SEL_PRE + e * N_OPS + o] = 1.0
+        if flow.connected:
+            sel[_SEL_CONNECTED] = 1.0
+    sel[_SEL_ALWAYS] = 1.0
+    return sel
+
+
+_EDGE_PARAM = re.compile(r"^cells\.(\d+)\.edges\.(\d+)\.(\d+)\.")
+
+
+def parameter_selectors(supernet: nn.Module) -> dict[str, int]:
+    """Parameter name -> its index in the selector vector."""
+    last = len(supernet.cells) - 1
+    out = {}
+    for name, _ in supernet.named_parameters():
+        m = _EDGE_PARAM.match(name)
+        if m:
+            cell, e, o = (int(g) for g in m.groups())
+            out[name] = (_SEL_LAST if cell == last else _SEL_PRE) + e * N_OPS + o
+        elif name.startswith(("stem.", "cells.")):
+            out[name] = _SEL_CONNECTED
+        else:                                   # lastact, classifier
+            out[name] = _SEL_ALWAYS
+    return out
+
+
+# ------------------------------------------------------------------------ optimiser
+class MaskedSGD:
+    """``torch.optim.SGD`` (momentum, nesterov, per-group weight decay, no dampening)
+    where each parameter steps only when its mask is 1, as if its ``.grad`` were
+    ``None`` otherwise. Parameters and gradients live in one flat buffer per group (the
+    module's parameters become views into it), so an update is a handful of kernels
+    whatever the number of tensors, and every input is a device tensor (capturable).
+
+    ``optimizer`` supplies the groups and hyper-parameters (lr is read from it at each
+    step, so a timm scheduler driving it drives this too); ``sync_state_to`` /
+    ``load_state_from`` translate the momentum buffers to and from its ``state``, so
+    checkpoints are those of the plain optimiser.
+    """
+
+    def __init__(self, optimizer: torch.optim.SGD, names: dict[int, str],
+                 selectors: dict[str, int]) -> None:
+        self.optimizer = optimizer
+        self.groups: list[dict[str, Any]] = []
+        for group in optimizer.param_groups:
+            if group.get("dampening", 0) or group.get("maximize", False):
+                raise FastPathError("the static-graph step supports SGD without dampening "
+                                    "or maximize")
+            params = list(group["params"])
+            if not params:
+                continue
+            device, dtype = params[0].device, params[0].dtype
+            sizes = [p.numel() for p in params]
+            flat = torch.cat([p.detach().reshape(-1) for p in params]).contiguous()
+            grad = torch.zeros_like(flat)
+            sel = torch.cat([torch.full((n,), selectors[names[id(p)]], dtype=torch.long)
+                             for p, n in zip(params, sizes)]).to(device)
+            offset = 0
+            for p, n in zip(params, sizes):
+                p.data = flat[offset:offset + n].view(p.shape)
+                p.grad = grad[offset:offset + n].view(p.shape)
+                offset += n
+            self.groups.append({
+                "group": group, "params": params, "sizes": sizes, "flat": flat,
+                "grad": grad, "sel": sel, "buf": torch.zeros_like(flat),
+                "has_buf": torch.zeros(flat.shape, dtype=torch.bool, device=device),
+                "momentum": float(group["momentum"]), "nesterov": bool(group["nesterov"]),
+                "weight_decay": float(group["weight_decay"]), "dtype": dtype})
+
+    def zero_grad(self) -> None:
+        for g in self.groups:
+            g["grad"].zero_()
+
+    @torch.no_grad()
+    def step(self, selector: torch.Tensor, lrs: torch.Tensor) -> None:
+        """One update; ``selector`` is ``gradient_selector``'s vector, ``lrs`` one lr per
+        group (device tensors, so a captured graph replays with new values)."""
+        for i, g in enumerate(self.groups):
+            on = selector[g["sel"]] > 0
+            p, d = g["flat"], g["grad"]
+            if g["weight_decay"]:
+                d = d.add(p, alpha=g["weight_decay"])
+            if g["momentum"]:
+                buf = g["buf"]
+                stepped = torch.where(g["has_buf"], buf * g["momentum"] + d, d)
+                buf.copy_(torch.where(on, stepped, buf))
+                g["has_buf"].logical_or_(on)
+                d = d.add(buf, alpha=g["momentum"]) if g["nesterov"] else buf
+            p.copy_(torch.where(on, p - lrs[i] * d, p))
+
+    def lrs(self) -> list[float]:
+        return [float(g["group"]["lr"]) for g in self.groups]
+
+    # ---------------------------------------------------------- plain-optimiser state
+    def sync_state_to(self, optimizer: torch.optim.SGD | None = None) -> None:
+        """Write the momentum buffers into ``optimizer.state`` (as torch's SGD keeps
+        them: only for parameters that have stepped) before its ``state_dict()``."""
+        optimizer = optimizer or self.optimizer
+        for g in self.groups:
+            if not g["momentum"]:
+                continue
+            offset = 0
+            for p, n in zip(g["params"], g["sizes"]):
+                if bool(g["has_buf"][offset]):
+                    optimizer.state[p]["momentum_buffer"] = \
+                        g["buf"][offset:offset + n].view(p.shape).clone()
+                else:
+                    optimizer.state.pop(p, None)
+                offset += n
+
+    def load_state_from(self, optimizer: torch.optim.SGD | None = None) -> None:
+        """Read the momentum buffers of ``optimizer.state`` (after its
+        ``load_state_dict``)."""
+        optimizer = optimizer or self.optimizer
+        for g in self.groups:
+            offset = 0
+            for p, n in zip(g["params"], g["sizes"]):
+                buf = optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    g["buf"][offset:offset + n].copy_(buf.reshape(-1))
+                    g["has_buf"][offset:offset + n] = True
+                else:
+                    g["buf"][offset:offset + n].zero_()
+                    g["has_buf"][offset:offset + n] = False
+                offset += n
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor a step writes (for snapshots around CUDA-graph warm-up)."""
+        return [t for g in self.groups for t in (g["flat"], g["grad"], g["buf"], g["has_buf"])]
+
+
+# ------------------------------------------------------------------------ forward
+def _rep(t: torch.Tensor | None, a: int) -> torch.Tensor | None:
+    if t is None or a == 1:
+        return t
+    return t.repeat(a, *([1] * (t.dim() - 1)))
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d, a: int) -> torch.Tensor:
+    return F.conv2d(x, _rep(conv.weight, a), None, conv.stride, conv.padding, 1, a)
+
+
+def _bn_train(x: torch.Tensor, bn: nn.BatchNorm2d, a: int, on: torch.Tensor | None) -> torch.Tensor:
+    """Train-mode BN with each path's own batch statistics. Running statistics move once
+    per path, in path order, where ``on[path]`` is 1 (``None``: every path)."""
+    y = F.batch_norm(x, None, None, _rep(bn.weight, a), _rep(bn.bias, a), True, 0.0, bn.eps)
+    if bn.track_running_stats and bn.running_mean is not None:
+        with torch.no_grad():
+            xs = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+            var, mean = torch.var_mean(xs, dim=(0, 2, 3), unbiased=True)
+            m = bn.momentum
+            rm, rv = bn.running_mean, bn.running_var
+            c = rm.numel()
+            for p in range(a):
+                new_m = mean[p * c:(p + 1) * c] * m + rm * (1 - m)
+                new_v = var[p * c:(p + 1) * c] * m + rv * (1 - m)
+                if on is None:
+                    rm.copy_(new_m)
+                    rv.copy_(new_v)
+                    bn.num_batches_tracked.add_(1)
+                else:
+                    rm.copy_(torch.where(on[p] > 0, new_m, rm))
+                    rv.copy_(torch.where(on[p] > 0, new_v, rv))
+                    bn.num_batches_tracked.add_(on[p].to(bn.num_batches_tracked.dtype))
+    return y
+
+
+def _relu_conv_bn(x: torch.Tensor, block: nn.Module, a: int, on: torch.Tensor | None) -> torch.Tensor:
+    _, conv, bn = block.op
+    return _bn_train(_conv(F.relu(x), conv, a), bn, a, on)
+
+
+def masked_forward(supernet: nn.Module, images: torch.Tensor, weights: torch.Tensor,
+                   ops: Sequence[int]) -> torch.Tensor:
+    """Train-mode logits ``[A, B, classes]`` of the ``A`` paths whose 0/1 op weights are
+    ``weights`` ``[A, 6, 5]`` (a device tensor), all on the same ``images``. ``ops`` are
+    the op indices that can be on a path (the space's), so no other op is computed."""
+    a = weights.shape[0]
+    stem_conv, stem_bn = supernet.stem
+    stem = F.conv2d(images, stem_conv.weight, None, stem_conv.stride, stem_conv.padding)
+    # the paths share the stem's input, so its batch statistics are the same for each
+    x = _bn_train(stem, stem_bn, 1, None)
+    for _ in range(a - 1):  # ... but each path's forward moves the running stats once
+        _bn_train(stem.detach(), stem_bn, 1, None)
+    x = _rep_channels(x, a)
+    scales: dict[int, torch.Tensor] = {}
+    for block in supernet.cells:
+        if hasattr(block, "conv_a"):           # reduction ResBlock
+            pool, down = block.downsample
+            x = F.conv2d(pool(x), _rep(down.weight, a), None, 1, 0, 1, a) + \
+                _relu_conv_bn(_relu_conv_bn(x, block.conv_a, a, None), block.conv_b, a, None)
+            continue
+        c = x.shape[1] // a
+        if c not in scales:  # [6, 5, 1, A*C, 1, 1]: each op's 0/1 weight per channel
+            scales[c] = weights.permute(1, 2, 0).repeat_interleave(c, dim=2)[..., None, :, None, None]
+        x = _masked_cell(block, x, weights, scales[c], ops, a)
+    lastact_bn, _ = supernet.lastact
+    x = F.relu(_bn_train(x, lastact_bn, a, None))
+    x = torch.flatten(supernet.pool(x), 1)            # [B, A * 4C]
+    if supernet.dropout_p:  # the same distribution as per-path dropout (not the same draws)
+        x = F.dropout(x, supernet.dropout_p, supernet.training)
+    b = x.shape[0]
+    logits = supernet.classifier(x.view(b, a, -1))    # [B, A, classes]
+    return logits.transpose(0, 1)
+
+
+def _rep_channels(x: torch.Tensor, a: int) -> torch.Tensor:
+    return x if a == 1 else x.repeat(1, a, 1, 1)
+
+
+def _masked_cell(cell: nn.Module, x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor,
+                 ops: Sequence[int], a: int) -> torch.Tensor:
+    nodes = [x]
+    for to in range(1, 4):
+        total = None
+        for e, (dst, src) in enumerate(EDGES):
+            if dst != to:
+                continue
+            inp = nodes[src]
+            for o in ops:
+                if o == NONE:
+                    continue
+                if o == SKIP:
+                    y = inp
+                elif o == POOL:
+                    y = F.avg_pool2d(inp, 3, 1, 1, count_include_pad=False)
+                else:
+                    y = _relu_conv_bn(inp, cell.edges[e][o], a, weights[:, e, o])
+                y = y * scale[e, o]
+                total = y if total is None else total + y
+        nodes.append(total if total is not None else torch.zeros_like(x))
+    return nodes[3]
+
+
+# ------------------------------------------------------------------------ the step
+def check_supported(cfg: LossConfig, distributed: bool = False, clip_grad: Any = None) -> None:
+    """Raise ``FastPathError`` naming the first setting the static-graph step lacks."""
+    if distributed:
+        raise FastPathError("engine 'fast' runs in one process (no torchrun/DDP)")
+    if clip_grad:
+        raise FastPathError("engine 'fast' does not clip gradients: unset clip_grad")
+    if cfg.largest or cfg.smallest or cfg.distill:
+        raise FastPathError("engine 'fast' covers SPOS and reuse-mode pair ranking: set "
+                            "loss.largest, loss.smallest and loss.distill to false")
+    if cfg.num_random < 1:
+        raise FastPathError("engine 'fast' needs loss.num_random >= 1")
+    if cfg.ranking not in ("none", "hinge", "margin"):
+        raise FastPathError(f"engine 'fast' has no loss.ranking={cfg.ranking!r} "
+                            "(none, hinge, margin)")
+    if cfg.ranking != "none" and cfg.ranking_mode != "reuse":
+        raise FastPathError("engine 'fast' ranks in loss.ranking_mode 'reuse' only")
+
+
+class FastNB201Step:
+    """Forward, backward and masked SGD update of one NB201 step as one static graph.
+
+    ``step(images, targets, lam)`` draws the step's archs from ``sampler`` exactly as
+    ``train_step`` does (so a fast and a plain run of one seed train the same archs),
+    writes the arch weights, gradient selector, pair signs, lambda and learning rates
+    into one small host tensor, copies it to the device and runs the graph. It returns
+    the loss terms as device tensors (no host sync); ``lazy_terms_to_float`` reads them.
+    """
+
+    def __init__(self, supernet: nn.Module, optimizer: torch.optim.SGD, cfg: LossConfig,
+                 sampler: Any, teacher: Any = None, *,
+                 autocast: Callable[[], ContextManager] | None = None,
+                 cuda_graph: bool | None = None, log: Callable[[str], None] = print) -> None:
+        check_supported(cfg)
+        if cfg.ranking != "none" and teacher is None:
+            raise FastPathError(f"loss.ranking={cfg.ranking!r} needs a teacher")
+        self.supernet, self.cfg, self.sampler, self.teacher = supernet, cfg, sampler, teacher
+        self.space = supernet.space
+        self.ops = tuple(getattr(self.space, "op_indices", range(N_OPS)))
+        self.paths = cfg.num_random
+        self.ranking = cfg.ranking != "none"
+        self.autocast = autocast or contextlib.nullcontext
+        self.log = log
+        names = {id(p): n for n, p in supernet.named_parameters()}
+        self.opt = MaskedSGD(optimizer, names, parameter_selectors(supernet))
+        self.device = next(supernet.parameters()).device
+        a = self.paths
+        # host layout: weights [A*6*5] | selector | sign, active, margin per pair | lam | lrs
+        self._n_w = a * N_EDGES * N_OPS
+        self._n_pairs = a - 1
+        self._size = self._n_w + SELECTOR_SIZE + 3 * self._n_pairs + 1 + len(self.opt.groups)
+        pin = self.device.type == "cuda"
+        dtype = next(supernet.parameters()).dtype
+        self._host = torch.zeros(self._size, dtype=dtype, pin_memory=pin)
+        self._inputs = torch.zeros(self._size, dtype=dtype, device=self.device)
+        self.cuda_graph = (self.device.type == "cuda") if cuda_graph is None else bool(cuda_graph)
+        self._graph = None
+        self._static: dict[str, torch.Tensor] = {}
+
+    # --------------------------------------------------------------- host-side draw
+    def draw(self) -> list:
+        """The step's archs, drawn as ``train_step`` draws its random subnets."""
+        reuse = self.ranking
+        return (self.sampler.chain(self.paths) if reuse
+                else [self.sampler.sample() for _ in range(self.paths)])
+
+    def _fill(self, archs: list, lam: float) -> None:
+        h = self._host
+        h.zero_()
+        w = h[:self._n_w].view(self.paths, N_EDGES, N_OPS)
+        for a, arch in enumerate(archs):
+            for e, o in enumerate(arch):
+                w[a, e, o] = 1.0
+        off = self._n_w
+        h[off:off + SELECTOR_SIZE] = gradient_selector(archs)
+        off += SELECTOR_SIZE
+        if self.ranking:
+            for i in range(1, len(archs)):
+                a, b = archs[i - 1], archs[i]
+                pa, pb = self.teacher.scores([a, b])
+                if self.cfg.ranking == "hinge":     # relu(lb - la) if P(a) < P(b) else relu(la - lb)
+                    sign, active, margin = (1.0 if pa < pb else -1.0), 1.0, 0.0
+                else:                               # margin: 0 at a teacher tie
+                    sign = 1.0 if pb > pa else (-1.0 if pa > pb else 0.0)
+                    active = float(sign != 0.0)
+                    margin = pair_margin(self.space.distance(a, b), self.cfg.margin,
+                                         self.cfg.margin_per_distance)
+                h[off + 3 * (i - 1):off + 3 * i] = torch.tensor([sign, active, margin], dtype=torch.float64)
+        off += 3 * self._n_pairs
+        h[off] = lam
+        h[off + 1:] = torch.tensor(self.opt.lrs(), dtype=torch.float64)
+
+    # ------------------------------------------------------------------ the graph
+    def _body(self, images: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        inp = self._inputs
+        a = self.paths
+        weights = inp[:self._n_w].view(a, N_EDGES, N_OPS)
+        off = self._n_w
+        selector = inp[off:off + SELECTOR_SIZE]
+        off += SELECTOR_SIZE
+        pairs = inp[off:off + 3 * self._n_pairs].view(max(self._n_pairs, 0), 3)
+        off += 3 * self._n_pairs
+        lam, lrs = inp[off], inp[off + 1:]
+        self.opt.zero_grad()
+        with self.autocast():
+            logits = masked_forward(self.supernet, images, weights, self.ops)
+        ce = torch.stack([F.cross_entropy(logits[p].float(), targets) for p in range(a)])
+        loss = ce.sum()
+        rank = torch.zeros((), dtype=ce.dtype, device=ce.device)
+        if self.ranking:
+            for i in range(1, a):
+                sign, active, margin = pairs[i - 1].to(ce.dtype).unbind()
+                pair = F.relu(margin + sign * (ce[i] - ce[i - 1].detach())) * active
+                rank = rank + pair.detach()
+                loss = loss + lam.to(pair.dtype) * pair  # as the plain step: lam in the loss dtype
+        loss.backward()
+        self.opt.step(selector, lrs)
+        return {"random": ce.detach().sum() / a, "rank": rank}
+
+    def _snapshot(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        tensors = self.opt.tensors() + list(self.supernet.buffers())
+        return [(t, t.clone()) for t in tensors]
+
+    def _capture(self, images: torch.Tensor, targets: torch.Tensor) -> None:
+        self._static = {"images": images.clone(), "targets": targets.clone()}
+        saved = self._snapshot()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # cuDNN autotuning and allocator warm-up, then undone
+                self._body(self._static["images"], self._static["targets"])
+        torch.cuda.current_stream().wait_stream(side)
+        for t, copy in saved:
+            t.copy_(copy)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = self._body(self._static["images"], self._static["targets"])
+        self._graph, self._static["out"] = graph, out
+
+    def step(self, images: torch.Tensor, targets: torch.Tensor, lam: float,
+             archs: list | None = None) -> dict[str, Any]:
+        """One training step (every forward, backward and the update). ``archs``
+        overrides the sampler's draw (tests)."""
+        archs = self.draw() if archs is None else archs
+        self._fill(archs, lam)
+        self._inputs.copy_(self._host, non_blocking=True)
+        if not self.cuda_graph:
+            out = self._body(images, targets)
+        else:
+            if self._graph is None or images.shape != self._static["images"].shape:
+                try:
+                    self._capture(images, targets)
+                except RuntimeError as e:  # a driver or op that cannot be captured
+                    self.log(f"CUDA-graph capture failed ({str(e).splitlines()[0]}); "
+                             "the static step runs eagerly")
+                    self.cuda_graph = False
+                    return self.step(images, targets, lam, archs)
+            self._static["images"].copy_(images, non_blocking=True)
+            self._static["targets"].copy_(targets, non_blocking=True)
+            self._graph.replay()
+            out = {k: v.clone() for k, v in self._static["out"].items()}
+        self.last_archs = archs
+        return {**out, "lambda": float(lam), "forwards": float(self.paths)}
+
+    # -------------------------------------------------------------- checkpointing
+    def sync_optimizer_state(self) -> None:
+        """Before ``optimizer.state_dict()``: the momentum buffers in torch's layout."""
+        self.opt.sync_state_to()
+
+    def load_optimizer_state(self) -> None:
+        """After ``optimizer.load_state_dict()``."""
+        self.opt.load_state_from()
+
+
+def lazy_terms_to_float(terms: dict[str, Any]) -> dict[str, float]:
+    """Loss terms (device tensors or floats) as floats, with one host transfer."""
+    keys = [k for k, v in terms.items() if isinstance(v, torch.Tensor)]
+    values = torch.stack([terms[k].float() for k in keys]).tolist() if keys else []
+    out = {k: float(v) for k, v in terms.items() if not isinstance(v, torch.Tensor)}
+    out.update(zip(keys, values))
+    return out
