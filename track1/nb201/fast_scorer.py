@@ -1,0 +1,248 @@
+"""Score many NAS-Bench-201 archs in one forward: the bench's fast scorer.
+
+The plain scorer (``track1.evaluate.SubnetScorer``) runs one arch at a time; on a GPU
+each forward is a few hundred small kernels, so scoring is bound by launches. Here a
+pass carries ``A`` archs at once: activations are ``[A*B, C, H, W]`` (arch-major), the
+stem and reduction blocks run on the whole pass, and each edge's op runs only on the
+archs that chose it (gathered, then added into the next node), so no FLOP is wasted and
+the launch count of a pass is about that of one plain forward. Every BatchNorm keeps
+statistics per arch.
+
+BN modes as in the plain scorer: ``recalibrate`` (fixed calibration images in fixed
+chunks, exact cumulative averages, then eval-mode BN), ``batch`` (each evaluation chunk
+normalised by its own statistics) and ``stored`` (the supernet's running statistics).
+The results equal the plain scorer's up to float rounding (tested).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from track1.data.decode import normalize
+from track1.evaluate.bn import check_bn_mode
+from track1.nb201.network import EDGES, NONE, OPS
+
+SKIP, POOL = OPS.index("skip_connect"), OPS.index("avg_pool_3x3")
+
+
+class _PassBN:
+    """Per-arch BatchNorm for one pass of ``A`` archs (mode: calib | batch | eval)."""
+
+    def __init__(self, a: int, mode: str, stored: bool) -> None:
+        self.a, self.mode, self.stored = a, mode, stored
+        self.stats: dict[int, list[torch.Tensor]] = {}   # id(bn) -> [mean, var, count]
+
+    def reset(self) -> None:
+        self.stats.clear()
+
+    def __call__(self, x: torch.Tensor, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
+                 k: int) -> torch.Tensor:
+        """Normalise ``x`` ``[k*B, C, H, W]`` belonging to archs ``idx`` (None: all)."""
+        c = x.shape[1]
+        xv = x.view(k, -1, c, *x.shape[2:])
+        if self.mode == "eval":
+            if self.stored:
+                mean = bn.running_mean.expand(k, c)
+                var = bn.running_var.expand(k, c)
+            else:
+                mean, var, _ = self.stats[id(bn)]
+                if idx is not None:
+                    mean, var = mean[idx], var[idx]
+        else:
+            xs = xv.float() if xv.dtype in (torch.float16, torch.bfloat16) else xv
+            var_b, mean = torch.var_mean(xs, dim=(1, 3, 4), unbiased=False)
+            if self.mode == "calib":
+                self._accumulate(bn, idx, k, mean, var_b, xv.shape[1] * xv.shape[3] * xv.shape[4])
+            var = var_b
+        scale = torch.rsqrt(var + bn.eps)
+        if bn.affine:
+            scale = scale * bn.weight
+        shift = -mean * scale
+        if bn.affine:
+            shift = shift + bn.bias
+        y = xv * scale.to(x.dtype)[:, None, :, None, None] + shift.to(x.dtype)[:, None, :, None, None]
+        return y.view_as(x)
+
+    def _accumulate(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None, k: int,
+                    mean: torch.Tensor, var_b: torch.Tensor, n: int) -> None:
+        """Exact cumulative averages (BN momentum None), unbiased variance, per arch."""
+        key = id(bn)
+        if key not in self.stats:
+            c = mean.shape[1]
+            self.stats[key] = [torch.zeros(self.a, c, device=mean.device, dtype=mean.dtype),
+                               torch.ones(self.a, c, device=mean.device, dtype=mean.dtype),
+                               torch.zeros(self.a, 1, device=mean.device, dtype=mean.dtype)]
+        rm, rv, count = self.stats[key]
+        var_u = var_b * (n / max(n - 1, 1))
+        sel = slice(None) if idx is None else idx
+        cnt = count[sel] + 1
+        count[sel] = cnt
+        rm[sel] = rm[sel] + (mean - rm[sel]) / cnt
+        rv[sel] = rv[sel] + (var_u - rv[sel]) / cnt
+
+
+class FastNB201Scorer:
+    """Top-1 accuracy and mean cross-entropy of NB201 archs, ``archs_per_pass`` at once.
+
+    Same inputs and BN semantics as ``SubnetScorer`` (uint8 images normalised once;
+    calibration in chunks of ``calib_batch_size``, which never change).
+    """
+
+    def __init__(self, supernet: nn.Module, eval_images_u8: torch.Tensor,
+                 eval_labels: torch.Tensor, calib_images_u8: torch.Tensor | None = None, *,
+                 bn_mode: str = "recalibrate", batch_size: int = 256,
+                 calib_batch_size: int = 256, archs_per_pass: int = 32,
+                 device: str | torch.device | None = None, amp: bool | None = None,
+                 channels_last: bool | None = None) -> None:
+        self.bn_mode = check_bn_mode(bn_mode)
+        if self.bn_mode == "recalibrate" and (calib_images_u8 is None or len(calib_images_u8) == 0):
+            raise ValueError("bn_mode 'recalibrate' needs calibration images")
+        if len(eval_images_u8) != len(eval_labels) or len(eval_labels) == 0:
+            raise ValueError("need as many (and at least one) labels as evaluation images")
+        self.device = torch.device(device) if device is not None else (
+            torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+        cuda = self.device.type == "cuda"
+        self.amp = cuda if amp is None else bool(amp)
+        self.channels_last = cuda if channels_last is None else bool(channels_last)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self.net = supernet.to(self.device)
+        self.space = supernet.space
+        dtype = next(supernet.parameters()).dtype
+
+        def prep(u8: torch.Tensor) -> torch.Tensor:
+            x = normalize(u8.to(self.device), dtype=dtype)
+            return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        self.images = prep(eval_images_u8)
+        self.labels = eval_labels.to(self.device, torch.int64)
+        self.calib = prep(calib_images_u8) if self.bn_mode == "recalibrate" else None
+        self.batch_size = max(1, int(batch_size))
+        self.calib_batch_size = max(1, int(calib_batch_size))
+        self.archs_per_pass = max(1, int(archs_per_pass))
+        self.seconds = 0.0
+        self.archs_scored = 0
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------- forward
+    def _forward(self, x: torch.Tensor, plan: list, bn: _PassBN, a: int) -> torch.Tensor:
+        """Logits ``[A, B, classes]`` of the pass's archs on the images ``x``."""
+        net = self.net
+        b = x.shape[0]
+        conv, stem_bn = net.stem
+        h = F.conv2d(x, conv.weight, None, conv.stride, conv.padding)
+        h = h.repeat(a, 1, 1, 1) if a > 1 else h     # arch-major [A*B, C, H, W]
+        h = bn(h, stem_bn, None, a)
+        for block in net.cells:
+            if hasattr(block, "conv_a"):
+                pool, down = block.downsample
+                y = self._rcb(self._rcb(h, block.conv_a, bn, None, a), block.conv_b, bn, None, a)
+                h = F.conv2d(pool(h), down.weight) + y
+            else:
+                h = self._cell(block, h, plan, bn, a, b)
+        last_bn, _ = net.lastact
+        h = F.relu(bn(h, last_bn, None, a))
+        h = torch.flatten(net.pool(h), 1)
+        return net.classifier(h).view(a, b, -1)
+
+    @staticmethod
+    def _rcb(x: torch.Tensor, block: nn.Module, bn: _PassBN, idx, k: int) -> torch.Tensor:
+        _, conv, norm = block.op
+        return bn(F.conv2d(F.relu(x), conv.weight, None, conv.stride, conv.padding), norm, idx, k)
+
+    def _cell(self, cell: nn.Module, x: torch.Tensor, plan: list, bn: _PassBN, a: int,
+              b: int) -> torch.Tensor:
+        nodes = [x]
+        shape = (a, b) + tuple(x.shape[1:])
+        for to in range(1, 4):
+            total = torch.zeros(shape, dtype=x.dtype, device=x.device)
+            for e, (dst, src) in enumerate(EDGES):
+                if dst != to:
+                    continue
+                src_v = nodes[src].view(shape)
+                for o, idx, k in plan[e]:
+                    inp = src_v if idx is None else src_v.index_select(0, idx)
+                    inp = inp.reshape((k * b,) + shape[2:])
+                    if o == SKIP:
+                        y = inp
+                    elif o == POOL:
+                        y = F.avg_pool2d(inp, 3, 1, 1, count_include_pad=False)
+                    else:
+                        y = self._rcb(inp, cell.edges[e][o], bn, idx, k)
+                    y = y.view((k,) + shape[1:])
+                    if idx is None:
+                        total.add_(y)
+                    else:
+                        total.index_add_(0, idx, y)
+            nodes.append(total.view((a * b,) + shape[2:]))
+        out = nodes[3]
+        return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
+
+    def _plan(self, archs: Sequence[Sequence[int]]) -> list:
+        """Per edge: (op, arch positions as a device tensor or None for all, count)."""
+        plan = []
+        for e in range(len(EDGES)):
+            entries = []
+            for o in range(len(OPS)):
+                if o == NONE:
+                    continue
+                pos = [i for i, arch in enumerate(archs) if arch[e] == o]
+                if not pos:
+                    continue
+                idx = None if len(pos) == len(archs) else torch.tensor(pos, device=self.device)
+                entries.append((o, idx, len(pos)))
+            plan.append(entries)
+        return plan
+
+    # ------------------------------------------------------------------- scoring
+    def _score_pass(self, archs: list) -> list[tuple[float, float]]:
+        a = len(archs)
+        plan = self._plan(archs)
+        bn = _PassBN(a, "calib", stored=self.bn_mode == "stored")
+        with torch.inference_mode(), self._autocast():
+            if self.bn_mode == "recalibrate":
+                for lo in range(0, len(self.calib), self.calib_batch_size):
+                    self._forward(self.calib[lo:lo + self.calib_batch_size], plan, bn, a)
+            bn.mode = "batch" if self.bn_mode == "batch" else "eval"
+            correct = torch.zeros(a, dtype=torch.int64, device=self.device)
+            loss_sum = torch.zeros(a, dtype=torch.float64, device=self.device)
+            for lo in range(0, len(self.images), self.batch_size):
+                x = self.images[lo:lo + self.batch_size]
+                y = self.labels[lo:lo + len(x)]
+                logits = self._forward(x, plan, bn, a).float()
+                correct += (logits.argmax(2) == y).sum(1)
+                loss_sum += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(a),
+                                            reduction="none").view(a, -1).sum(1).double()
+        n = len(self.images)
+        return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
+
+    def evaluate_many(self, archs: Iterable, on_result: Callable | None = None
+                      ) -> list[tuple[float, float]]:
+        """(top-1 accuracy as a fraction, mean cross-entropy) per arch (archs or codes),
+        in order; ``on_result(arch, acc, loss)`` sees each pass's results as they land."""
+        archs = [self.space.decode(x) if isinstance(x, str) else tuple(x) for x in archs]
+        out: list[tuple[float, float]] = []
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            for lo in range(0, len(archs), self.archs_per_pass):
+                group = archs[lo:lo + self.archs_per_pass]
+                start = time.perf_counter()
+                results = self._score_pass(group)
+                self.seconds += time.perf_counter() - start
+                self.archs_scored += len(group)
+                out += results
+                if on_result is not None:
+                    for arch, (acc, loss) in zip(group, results):
+                        on_result(arch, acc, loss)
+        finally:
+            self.net.train(was_training)
+        return out
