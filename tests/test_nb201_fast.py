@@ -211,3 +211,58 @@ def test_unsupported_configs_are_refused():
         FastNB201Step(net, _sgd(net), LossConfig(largest=False, smallest=False, distill=False,
                                                  ranking="diffkendall", ranking_mode="reuse"),
                       MarginSampler(net.space), teacher=object())
+
+
+# ------------------------------------------------------------------ through the trainer
+def _bench_config(tmp_path, name: str, engine: str, ranking: str = "margin", **extra) -> dict:
+    from track1.train.config import resolve_config
+    sets = ["space=nb201", "model={num_classes: 10, C: 4, N: 1, ops: [skip_connect, "
+            "nor_conv_1x1, nor_conv_3x3, avg_pool_3x3], bn_affine: false}",
+            "loss={largest: false, smallest: false, distill: false, num_random: 2, "
+            f"ranking: {ranking}, ranking_mode: reuse}}", "sampler={threshold: 6.7, distance: group}",
+            "teacher.priors=flops", "save_every_steps=0", "progress=false", "log_interval=2",
+            "weight_decay=5e-4", "nesterov=false", "warmup_epochs=0", "sched_per=epoch",
+            "min_lr=0.001", f"engine={engine}", "zero_init_residual=false", "clip_grad=null"]
+    overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
+                 "max_steps_per_epoch": 3, **extra}
+    return resolve_config("demo", overrides, sets)
+
+
+def test_trainer_fast_engine_equals_plain_engine(tmp_path):
+    from track1.checkpoint import load_checkpoint
+    from track1.train.loop import train
+    from tests.test_train import SyntheticBatches
+    paths = {e: train(_bench_config(tmp_path, e, e), batches=SyntheticBatches(size=16),
+                      log=lambda s: None) for e in ("plain", "fast")}
+    a, b = (load_checkpoint(paths[e]) for e in ("plain", "fast"))
+    assert a["step"] == b["step"] == 6 and a["sampler"] == b["sampler"]
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sorted(sa) == sorted(sb)          # momentum buffers for the same parameters
+    for i in sa:
+        torch.testing.assert_close(sb[i]["momentum_buffer"], sa[i]["momentum_buffer"],
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("first_engine", ["fast", "plain"])
+def test_fast_engine_resume_equals_uninterrupted(tmp_path, first_engine):
+    """Killed after 4 of 6 steps and resumed with the fast engine: bitwise equal to an
+    uninterrupted fast run on CPU, also when the first part ran on the plain engine
+    (checkpoints are engine-neutral)."""
+    from track1.checkpoint import load_checkpoint
+    from track1.train.loop import train
+    from tests.test_train import SyntheticBatches
+    whole = train(_bench_config(tmp_path, "whole", "fast"), batches=SyntheticBatches(size=16),
+                  log=lambda s: None)
+    train(_bench_config(tmp_path, "split", first_engine), batches=SyntheticBatches(size=16),
+          log=lambda s: None, stop_after_steps=4)
+    split = train(_bench_config(tmp_path, "split", "fast"), batches=SyntheticBatches(size=16),
+                  log=lambda s: None)
+    a, b = load_checkpoint(whole), load_checkpoint(split)
+    for k, v in a["model"].items():
+        if first_engine == "fast":
+            assert torch.equal(v, b["model"][k]), k
+        else:
+            torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
+    assert sorted(a["optimizer"]["state"]) == sorted(b["optimizer"]["state"])

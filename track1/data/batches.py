@@ -128,7 +128,10 @@ class TrainBatches:
                  workers: int = 4, channels_last: bool = False, drop_last: bool = True,
                  rrc_scale: tuple[float, float] = (0.08, 1.0),
                  rrc_ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                 cache_dir: str | None = None, progress: bool = True) -> None:
+                 cache_dir: str | None = None, progress: bool = True,
+                 subset: Sequence[int] | None = None) -> None:
+        """``subset``: train on these indices of ``source`` only (e.g. one half of a
+        ``track1.data.split.split_indices``); batches stay a pure function of the seed."""
         if augment not in AUGMENTS:
             raise DataError(f"unknown augment {augment!r}; choose from {list(AUGMENTS)}")
         if batch_size <= 0 or image_size <= 0:
@@ -136,8 +139,16 @@ class TrainBatches:
                             f"(got {batch_size}, {image_size})")
         if not 0 <= rank < world_size:
             raise DataError(f"rank {rank} outside world size {world_size}")
-        if len(source) < world_size:
-            raise DataError(f"{source.name} has {len(source)} images, fewer than {world_size} ranks")
+        self.subset = None
+        if subset is not None:
+            self.subset = torch.as_tensor(list(subset), dtype=torch.int64)
+            if len(self.subset) == 0 or int(self.subset.min()) < 0 or \
+                    int(self.subset.max()) >= len(source):
+                raise DataError(f"training subset of {len(self.subset)} indices does not fit "
+                                f"{source.name}'s {len(source)} images")
+        self.num_images = len(source) if self.subset is None else len(self.subset)
+        if self.num_images < world_size:
+            raise DataError(f"{source.name} has {self.num_images} images, fewer than {world_size} ranks")
         self.source = source
         self.image_size, self.batch_size = int(image_size), int(batch_size)
         self.device = torch.device(device)
@@ -161,8 +172,8 @@ class TrainBatches:
                                               cache_dir=cache_dir, progress=progress)
             self.images = images.to(self.device)
             self.labels = labels.to(self.device)
-        self.per_rank = (len(source) // world_size if drop_last
-                         else math.ceil(len(source) / world_size))
+        self.per_rank = (self.num_images // world_size if drop_last
+                         else math.ceil(self.num_images / world_size))
 
     # ----------------------------------------------------------------- schedule
     def set_epoch(self, epoch: int) -> None:
@@ -176,8 +187,10 @@ class TrainBatches:
         """This rank's sample indices for ``epoch``, in order (CPU int64)."""
         epoch = self.epoch if epoch is None else epoch
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 0x5EED))
-        n = len(self.source)
+        n = self.num_images
         perm = torch.randperm(n, generator=g)
+        if self.subset is not None:
+            perm = self.subset[perm]
         total = self.per_rank * self.world_size
         if total > n:  # drop_last=False: wrap around so every rank has equal length
             perm = torch.cat([perm, perm[: total - n]])

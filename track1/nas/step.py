@@ -224,6 +224,16 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     return terms
 
 
+def terms_to_floats(terms: dict[str, Any]) -> dict[str, float]:
+    """Loss terms as floats: device tensors (a static-graph step keeps them on the
+    device to avoid a host sync per step) are read with one host transfer."""
+    keys = [k for k, v in terms.items() if isinstance(v, torch.Tensor)]
+    values = torch.stack([terms[k].detach().float() for k in keys]).tolist() if keys else []
+    out = {k: float(v) for k, v in terms.items() if not isinstance(v, torch.Tensor)}
+    out.update(zip(keys, values))
+    return out
+
+
 def _pair_loss(cfg: LossConfig, space: Any, a: Hashable, b: Hashable, la: torch.Tensor,
                lb: torch.Tensor, pa: float, pb: float) -> torch.Tensor:
     if cfg.ranking == "hinge":

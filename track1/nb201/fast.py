@@ -352,7 +352,8 @@ class FastNB201Step:
     ``train_step`` does (so a fast and a plain run of one seed train the same archs),
     writes the arch weights, gradient selector, pair signs, lambda and learning rates
     into one small host tensor, copies it to the device and runs the graph. It returns
-    the loss terms as device tensors (no host sync); ``lazy_terms_to_float`` reads them.
+    the loss terms as device tensors (no host sync); ``track1.nas.step.terms_to_floats``
+    reads them.
     """
 
     def __init__(self, supernet: nn.Module, optimizer: torch.optim.SGD, cfg: LossConfig,
@@ -498,12 +499,3 @@ class FastNB201Step:
     def load_optimizer_state(self) -> None:
         """After ``optimizer.load_state_dict()``."""
         self.opt.load_state_from()
-
-
-def lazy_terms_to_float(terms: dict[str, Any]) -> dict[str, float]:
-    """Loss terms (device tensors or floats) as floats, with one host transfer."""
-    keys = [k for k, v in terms.items() if isinstance(v, torch.Tensor)]
-    values = torch.stack([terms[k].float() for k in keys]).tolist() if keys else []
-    out = {k: float(v) for k, v in terms.items() if not isinstance(v, torch.Tensor)}
-    out.update(zip(keys, values))
-    return out

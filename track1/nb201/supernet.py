@@ -80,6 +80,12 @@ class NB201Supernet(NB201Body):
         self.set_arch(self.space.sample(rng))
         return self.arch
 
+    def fast_step(self, optimizer, cfg, sampler, teacher=None, **options):
+        """The static-graph training step of this supernet (``track1.nb201.fast``): the
+        trainer's ``engine: fast``."""
+        from track1.nb201.fast import FastNB201Step
+        return FastNB201Step(self, optimizer, cfg, sampler, teacher, **options)
+
     def extract(self, arch: ArchLike | None = None) -> NB201Network:
         """A standalone ``NB201Network`` of ``arch`` (default: the active one) carrying
         the supernet's weights and BN statistics for exactly the ops it uses."""

@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "workers": 4,
     "threads": None,               # torch CPU threads (None = torch's default)
     "seed": 0,
+    "engine": "plain",             # plain | fast (static-graph step: NB201, SPOS / reuse pairs)
+    "cuda_graph": True,            # engine fast on CUDA: capture the step as one CUDA graph
+    "train_subset": None,          # {fraction: 0.5, seed: 0}: train on a seeded part only
     "loss": {},                    # track1.nas.step.LossConfig fields
     "sampler": {"threshold": 0.0, "distance": None},
     "teacher": {"priors": "flops", "cache": None,
@@ -162,6 +165,17 @@ def validate(config: dict) -> None:
     positive("lr", integer=False)
     if config["sched_per"] not in ("step", "epoch"):
         raise TrainConfigError(f"config 'sched_per' must be step or epoch, got {config['sched_per']!r}")
+    if config["engine"] not in ("plain", "fast"):
+        raise TrainConfigError(f"config 'engine' must be plain or fast, got {config['engine']!r}")
+    subset = config["train_subset"]
+    if subset is not None:
+        if not isinstance(subset, dict) or set(subset) - {"fraction", "seed"}:
+            raise TrainConfigError("config 'train_subset' must be null or a mapping with keys "
+                                   f"fraction and seed, got {subset!r}")
+        fraction = subset.get("fraction", 0.5)
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \
+                not 0 < fraction < 1:
+            raise TrainConfigError(f"config 'train_subset.fraction' must be in (0, 1), got {fraction!r}")
     if config["device"] not in ("auto", "cpu", "cuda"):
         raise TrainConfigError(f"config 'device' must be auto, cpu or cuda, got {config['device']!r}")
     if not isinstance(config["model"], dict) or "num_classes" not in config["model"]:

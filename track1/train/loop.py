@@ -28,7 +28,7 @@ from torch import nn
 from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
 from track1.nas.sampler import MarginSampler
 from track1.nas.schedules import make_schedule
-from track1.nas.step import LossConfig, train_step
+from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
 from track1.train import distributed as D
 from track1.train.config import save_yaml
@@ -37,7 +37,7 @@ from track1.train.errors import TrainError
 #: config keys that may change between a run and its resumption
 RESUMABLE_CHANGES = {"epochs", "resume", "progress", "log_interval", "tensorboard", "workers",
                      "threads", "save_every_steps", "device", "data", "ckpt_dir", "init_from",
-                     "max_steps_per_epoch", "amp"}
+                     "max_steps_per_epoch", "amp", "engine", "cuda_graph"}
 
 
 def run_dir(config: dict) -> Path:
@@ -113,7 +113,12 @@ def build_batches(config: dict, info: D.DistInfo, num_classes: int):
         if source.num_classes != num_classes:
             raise TrainError(f"data {config['data'] or 'embedded'} has {source.num_classes} "
                              f"classes but model.num_classes is {num_classes}")
-        return TrainBatches(source, config["image_size"], config["batch_size"],
+        subset = None
+        if config.get("train_subset"):
+            from track1.data.split import split_indices
+            subset, _ = split_indices(len(source), config["train_subset"].get("fraction", 0.5),
+                                      config["train_subset"].get("seed", 0))
+        return TrainBatches(source, config["image_size"], config["batch_size"], subset=subset,
                             device=info.device, seed=config["seed"], rank=info.rank,
                             world_size=info.world_size, augment=config["augment"],
                             multiscale=config["multiscale"], workers=config["workers"],
@@ -157,6 +162,36 @@ def init_weights_from(model: nn.Module, path: str, config: dict, log: Callable) 
     missing, unexpected = model.load_state_dict(state, strict=False)
     log(f"init from {path}: {len(state)} tensors, {len(missing)} missing, "
         f"{len(unexpected)} unexpected")
+
+
+def check_finite(terms: dict[str, float], epoch: int, step: int) -> None:
+    """Refuse a non-finite loss before it reaches the weights (plain engine) or a
+    checkpoint (fast engine, which checks at each log and save)."""
+    if not all(math.isfinite(v) for v in terms.values()):
+        raise TrainError(f"training diverged at epoch {epoch + 1} step {step} "
+                         f"(non-finite loss {terms}); lower lr or set clip_grad")
+
+
+def build_fast_step(supernet: nn.Module, optimizer: torch.optim.Optimizer, loss_cfg: LossConfig,
+                    sampler: MarginSampler, teacher: Any, config: dict, info: D.DistInfo,
+                    autocast: Callable, log: Callable[[str], None]) -> Any:
+    """``engine: fast``: the supernet's own static-graph step, or one clear error."""
+    make = getattr(supernet, "fast_step", None)
+    if make is None:
+        raise TrainError(f"engine 'fast' is not available for space {config['space']!r}; "
+                         "use engine: plain")
+    if info.distributed:
+        raise TrainError("engine 'fast' runs in one process; drop torchrun or use engine: plain")
+    if config.get("clip_grad"):
+        raise TrainError("engine 'fast' does not clip gradients: unset clip_grad")
+    if not isinstance(optimizer, torch.optim.SGD):
+        raise TrainError("engine 'fast' needs the SGD optimiser")
+    try:
+        return make(optimizer, loss_cfg, sampler, teacher, autocast=autocast,
+                    cuda_graph=bool(config.get("cuda_graph", True)) and info.device.type == "cuda",
+                    log=log)
+    except ValueError as e:
+        raise TrainError(f"engine 'fast': {e}") from None
 
 
 def zero_init_residual(model: nn.Module) -> int:
@@ -278,6 +313,13 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16))
                 if cuda and config["amp"] else contextlib.nullcontext)
     no_sync = D.no_sync_factory(model)
+    fast = None
+    if config.get("engine", "plain") == "fast":
+        fast = build_fast_step(supernet, optimizer, loss_cfg, sampler, teacher, config, info,
+                               autocast, log)
+        if ckpt is not None:
+            fast.load_optimizer_state()
+        supernet.train()
 
     writer = None
     if config["tensorboard"] and info.is_main:
@@ -289,6 +331,10 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
         writer = SummaryWriter(str(out_dir / "tb"))
 
     def save(epoch: int, epoch_step: int) -> None:
+        if fast is not None:
+            if sums:  # steps not logged yet: never checkpoint a diverged state
+                check_finite(terms_to_floats(sums), epoch, epoch_step)
+            fast.sync_optimizer_state()
         if info.is_main:
             state = {"model": supernet.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "epoch": epoch, "epoch_step": epoch_step,
@@ -313,6 +359,7 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
         scheduler.step(start_epoch)
     from tqdm import tqdm
     images_per_step = config["batch_size"] * info.world_size
+    sums: dict[str, Any] = {}
     for epoch in range(start_epoch, config["epochs"]):
         batches.set_epoch(epoch)
         first = start_step if epoch == start_epoch else 0
@@ -321,7 +368,7 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
         bar = tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{config['epochs']}",
                    disable=not (info.is_main and config["progress"]), file=sys.stderr,
                    dynamic_ncols=True, leave=False)
-        sums: dict[str, float] = {}
+        sums = {}
         count, t0 = 0, time.perf_counter()
         for step, (images, targets) in enumerate(batches.iter_from(first), start=first):
             if step >= steps_per_epoch:
@@ -330,18 +377,19 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
             # batches from a caller-supplied iterable may live elsewhere (no-op when not)
             images = images.to(info.device, non_blocking=True)
             targets = targets.to(info.device, non_blocking=True)
-            supernet.train()
-            optimizer.zero_grad(set_to_none=True)
-            terms = train_step(model, supernet, images, targets, loss_cfg, sampler, teacher, lam,
-                               no_sync=no_sync, autocast=autocast, ddp=info.distributed)
-            if config.get("clip_grad"):
-                terms["grad_norm"] = float(nn.utils.clip_grad_norm_(supernet.parameters(),
-                                                                    config["clip_grad"]))
-            if not all(math.isfinite(v) for v in terms.values()):
+            if fast is not None:  # forward, backward and update in one static graph
+                terms = fast.step(images, targets, lam)
+            else:
+                supernet.train()
+                optimizer.zero_grad(set_to_none=True)
+                terms = train_step(model, supernet, images, targets, loss_cfg, sampler, teacher,
+                                   lam, no_sync=no_sync, autocast=autocast, ddp=info.distributed)
+                if config.get("clip_grad"):
+                    terms["grad_norm"] = float(nn.utils.clip_grad_norm_(supernet.parameters(),
+                                                                        config["clip_grad"]))
                 # stop before a non-finite step reaches the weights or a checkpoint
-                raise TrainError(f"training diverged at epoch {epoch + 1} step {step + 1} "
-                                 f"(non-finite loss {terms}); lower lr or set clip_grad")
-            optimizer.step()
+                check_finite(terms, epoch, step + 1)
+                optimizer.step()
             global_step += 1
             if config["sched_per"] == "step":
                 scheduler.step_update(global_step)
@@ -350,8 +398,9 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
             count += 1
             bar.update(1)
             if count == config["log_interval"] or step + 1 == steps_per_epoch:
+                mean = terms_to_floats({k: v / count for k, v in sums.items()})
                 elapsed = time.perf_counter() - t0
-                mean = {k: v / count for k, v in sums.items()}
+                check_finite(mean, epoch, step + 1)
                 ips = count * images_per_step / max(elapsed, 1e-9)
                 lr = optimizer.param_groups[0]["lr"]
                 losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random",
