@@ -55,7 +55,7 @@ def test_smoke_bench_writes_runs_and_resumes(tmp_path, capsys):
     assert main(["bench-nb201", "--out", str(out), "--methods", "spos,rdnas_flops", *TINY]) == 0
     log = capsys.readouterr().out
     assert "rdnas_flops_s0: finished earlier, skipped" in log
-    assert "already finished" in log  # the trainer resumed its final checkpoint: no retraining
+    assert "training nb201 supernet" not in log  # scored from the final checkpoint: no retraining
     assert (out / "rdnas_flops_s0" / "summary.json").stat().st_mtime_ns == before
     assert [r["arch"] for r in _rows(pred)] == codes
     assert len(read_predictions(pred)) == 4
@@ -132,3 +132,43 @@ def _parallel_vs_sequential(tmp_path, capsys):
         assert (par / run / "log.txt").read_text().strip()
         assert json.loads((par / run / "summary.json").read_text())["config"]["lambda"]["cap"] == 1.5
     assert main(["bench-nb201", "--out", str(tmp_path / "x"), "--jobs", "0", *TINY]) == 2
+
+
+def test_paper_protocol_smoke_scores_none_free_set_at_budget_fractions(tmp_path, capsys):
+    """The paper protocol in miniature: 4-op space, training on one half of the training
+    set, scoring none-free archs on the other half at 50% and 100% of the budget."""
+    from track1.nb201.ground_truth import has_none
+    out = tmp_path / "paper"
+    argv = ["bench-nb201", "--protocol", "paper", "--out", str(out), "--methods",
+            "spos1,rdnas_flops", "--data", "embedded", "--epochs", "1", "--steps-per-epoch", "4",
+            "--batch-size", "8", "--archs", "5", "--eval-images", "16", "--calib-images", "16",
+            "--score-batch", "16", "--fractions", "0.5,1", "--no-progress"]
+    assert main(argv) == 0
+    codes = fixed_subset(5, seed=0, none_free=True)
+    assert not any(has_none(c) for c in codes)
+    for run in ("spos1_s0", "rdnas_flops_s0"):
+        half = _rows(out / run / "predictions_at050.csv")
+        full = _rows(out / run / "predictions.csv")
+        assert [r["arch"] for r in half] == [r["arch"] for r in full] == codes
+        assert [r["pred"] for r in half] != [r["pred"] for r in full] or \
+            [r["loss"] for r in half] != [r["loss"] for r in full]   # trained on in between
+        s = json.loads((out / run / "summary.json").read_text())
+        assert s["protocol"]["name"] == "paper" and s["protocol"]["ops"] == [
+            "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+        assert [c["fraction"] for c in s["curve"]] == [0.5, 1.0]
+        assert [c["steps"] for c in s["curve"]] == [2, 4]
+        assert s["config"]["model"]["bn_affine"] is False and s["config"]["model"]["dropout"] == 0.1
+        assert s["config"]["lambda"]["schedule"] == "sine"
+        assert "kendall" in s["neg_loss"]
+    assert json.loads((out / "spos1_s0" / "summary.json").read_text())["budget"]["paths_per_step"] == 1
+    capsys.readouterr()
+
+
+def test_split_halves_are_disjoint_and_seeded():
+    from track1.data.split import split_indices
+    a, b = split_indices(50_000, 0.5, seed=0)
+    assert len(a) == len(b) == 25_000 and not set(a) & set(b)
+    assert sorted(a + b) == list(range(50_000))
+    assert split_indices(50_000, 0.5, seed=0) == (a, b) and split_indices(50_000, 0.5, 1)[0] != a
+    with pytest.raises(ValueError):
+        split_indices(10, 1.0)

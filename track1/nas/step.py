@@ -50,8 +50,8 @@ class LossConfig:
     ranking_mode: str = "extra"      # extra (reference, extra forwards) | reuse (no extra forward)
     num_pairs: int = 2               # m pairs per step (extra mode, pair losses)
     group_size: int = 4              # K subnets per DiffKendall group (extra mode)
-    margin: float = 0.0              # margin ranking loss: base margin
-    margin_per_distance: float = 0.005  # ... plus this times the pair's distance
+    margin: float = 0.0              # margin ranking loss: base margin (RD-NAS: 0)
+    margin_per_distance: float = 0.0  # ... plus this times the pair's distance (not in the paper)
     kendall_alpha: float = 0.5
 
     def __post_init__(self) -> None:

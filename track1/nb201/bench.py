@@ -5,16 +5,20 @@ Layout under ``out`` (every step resumable; a finished run is skipped)::
 
     out/<method>_s<seed>/ckpt/supernet/last.pth   the shared trainer's checkpoint
     out/<method>_s<seed>/predictions.csv          arch, pred, gt, loss (appended per arch)
-    out/<method>_s<seed>/summary.json             metrics, budget, wall time (written last)
+    out/<method>_s<seed>/predictions_at010.csv    the same set scored at 10% of the budget
+    out/<method>_s<seed>/summary.json             metrics, curve, protocol, budget, wall time
     out/bn_compare/<run>/predictions_<mode>.csv   one trained supernet under each BN mode
     out/bn_compare/<run>/summary.json
 
-Training is the team's trainer (``track1.train.loop.train``) with ``space: nb201``; a
-method is only a set of config overrides (``METHODS``). The SPOS baseline trains two
-uniformly drawn single paths per step; every RD-NAS variant trains the same two paths
-and ranks them against each other with the teacher's order (``ranking_mode: reuse``),
-so both arms run exactly the same forwards and backwards per step: equal budget.
-Ground truth is read only after scoring, to measure.
+A protocol (``track1.nb201.protocols``: ``paper``, ``paper5``, ``quick``) fixes the
+space, data, budget and scored set. Training is the team's trainer
+(``track1.train.loop.train``) with ``space: nb201``; a method is only a set of config
+overrides (``METHODS``). ``spos`` trains two uniformly drawn single paths per step, as
+every RD-NAS variant does (they rank the two against each other with the teacher's order,
+``ranking_mode: reuse``): equal budget. ``spos1`` is the authors' one-path SPOS. On a GPU
+the step runs as one static graph (``engine: fast``, ``track1.nb201.fast``) and scoring
+carries many archs per forward (``track1.nb201.fast_scorer``); both are tested equal to
+the plain paths. Ground truth is read only after scoring, to measure.
 """
 from __future__ import annotations
 
@@ -44,25 +48,56 @@ _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": F
 
 
 def _rdnas(priors: str, ranking: str = "margin", threshold: float = 6.7,
-           distance: str = "group") -> dict[str, Any]:
-    return {"loss": {**_SPOS_LOSS, "ranking": ranking, "ranking_mode": "reuse"},
-            "sampler": {"threshold": threshold, "distance": distance},
-            "teacher": {"priors": priors}}
+           distance: str = "group", lam: str | None = None, **loss: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"loss": {**_SPOS_LOSS, "ranking": ranking, "ranking_mode": "reuse",
+                                    **loss},
+                           "sampler": {"threshold": threshold, "distance": distance},
+                           "teacher": {"priors": priors}}
+    if lam:
+        out["lambda_variant"] = lam
+    return out
 
 
-#: method name -> trainer config overrides (on top of the bench's common config)
+#: method name -> trainer config overrides (on top of the protocol's common config).
+#: ``lambda_variant`` rescales the protocol's lambda schedule: ``cap1`` caps it at 1 (a
+#: larger lambda turns the pair term into gradient ascent on the teacher-worse subnet's
+#: cross-entropy: its gradient there is 1 - lambda), ``ramp`` rises linearly from 0 to 1
+#: over the whole run.
 METHODS: dict[str, dict[str, Any]] = {
     "spos": {"loss": dict(_SPOS_LOSS), "sampler": {"threshold": 0.0, "distance": None}},
+    # the authors' SPOS baseline: one uniform path per step (half the forwards of RD-NAS)
+    "spos1": {"loss": {**_SPOS_LOSS, "num_random": 1},
+              "sampler": {"threshold": 0.0, "distance": None}},
     "rdnas_flops": _rdnas("flops"),
     "rdnas_params": _rdnas("params"),
     "rdnas_zen": _rdnas("zen"),
     "rdnas_synflow": _rdnas("synflow"),
     "rdnas_naswot": _rdnas("naswot"),
     "rdnas_flops_nosampler": _rdnas("flops", threshold=0.0),
-    "rdnas_flops_hamming": _rdnas("flops", threshold=3.0, distance="hamming"),
+    # the authors resample below Hamming 4.5 (>= 5 of 6 edges differ); 3.0 accepted 98%
+    "rdnas_flops_hamming": _rdnas("flops", threshold=4.5, distance="hamming"),
     "rdnas_flops_hinge": _rdnas("flops", ranking="hinge"),
     "rdnas_flops_diffkendall": _rdnas("flops", ranking="diffkendall"),
+    "rdnas_flops_cap1": _rdnas("flops", lam="cap1"),
+    "rdnas_flops_ramp": _rdnas("flops", lam="ramp"),
+    # the distance-proportional margin this bench used before (not in the paper)
+    "rdnas_flops_margin005": _rdnas("flops", margin_per_distance=0.005),
 }
+
+
+def lambda_options(base: dict[str, Any], variant: str | None, epochs: float) -> dict[str, Any]:
+    """The protocol's lambda schedule, rescaled by a method's ``lambda_variant``."""
+    from track1.nb201.protocols import resolve_lambda
+    lam = resolve_lambda(base, epochs)
+    if variant is None:
+        return lam
+    if variant == "cap1":
+        if lam.get("schedule") == "sine":
+            return {**lam, "amplitude": 1.0}
+        return {**lam, "cap": 1.0}
+    if variant == "ramp":
+        return {"schedule": "warmup", "cap": 1.0, "epochs_per_unit": float(epochs)}
+    raise ValueError(f"unknown lambda variant {variant!r}")
 
 
 class BenchError(ValueError):
@@ -91,20 +126,30 @@ def rank_metrics(pred: Sequence[float], gt: Sequence[float], top: float = 0.1) -
 
 # ------------------------------------------------------------------------ data
 def load_eval_data(data: str | os.PathLike | None, eval_images: int, calib_images: int,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fixed evaluation images (a seeded subset of the held-out split) with labels, and
-    fixed calibration images (a seeded subset of the training split), as uint8 tensors
-    (the shared ``SubnetScorer`` normalises them once)."""
+                   seed: int = 0, protocol: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fixed evaluation images with labels and fixed calibration images, as uint8 tensors
+    (the scorers normalise them once). With a ``held_out`` protocol both come from the
+    CIFAR-10 training set: evaluation images from the held-out part, calibration images
+    from the training part; otherwise evaluation images come from the test split."""
     import random
     from track1.data import DataError, decode_to_tensor, resolve_source
     try:
-        val = resolve_source(data, "val")
         train = resolve_source(data, "train")
+        val = None if protocol is not None and protocol.eval_source == "held_out" \
+            else resolve_source(data, "val")
     except DataError as e:
         raise BenchError(str(e)) from None
-    vi = sorted(random.Random(seed).sample(range(len(val)), min(eval_images, len(val))))
-    ti = sorted(random.Random(seed + 1).sample(range(len(train)), min(calib_images, len(train))))
-    vx, vy = decode_to_tensor(val, 32, indices=vi, crop_ratio=1.0, progress=False)
+    if val is None:
+        from track1.data.split import split_indices
+        train_part, held_out = split_indices(len(train), protocol.train_fraction,
+                                             protocol.split_seed)
+        vi = sorted(random.Random(seed).sample(held_out, min(eval_images, len(held_out))))
+        ti = sorted(random.Random(seed + 1).sample(train_part, min(calib_images, len(train_part))))
+        vx, vy = decode_to_tensor(train, 32, indices=vi, crop_ratio=1.0, progress=False)
+    else:
+        vi = sorted(random.Random(seed).sample(range(len(val)), min(eval_images, len(val))))
+        ti = sorted(random.Random(seed + 1).sample(range(len(train)), min(calib_images, len(train))))
+        vx, vy = decode_to_tensor(val, 32, indices=vi, crop_ratio=1.0, progress=False)
     cx, _ = decode_to_tensor(train, 32, indices=ti, crop_ratio=1.0, progress=False)
     return vx, vy, cx
 
@@ -128,9 +173,15 @@ def read_predictions(path: Path) -> dict[str, dict[str, str]]:
 
 def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: tuple,
               bn_mode: str, target: str = "valid", batch: int = 256,
-              progress: bool = True) -> dict[str, dict[str, str]]:
-    """Score every arch of ``codes`` into ``path`` (CSV appended and flushed per arch;
-    archs already in the file are skipped, so an interrupted scoring resumes)."""
+              progress: bool = True, scorer: str = "plain",
+              archs_per_pass: int = 32) -> dict[str, dict[str, str]]:
+    """Score every arch of ``codes`` into ``path`` (CSV appended and flushed per arch, or
+    per pass of ``archs_per_pass`` with the fast scorer; archs already in the file are
+    skipped, so an interrupted scoring resumes). ``scorer``: ``plain`` (the shared
+    ``SubnetScorer``, one arch at a time) or ``fast`` (``FastNB201Scorer``)."""
+    if scorer == "fast":
+        return _score_run_fast(supernet, codes, path, eval_data, bn_mode, target, batch,
+                               progress, archs_per_pass)
     from tqdm import tqdm
     gt = load_ground_truth()
     images, labels, calib = eval_data
@@ -161,6 +212,46 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
     return {c: done[c] for c in codes}
 
 
+def _score_run_fast(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: tuple,
+                    bn_mode: str, target: str, batch: int, progress: bool,
+                    archs_per_pass: int) -> dict[str, dict[str, str]]:
+    from tqdm import tqdm
+    from track1.nb201.fast_scorer import FastNB201Scorer
+    from track1.nb201.space import encode
+    gt = load_ground_truth()
+    images, labels, calib = eval_data
+    done = read_predictions(path)
+    todo = [c for c in codes if c not in done]
+    if todo:
+        device = next(supernet.parameters()).device
+        if path.exists():
+            _write_rows(path, list(done.values()))
+        new = not path.exists()
+        scorer = FastNB201Scorer(supernet, images, labels,
+                                 calib if bn_mode == "recalibrate" else None, bn_mode=bn_mode,
+                                 batch_size=batch, calib_batch_size=batch,
+                                 archs_per_pass=archs_per_pass, device=device)
+        bar = tqdm(total=len(todo), desc=f"score {path.parent.name} ({bn_mode}, fast)",
+                   unit="arch", disable=not progress, dynamic_ncols=True, leave=False)
+        with open(path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["arch", "pred", "gt", "loss"])
+
+            def on_result(arch, acc: float, loss: float) -> None:
+                code = encode(arch)
+                row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
+                       f"{loss:.6f}"]
+                w.writerow(row)
+                done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
+                bar.update(1)
+            for lo in range(0, len(todo), archs_per_pass):
+                scorer.evaluate_many(todo[lo:lo + archs_per_pass], on_result)
+                f.flush()
+        bar.close()
+    return {c: done[c] for c in codes}
+
+
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     def write(f) -> None:
         w = csv.DictWriter(f, fieldnames=["arch", "pred", "gt", "loss"])
@@ -170,104 +261,207 @@ def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def metrics_of(rows: Iterable[dict[str, str]]) -> dict[str, Any]:
+    """Ranking metrics by predicted accuracy and by -loss; where the set mixes archs with
+    and without ``none`` edges, also over its none-free part (the paper's quantity)."""
+    from track1.nb201.ground_truth import has_none
     rows = list(rows)
     gt = [float(r["gt"]) for r in rows]
-    return {"accuracy": rank_metrics([float(r["pred"]) for r in rows], gt),
-            "neg_loss": rank_metrics([-float(r["loss"]) for r in rows], gt)}
+    out: dict[str, Any] = {"accuracy": rank_metrics([float(r["pred"]) for r in rows], gt),
+                           "neg_loss": rank_metrics([-float(r["loss"]) for r in rows], gt)}
+    free = [r for r in rows if not has_none(r["arch"])]
+    if 2 <= len(free) < len(rows):
+        out["none_free"] = {k: v for k, v in metrics_of(free).items()}
+    return out
 
 
 # ------------------------------------------------------------------------ orchestration
-def bench_config(method: str, seed: int, run_dir: Path, *, data: str, epochs: int,
-                 steps_per_epoch: int | None, batch_size: int, lr: float, device: str,
-                 progress: bool, extra: Sequence[str] = ()) -> dict:
+def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: Any = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, device: str = "auto",
+                 progress: bool = True, engine: str = "plain",
+                 extra: Sequence[str] = ()) -> dict:
     """The trainer's resolved config for one bench run (equal for every method but
-    the method's own overrides)."""
-    from track1.train.config import resolve_config, set_dotted
+    the method's own overrides). ``protocol`` (default ``quick``) sets everything the
+    explicit arguments do not."""
+    from track1.nb201.protocols import get_protocol
+    from track1.train.config import resolve_config, set_dotted, validate
     if method not in METHODS:
         raise BenchError(f"unknown bench method {method!r}; choose from {sorted(METHODS)}")
+    p = protocol or get_protocol("quick")
+    epochs = p.epochs if epochs is None else epochs
+    warmup = p.warmup_epochs if p.warmup_epochs is not None else (0.0 if epochs < 3 else 1.0)
     overrides = {
         "name": "supernet", "space": "nb201", "data": data, "image_size": 32,
-        "augment": "crop_flip", "batch_size": batch_size, "epochs": epochs,
-        "max_steps_per_epoch": steps_per_epoch, "lr": lr, "weight_decay": 5e-4,
-        "warmup_epochs": 0.0 if epochs < 3 else 1.0, "momentum": 0.9, "nesterov": True,
-        "device": device, "seed": seed, "ckpt_dir": str(run_dir / "ckpt"), "resume": "auto",
-        "progress": progress, "log_interval": 50, "save_every_steps": 100,
-        # lambda warms up over the first 30% of the run (PGONAS: min(2, e / 10) of 70)
-        "lambda.schedule": "warmup", "lambda.cap": 2.0,
-        "lambda.epochs_per_unit": max(0.15 * epochs, 1e-6),
+        "augment": "crop_flip", "batch_size": p.batch_size if batch_size is None else batch_size,
+        "epochs": epochs, "max_steps_per_epoch": steps_per_epoch,
+        "lr": p.lr if lr is None else lr, "min_lr": p.min_lr, "weight_decay": p.weight_decay,
+        "warmup_epochs": warmup, "sched_per": p.sched_per, "momentum": 0.9,
+        "nesterov": p.nesterov, "device": device, "seed": seed,
+        "ckpt_dir": str(run_dir / "ckpt"), "resume": "auto", "progress": progress,
+        "log_interval": 50, "save_every_steps": 100, "engine": engine,
+        "train_subset": ({"fraction": p.train_fraction, "seed": p.split_seed}
+                         if p.train_fraction else None),
     }
-    config = resolve_config(None, overrides, list(extra))
-    config["model"] = {"num_classes": 10, "C": 16, "N": 5}
-    for section, values in METHODS[method].items():
+    config = resolve_config(None, overrides, [])
+    config["model"] = p.model()
+    spec = METHODS[method]
+    config["lambda"] = lambda_options(p.lam, spec.get("lambda_variant"), epochs)
+    for section, values in spec.items():
+        if section == "lambda_variant":
+            continue
         for key, value in values.items():
             set_dotted(config, f"{section}.{key}", copy.deepcopy(value))
-    from track1.train.config import validate
+    for item in extra:  # --set: last, so it overrides protocol and method alike
+        from track1.train.config import parse_value
+        if "=" not in item:
+            raise BenchError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        set_dotted(config, key.strip(), parse_value(text))
     validate(config)
     return config
 
 
+def choose_engine(engine: str, config: dict) -> str:
+    """``auto``: the static-graph step on CUDA where the method's step is covered (SPOS,
+    reuse-mode hinge/margin pairs), the plain step otherwise (on a CPU the static graph's
+    every-op forward costs more FLOPs than it saves launches)."""
+    if engine != "auto":
+        return engine
+    from track1.nas.step import LossConfig
+    from track1.nb201.fast import FastPathError, check_supported
+    if config["device"] == "cpu" or not torch.cuda.is_available():
+        return "plain"
+    try:
+        check_supported(LossConfig.from_dict(config["loss"]), clip_grad=config.get("clip_grad"))
+    except FastPathError:
+        return "plain"
+    return "fast"
+
+
+def steps_per_epoch_of(config: dict) -> int:
+    """The trainer's steps per epoch for ``config`` (drop_last, one process)."""
+    from track1.data import resolve_source
+    n = len(resolve_source(config["data"], "train"))
+    if config.get("train_subset"):
+        from track1.data.split import split_indices
+        n = len(split_indices(n, config["train_subset"]["fraction"],
+                              config["train_subset"]["seed"])[0])
+    steps = n // config["batch_size"]
+    if config.get("max_steps_per_epoch"):
+        steps = min(steps, int(config["max_steps_per_epoch"]))
+    return steps
+
+
+def fraction_tag(fraction: float) -> str:
+    """File-name tag of a budget fraction: '' for the whole run, '_at010' for 10%."""
+    return "" if fraction >= 1.0 else f"_at{int(round(fraction * 100)):03d}"
+
+
 def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_data: tuple, *,
                bn_mode: str, target: str, train_kwargs: dict, score_batch: int,
-               log: Callable[[str], None] = print, batches: Any = None) -> dict:
-    """Train (or resume) one method, score ``codes``, write the summary; returns it."""
+               log: Callable[[str], None] = print, batches: Any = None,
+               fractions: Sequence[float] = (1.0,), scorer: str = "plain",
+               archs_per_pass: int = 32) -> dict:
+    """Train (or resume) one method; at each budget fraction score ``codes`` (Kendall over
+    training), write the summary; returns it."""
     from track1.checkpoint import load_checkpoint
     from track1.models import build_supernet
     from track1.train.loop import train
     run_dir = out / f"{method}_s{seed}"
     summary_path = run_dir / "summary.json"
+    fractions = sorted({min(1.0, float(f)) for f in fractions} | {1.0})
+    protocol = train_kwargs.get("protocol")
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
-        if summary.get("archs") == len(codes) and summary.get("bn_mode") == bn_mode:
+        if summary.get("archs") == len(codes) and summary.get("bn_mode") == bn_mode and \
+                [c["fraction"] for c in summary.get("curve", [{"fraction": 1.0}])] == fractions:
             log(f"{run_dir.name}: finished earlier, skipped")
             return summary
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = bench_config(method, seed, run_dir, **train_kwargs)
+    kwargs = dict(train_kwargs)
+    engine = kwargs.pop("engine", "plain")
+    config = bench_config(method, seed, run_dir, **kwargs)
+    config["engine"] = choose_engine(engine, config)
     # wall time per trained step, summed over sessions (a killed session's time is lost,
     # its steps are not counted either, so the per-step figure stays honest)
     timing_path = run_dir / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    timing = {"train_s": 0.0, "steps_timed": 0, **timing}
+    timing = {"train_s": 0.0, "steps_timed": 0, "score_s": 0.0, **timing}
     last_path = Path(config["ckpt_dir"]) / config["name"] / "last.pth"
-    steps_before = int(load_checkpoint(last_path)["step"]) if last_path.exists() else 0
-    t0 = time.perf_counter()
-    last = train(config, batches=batches, log=log)
-    ckpt = load_checkpoint(last)
-    if int(ckpt["step"]) > steps_before:
-        timing["train_s"] += time.perf_counter() - t0
-        timing["steps_timed"] += int(ckpt["step"]) - steps_before
-    _write_json(timing_path, timing)
-    supernet = build_supernet(ckpt["config"])
-    supernet.load_state_dict(ckpt["model"])
+    total = config["epochs"] * (len(batches) if batches is not None else steps_per_epoch_of(config))
     device = torch.device("cuda" if torch.cuda.is_available() and config["device"] != "cpu"
                           else "cpu")
-    supernet.to(device)
-    t0 = time.perf_counter()
-    rows = score_run(supernet, codes, run_dir / "predictions.csv", eval_data, bn_mode, target,
-                     score_batch, progress=config["progress"])
-    score_s = time.perf_counter() - t0
+    curve, rows = [], {}
+    for fraction in fractions:
+        target_steps = total if fraction >= 1.0 else max(1, int(round(fraction * total)))
+        pred_path = run_dir / f"predictions{fraction_tag(fraction)}.csv"
+        steps_before = int(load_checkpoint(last_path)["step"]) if last_path.exists() else 0
+        complete = len(read_predictions(pred_path)) >= len(codes) if pred_path.exists() else False
+        if steps_before > target_steps and not complete:
+            log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} of "
+                f"the budget ({target_steps} steps); that point is skipped")
+            continue
+        if steps_before < target_steps:
+            t0 = time.perf_counter()
+            last = train(config, batches=batches, log=log,
+                         stop_after_steps=None if fraction >= 1.0 else target_steps)
+            steps_now = int(load_checkpoint(last)["step"])
+            if steps_now > steps_before:
+                timing["train_s"] += time.perf_counter() - t0
+                timing["steps_timed"] += steps_now - steps_before
+            _write_json(timing_path, timing)
+        ckpt = load_checkpoint(last_path)
+        supernet = build_supernet(ckpt["config"])
+        supernet.load_state_dict(ckpt["model"])
+        supernet.to(device)
+        t0 = time.perf_counter()
+        rows = score_run(supernet, codes, pred_path, eval_data, bn_mode, target, score_batch,
+                         progress=config["progress"], scorer=scorer, archs_per_pass=archs_per_pass)
+        timing["score_s"] += time.perf_counter() - t0
+        _write_json(timing_path, timing)
+        m = metrics_of(rows.values())
+        curve.append({"fraction": fraction, "steps": int(ckpt["step"]),
+                      "kendall": m["accuracy"]["kendall"],
+                      "kendall_neg_loss": m["neg_loss"]["kendall"],
+                      **({"kendall_none_free": m["none_free"]["accuracy"]["kendall"]}
+                         if "none_free" in m else {})})
+        log(f"{run_dir.name} at {fraction:.0%} ({int(ckpt['step'])} steps): Kendall "
+            f"{curve[-1]['kendall']:.4f} (by -loss {curve[-1]['kendall_neg_loss']:.4f})")
+    if not rows:
+        raise BenchError(f"{run_dir.name}: nothing scored")
     steps = int(ckpt["step"])
+    per_step = timing["train_s"] / max(timing["steps_timed"], 1)
     summary = {
         "run": run_dir.name, "method": method, "seed": seed, "archs": len(codes),
         "target": f"cifar10_{target}_acc", "bn_mode": bn_mode,
         **metrics_of(rows.values()),
+        "curve": curve,
+        "protocol": (protocol.to_dict() if protocol is not None else {"name": "quick"}) | {
+            "eval_images": len(eval_data[0]), "calib_images": len(eval_data[2])},
         "budget": {"epochs": config["epochs"], "steps": steps,
-                   "steps_per_epoch": config["max_steps_per_epoch"],
-                   "batch_size": config["batch_size"], "paths_per_step": 2,
-                   "images_seen": steps * config["batch_size"], "lr": config["lr"],
+                   "steps_per_epoch": config["max_steps_per_epoch"] or total // config["epochs"],
+                   "batch_size": config["batch_size"],
+                   "paths_per_step": paths_per_step(config),
+                   "images_seen": steps * config["batch_size"],
+                   "lr": config["lr"], "engine": config["engine"], "scorer": scorer,
                    "device": str(device), "threads": torch.get_num_threads(),
                    "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                                    else "CPU")},
         "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2])},
-        "wall_s": {"train": round(timing["train_s"] * steps / max(timing["steps_timed"], 1), 1),
-                   "train_per_step": round(timing["train_s"] / max(timing["steps_timed"], 1), 3),
-                   "score_this_session": round(score_s, 1)},
-        "config": {k: config[k] for k in ("loss", "sampler", "teacher", "lambda")},
+        "wall_s": {"train": round(per_step * steps, 1), "train_per_step": round(per_step, 4),
+                   "score": round(timing["score_s"], 1)},
+        "config": {k: config[k] for k in ("loss", "sampler", "teacher", "lambda", "model")},
     }
     _write_json(summary_path, summary)
     m = summary["accuracy"]
     log(f"{run_dir.name}: Kendall {m['kendall']:.4f} Spearman {m['spearman']:.4f} "
         f"Pearson {m['pearson']:.4f} top10 {m['top10_precision']:.2f} over {len(codes)} archs")
     return summary
+
+
+def paths_per_step(config: dict) -> int:
+    """Forward+backward paths per step of a bench method (SPOS / reuse ranking)."""
+    return int(config["loss"].get("num_random", 2))
 
 
 def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple, *,
@@ -313,10 +507,11 @@ def _write_json(path: Path, obj: Any) -> None:
     write_json_atomic(obj, path, indent=1)
 
 
-def bench_archs(n: int, all_archs: bool, seed: int = 0) -> list[str]:
-    return fixed_subset(15625 if all_archs else n, seed=seed)
+def bench_archs(n: int, all_archs: bool, seed: int = 0, none_free: bool = False) -> list[str]:
+    return fixed_subset(15625 if all_archs else n, seed=seed, none_free=none_free)
 
 
 __all__ = ["BN_MODES", "METHODS", "BenchError", "TARGETS", "bench_archs", "bench_config",
-           "compare_bn_modes", "load_eval_data", "metrics_of", "rank_metrics",
-           "run_method", "score_run"]
+           "choose_engine", "compare_bn_modes", "fraction_tag", "lambda_options",
+           "load_eval_data", "metrics_of", "rank_metrics", "run_method", "score_run",
+           "steps_per_epoch_of"]

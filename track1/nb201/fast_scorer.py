@@ -30,6 +30,18 @@ from track1.nb201.network import EDGES, NONE, OPS
 SKIP, POOL = OPS.index("skip_connect"), OPS.index("avg_pool_3x3")
 
 
+def split_archs(x: torch.Tensor, a: int) -> torch.Tensor:
+    """``[a*B, C, H, W]`` channels-last -> its ``[a, B, H, W, C]`` view (no copy)."""
+    n, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).view(a, n // a, h, w, c)
+
+
+def merge_archs(v: torch.Tensor) -> torch.Tensor:
+    """``[a, B, H, W, C]`` (contiguous) -> ``[a*B, C, H, W]`` channels-last (no copy)."""
+    a, b, h, w, c = v.shape
+    return v.reshape(a * b, h, w, c).permute(0, 3, 1, 2)
+
+
 class _PassBN:
     """Per-arch BatchNorm for one pass of ``A`` archs (mode: calib | batch | eval)."""
 
@@ -42,9 +54,10 @@ class _PassBN:
 
     def __call__(self, x: torch.Tensor, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
                  k: int) -> torch.Tensor:
-        """Normalise ``x`` ``[k*B, C, H, W]`` belonging to archs ``idx`` (None: all)."""
-        c = x.shape[1]
-        xv = x.view(k, -1, c, *x.shape[2:])
+        """Normalise ``x`` ``[k*B, C, H, W]`` (channels-last) belonging to archs ``idx``
+        (None: all of the pass)."""
+        v = split_archs(x, k)                     # [k, B, H, W, C], a view
+        c = v.shape[-1]
         if self.mode == "eval":
             if self.stored:
                 mean = bn.running_mean.expand(k, c)
@@ -54,10 +67,10 @@ class _PassBN:
                 if idx is not None:
                     mean, var = mean[idx], var[idx]
         else:
-            xs = xv.float() if xv.dtype in (torch.float16, torch.bfloat16) else xv
-            var_b, mean = torch.var_mean(xs, dim=(1, 3, 4), unbiased=False)
+            vs = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
+            var_b, mean = torch.var_mean(vs, dim=(1, 2, 3), unbiased=False)
             if self.mode == "calib":
-                self._accumulate(bn, idx, k, mean, var_b, xv.shape[1] * xv.shape[3] * xv.shape[4])
+                self._accumulate(bn, idx, mean, var_b, v.shape[1] * v.shape[2] * v.shape[3])
             var = var_b
         scale = torch.rsqrt(var + bn.eps)
         if bn.affine:
@@ -65,10 +78,10 @@ class _PassBN:
         shift = -mean * scale
         if bn.affine:
             shift = shift + bn.bias
-        y = xv * scale.to(x.dtype)[:, None, :, None, None] + shift.to(x.dtype)[:, None, :, None, None]
-        return y.view_as(x)
+        y = v * scale.to(x.dtype)[:, None, None, None, :] + shift.to(x.dtype)[:, None, None, None, :]
+        return merge_archs(y)
 
-    def _accumulate(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None, k: int,
+    def _accumulate(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
                     mean: torch.Tensor, var_b: torch.Tensor, n: int) -> None:
         """Exact cumulative averages (BN momentum None), unbiased variance, per arch."""
         key = id(bn)
@@ -108,7 +121,9 @@ class FastNB201Scorer:
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
-        self.channels_last = cuda if channels_last is None else bool(channels_last)
+        # activations are channels-last inside (archs are gathered in an NHWC view);
+        # ``channels_last`` is accepted for the plain scorer's signature
+        self.channels_last = True
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.net = supernet.to(self.device)
@@ -117,7 +132,7 @@ class FastNB201Scorer:
 
         def prep(u8: torch.Tensor) -> torch.Tensor:
             x = normalize(u8.to(self.device), dtype=dtype)
-            return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+            return x.contiguous(memory_format=torch.channels_last)
         self.images = prep(eval_images_u8)
         self.labels = eval_labels.to(self.device, torch.int64)
         self.calib = prep(calib_images_u8) if self.bn_mode == "recalibrate" else None
@@ -139,7 +154,8 @@ class FastNB201Scorer:
         b = x.shape[0]
         conv, stem_bn = net.stem
         h = F.conv2d(x, conv.weight, None, conv.stride, conv.padding)
-        h = h.repeat(a, 1, 1, 1) if a > 1 else h     # arch-major [A*B, C, H, W]
+        v = split_archs(h.contiguous(memory_format=torch.channels_last), 1)
+        h = merge_archs(v.expand(a, *v.shape[1:]).contiguous())   # arch-major [A*B, C, H, W]
         h = bn(h, stem_bn, None, a)
         for block in net.cells:
             if hasattr(block, "conv_a"):
@@ -147,7 +163,7 @@ class FastNB201Scorer:
                 y = self._rcb(self._rcb(h, block.conv_a, bn, None, a), block.conv_b, bn, None, a)
                 h = F.conv2d(pool(h), down.weight) + y
             else:
-                h = self._cell(block, h, plan, bn, a, b)
+                h = self._cell(block, h, plan, bn, a)
         last_bn, _ = net.lastact
         h = F.relu(bn(h, last_bn, None, a))
         h = torch.flatten(net.pool(h), 1)
@@ -156,35 +172,34 @@ class FastNB201Scorer:
     @staticmethod
     def _rcb(x: torch.Tensor, block: nn.Module, bn: _PassBN, idx, k: int) -> torch.Tensor:
         _, conv, norm = block.op
-        return bn(F.conv2d(F.relu(x), conv.weight, None, conv.stride, conv.padding), norm, idx, k)
+        y = F.conv2d(F.relu(x), conv.weight, None, conv.stride, conv.padding)
+        return bn(y.contiguous(memory_format=torch.channels_last), norm, idx, k)
 
-    def _cell(self, cell: nn.Module, x: torch.Tensor, plan: list, bn: _PassBN, a: int,
-              b: int) -> torch.Tensor:
+    def _cell(self, cell: nn.Module, x: torch.Tensor, plan: list, bn: _PassBN,
+              a: int) -> torch.Tensor:
         nodes = [x]
-        shape = (a, b) + tuple(x.shape[1:])
+        shape = split_archs(x, a).shape                  # [A, B, H, W, C]
         for to in range(1, 4):
             total = torch.zeros(shape, dtype=x.dtype, device=x.device)
             for e, (dst, src) in enumerate(EDGES):
                 if dst != to:
                     continue
-                src_v = nodes[src].view(shape)
+                src_v = split_archs(nodes[src], a)
                 for o, idx, k in plan[e]:
-                    inp = src_v if idx is None else src_v.index_select(0, idx)
-                    inp = inp.reshape((k * b,) + shape[2:])
+                    inp = nodes[src] if idx is None else merge_archs(src_v.index_select(0, idx))
                     if o == SKIP:
                         y = inp
                     elif o == POOL:
                         y = F.avg_pool2d(inp, 3, 1, 1, count_include_pad=False)
                     else:
                         y = self._rcb(inp, cell.edges[e][o], bn, idx, k)
-                    y = y.view((k,) + shape[1:])
+                    y_v = split_archs(y.contiguous(memory_format=torch.channels_last), k)
                     if idx is None:
-                        total.add_(y)
+                        total.add_(y_v)
                     else:
-                        total.index_add_(0, idx, y)
-            nodes.append(total.view((a * b,) + shape[2:]))
-        out = nodes[3]
-        return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
+                        total.index_add_(0, idx, y_v)
+            nodes.append(merge_archs(total))
+        return nodes[3]
 
     def _plan(self, archs: Sequence[Sequence[int]]) -> list:
         """Per edge: (op, arch positions as a device tensor or None for all, count)."""

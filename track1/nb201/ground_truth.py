@@ -44,6 +44,11 @@ def load_ground_truth(path: str | None = None) -> dict[str, GroundTruth]:
     return out
 
 
+def has_none(arch: str) -> bool:
+    """Whether an arch string has a ``none`` edge."""
+    return "none~" in arch
+
+
 def accuracy(arch: str, target: str = "valid") -> float:
     """Ground-truth accuracy (%) of one arch string."""
     if target not in TARGETS:
@@ -51,10 +56,14 @@ def accuracy(arch: str, target: str = "valid") -> float:
     return getattr(load_ground_truth()[arch], target)
 
 
-def fixed_subset(n: int = 1000, seed: int = 0) -> list[str]:
+def fixed_subset(n: int = 1000, seed: int = 0, none_free: bool = False) -> list[str]:
     """``n`` distinct arch strings drawn with ``random.Random(seed)`` from the table in
-    index order: the bench's fixed evaluation set (n >= 15,625 gives every arch)."""
+    index order: the bench's fixed evaluation set (n >= the pool gives every arch).
+    ``none_free`` draws only among the 4,096 archs without a ``none`` edge (the space
+    the RD-NAS authors train and score)."""
     archs = sorted(load_ground_truth().values(), key=lambda g: g.index)
+    if none_free:
+        archs = [g for g in archs if not has_none(g.arch)]
     if n >= len(archs):
         return [g.arch for g in archs]
     return [g.arch for g in random.Random(seed).sample(archs, n)]
