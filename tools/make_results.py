@@ -40,14 +40,83 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _copy(src: Path, dst: Path) -> None:
+    """Copy into docs/results (a no-op when regenerating from the committed copy itself)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and src.resolve() == dst.resolve():
+        return
     shutil.copyfile(src, dst)
+
+
+def _score_s(summary: dict) -> float:
+    wall = summary["wall_s"]
+    return float(wall.get("score", wall.get("score_this_session", 0.0)))
+
+
+def describe_protocol(summary: dict) -> str:
+    """One paragraph on what a run trained and scored (from its summary's protocol)."""
+    p = summary.get("protocol") or {}
+    if p.get("name") in (None, "quick"):
+        return ""
+    ops = p["ops"] if isinstance(p["ops"], list) else ["all 5 ops"]
+    model = summary["config"].get("model", {})
+    return (f"Protocol `{p['name']}`: candidate ops {', '.join(ops)} "
+            f"(C={model.get('C', 16)}, N={model.get('N', 5)}, cell BN affine "
+            f"{model.get('bn_affine', True)}, head dropout {model.get('dropout', 0.0)}); trained "
+            f"on a seeded {p['train_fraction']:.0%} of the CIFAR-10 training set, each arch scored "
+            f"on {p['eval_images']} fixed images of the other part after BN re-calibration on "
+            f"{p['calib_images']} fixed images of the training part; the scored set is "
+            f"{summary['archs']} fixed {'none-free ' if p.get('none_free') else ''}archs "
+            f"(seed 0). Lambda: {summary['config']['lambda']}.")
+
+
+def curve_plot(by_method: dict, out_png: Path) -> bool:
+    """Kendall (by accuracy, and by -loss dashed) against training steps, one line per
+    method and seed; False when no run was scored at more than one budget point."""
+    runs = [s for ss in by_method.values() for s in ss if len(s.get("curve", [])) > 1]
+    if not runs:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, method in enumerate(by_method):
+        for s in by_method[method]:
+            c = s.get("curve", [])
+            if len(c) < 2:
+                continue
+            steps = [p["steps"] for p in c]
+            label = f"{method} s{s['seed']}"
+            ax.plot(steps, [p["kendall"] for p in c], "o-", color=colors[i % len(colors)],
+                    label=label, alpha=0.85)
+            ax.plot(steps, [p["kendall_neg_loss"] for p in c], "x--",
+                    color=colors[i % len(colors)], alpha=0.45)
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("Kendall tau vs cifar10_valid_acc")
+    ax.set_title("Kendall over training (solid: by accuracy, dashed: by -loss)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def _fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def _fmt_none_free(ss: list[dict]) -> str:
+    """The none-free part's Kendall where a set mixes archs with and without ``none``
+    (a none-free set: the Kendall column already is that quantity)."""
+    values = [s["none_free"]["accuracy"]["kendall"] for s in ss if s.get("none_free")]
+    if not values:
+        return "= Kendall" if (ss[0].get("protocol") or {}).get("none_free") else ""
+    n = ss[0]["none_free"]["accuracy"]["n"]
+    return f"{_fmt(values)} ({n} archs)"
 
 
 def _loss_vs_flops(rows: list[dict[str, str]]) -> float:
@@ -69,16 +138,18 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         rows = _read_rows(run / "predictions.csv")
         metrics = metrics_of(rows)
         s["accuracy"], s["neg_loss"] = metrics["accuracy"], metrics["neg_loss"]
+        s["none_free"] = metrics.get("none_free")
         s["loss_vs_flops"] = _loss_vs_flops(rows)
         preds = [float(r["pred"]) for r in rows]
         s["pred_range"] = (min(preds), max(preds))
         by_method.setdefault(s["method"], []).append(s)
-        _copy(run / "predictions.csv", docs_results / run.name / "predictions.csv")
+        for pred in sorted(run.glob("predictions*.csv")):
+            _copy(pred, docs_results / run.name / pred.name)
         _copy(run / "summary.json", docs_results / run.name / "summary.json")
     lines = ["| method | Kendall | Spearman | Pearson | top-10% precision | Kendall (-loss) | "
-             "Kendall (-loss vs FLOPs) | subnet acc % (min-max) | seeds | archs | budget | "
-             "train wall | score wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Kendall (none-free part) | Kendall (-loss vs FLOPs) | subnet acc % (min-max) | "
+             "seeds | archs | budget | train wall | score wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     best: dict[str, float] = {}
     for method, ss in by_method.items():
         acc = {k: [s["accuracy"][k] for s in ss] for k in ("kendall", "spearman", "pearson",
@@ -88,10 +159,11 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
                   f"{b['batch_size']} x {b['paths_per_step']} paths ({b['images_seen']:,} images), "
                   f"{b.get('device_name', b['device'])}")
         train_min = statistics.mean(s["wall_s"]["train"] for s in ss) / 60
-        score_min = statistics.mean(s["wall_s"]["score_this_session"] for s in ss) / 60
+        score_min = statistics.mean(_score_s(s) for s in ss) / 60
         lines.append(f"| {method} | {_fmt(acc['kendall'])} | {_fmt(acc['spearman'])} | "
                      f"{_fmt(acc['pearson'])} | {_fmt(acc['top10_precision'])} | "
                      f"{_fmt([s['neg_loss']['kendall'] for s in ss])} | "
+                     f"{_fmt_none_free(ss)} | "
                      f"{_fmt([s['loss_vs_flops'] for s in ss])} | "
                      f"{min(s['pred_range'][0] for s in ss):.1f}-"
                      f"{max(s['pred_range'][1] for s in ss):.1f} | "
@@ -99,8 +171,8 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
                      f"{train_min:.1f} min | {score_min:.1f} min |")
         best[method] = statistics.mean(acc["kendall"])
     for name, (k, sp, p) in PAPER.items():
-        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | | | 200 | 250 epochs, "
-                     "GPU (RD-NAS paper, SPEC section 3) | | |")
+        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | {k:.3f} | | | | 200 | "
+                     "250 epochs, batch 512, 4-op space, GPU (RD-NAS paper, Table 2) | | |")
     info = {"by_method": by_method, "kendall": best,
             "eval": by_method[next(iter(by_method))][0]["eval"] if by_method else {},
             "target": by_method[next(iter(by_method))][0]["target"] if by_method else ""}
@@ -303,11 +375,18 @@ def main(argv: list[str] | None = None) -> int:
         table, bench_info = bench_section(bench, dest)
         info = info or bench_info
         ev = bench_info.get("eval", {})
-        lines += [f"## NAS-Bench-201: ranking consistency of supernets (`{bench.name}`)", "",
+        first = next((s for ss in bench_info.get("by_method", {}).values() for s in ss), {})
+        protocol = describe_protocol(first) if first else ""
+        lines += [f"## NAS-Bench-201: ranking consistency of supernets (`{bench.name}`)", ""]
+        if protocol:
+            lines += [protocol, ""]
+        scored = ("" if protocol else
+                  f"Each arch is scored by its top-1 accuracy on {ev.get('images', '?')} fixed "
+                  f"CIFAR-10 test images after BN re-calibration on "
+                  f"{ev.get('calib_images', '?')} fixed training images. ")
+        lines += [
                   f"Ground truth: NAS-Bench-201 `{bench_info.get('target', '')}` (200-epoch "
-                  f"stand-alone accuracy), used only to measure. Each arch is scored by its "
-                  f"top-1 accuracy on {ev.get('images', '?')} fixed CIFAR-10 test images after "
-                  f"BN re-calibration on {ev.get('calib_images', '?')} fixed training images. "
+                  f"stand-alone accuracy), used only to measure. {scored}"
                   "Every row shares the budget, the seed and the data order; SPOS trains two "
                   "uniform single paths per step, RD-NAS the same two paths ranked against "
                   "each other by the teacher (no extra forward), so the budgets are equal. "
@@ -315,6 +394,14 @@ def main(argv: list[str] | None = None) -> int:
         if command:
             lines += ["```", command, "```", ""]
         lines += table + [""]
+        if curve_plot(bench_info.get("by_method", {}), dest / "kendall_over_training.png"):
+            lines += [f"![Kendall over training](results/nb201/{bench.name}/"
+                      "kendall_over_training.png)", "",
+                      "Kendall over training: " + "; ".join(
+                          f"{s['run']} " + ", ".join(f"{c['steps']}: {c['kendall']:.3f}"
+                                                     for c in s["curve"])
+                          for ss in bench_info["by_method"].values() for s in ss
+                          if len(s.get("curve", [])) > 1), ""]
         bn = bn_section(bench, dest)
         if bn:
             lines += ["## BN handling when scoring (picks evaluate's default)", ""] + bn + [""]
