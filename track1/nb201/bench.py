@@ -76,6 +76,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "rdnas_flops_nosampler": _rdnas("flops", threshold=0.0),
     # the authors resample below Hamming 4.5 (>= 5 of 6 edges differ); 3.0 accepted 98%
     "rdnas_flops_hamming": _rdnas("flops", threshold=4.5, distance="hamming"),
+    "rdnas_flops_hamming3": _rdnas("flops", threshold=3.0, distance="hamming"),
     "rdnas_flops_hinge": _rdnas("flops", ranking="hinge"),
     "rdnas_flops_diffkendall": _rdnas("flops", ranking="diffkendall"),
     "rdnas_flops_cap1": _rdnas("flops", lam="cap1"),

@@ -285,8 +285,10 @@ def masked_forward(supernet: nn.Module, images: torch.Tensor, weights: torch.Ten
                 _relu_conv_bn(_relu_conv_bn(x, block.conv_a, a, None), block.conv_b, a, None)
             continue
         c = x.shape[1] // a
-        if c not in scales:  # [6, 5, 1, A*C, 1, 1]: each op's 0/1 weight per channel
-            scales[c] = weights.permute(1, 2, 0).repeat_interleave(c, dim=2)[..., None, :, None, None]
+        if c not in scales:  # [6, 5, 1, A*C, 1, 1]: each op's 0/1 weight per channel, in
+            # the activations' dtype (bf16 under autocast: no promotion of a node to fp32)
+            scales[c] = weights.permute(1, 2, 0).repeat_interleave(c, dim=2)[
+                ..., None, :, None, None].to(x.dtype)
         x = _masked_cell(block, x, weights, scales[c], ops, a)
     lastact_bn, _ = supernet.lastact
     x = F.relu(_bn_train(x, lastact_bn, a, None))
