@@ -384,6 +384,8 @@ class FastNB201Step:
         dtype = next(supernet.parameters()).dtype
         self._host = torch.zeros(self._size, dtype=dtype, pin_memory=pin)
         self._inputs = torch.zeros(self._size, dtype=dtype, device=self.device)
+        # the pinned host buffer is refilled only once the previous step's copy has run
+        self._copied = torch.cuda.Event() if pin else None
         self.cuda_graph = (self.device.type == "cuda") if cuda_graph is None else bool(cuda_graph)
         self._graph = None
         self._static: dict[str, torch.Tensor] = {}
@@ -455,17 +457,23 @@ class FastNB201Step:
     def _capture(self, images: torch.Tensor, targets: torch.Tensor) -> None:
         self._static = {"images": images.clone(), "targets": targets.clone()}
         saved = self._snapshot()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):  # cuDNN autotuning and allocator warm-up, then undone
-                self._body(self._static["images"], self._static["targets"])
-        torch.cuda.current_stream().wait_stream(side)
-        for t, copy in saved:
-            t.copy_(copy)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = self._body(self._static["images"], self._static["targets"])
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):  # cuDNN autotuning and allocator warm-up, then undone
+                    self._body(self._static["images"], self._static["targets"])
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            for t, copy in saved:
+                t.copy_(copy)
+            with torch.cuda.graph(graph):
+                out = self._body(self._static["images"], self._static["targets"])
+        except BaseException:
+            torch.cuda.synchronize()
+            for t, copy in saved:  # a failed capture leaves the training state as it was
+                t.copy_(copy)
+            raise
         self._graph, self._static["out"] = graph, out
 
     def step(self, images: torch.Tensor, targets: torch.Tensor, lam: float,
@@ -473,8 +481,12 @@ class FastNB201Step:
         """One training step (every forward, backward and the update). ``archs``
         overrides the sampler's draw (tests)."""
         archs = self.draw() if archs is None else archs
+        if self._copied is not None:
+            self._copied.synchronize()   # the GPU has read the last step's inputs
         self._fill(archs, lam)
         self._inputs.copy_(self._host, non_blocking=True)
+        if self._copied is not None:
+            self._copied.record()
         if not self.cuda_graph:
             out = self._body(images, targets)
         else:
