@@ -60,8 +60,8 @@ def time_training(args, device: torch.device, base: torch.nn.Module) -> dict:
     batches = [(torch.randn(args.batch, 3, 32, 32, generator=g).to(device),
                 torch.randint(0, 10, (args.batch,), generator=g).to(device)) for _ in range(4)]
     cuda = device.type == "cuda"
-    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda and args.amp
-                else None)
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False))
+                if cuda and args.amp else None)
     out = {}
     for engine in ("plain", "fast"):
         net = copy.deepcopy(base).to(device)

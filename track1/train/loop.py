@@ -315,8 +315,11 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     no_sync = D.no_sync_factory(model)
     fast = None
     if config.get("engine", "plain") == "fast":
+        # a captured CUDA graph needs autocast's weight-cast cache off (torch.cuda.graphs)
+        fast_autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False))
+                         if cuda and config["amp"] else contextlib.nullcontext)
         fast = build_fast_step(supernet, optimizer, loss_cfg, sampler, teacher, config, info,
-                               autocast, log)
+                               fast_autocast, log)
         if ckpt is not None:
             fast.load_optimizer_state()
         supernet.train()
