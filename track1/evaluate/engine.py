@@ -60,6 +60,26 @@ class _Images:
             yield lo, (x if self.prenormalized else self._prep(x))
 
 
+def check_scoring_inputs(bn_mode: str, eval_images_u8: torch.Tensor, eval_labels: torch.Tensor,
+                         calib_images_u8: torch.Tensor | None) -> str:
+    """Validate a scorer's inputs (``ValueError`` naming the rule); returns the BN mode."""
+    bn_mode = check_bn_mode(bn_mode)
+    if bn_mode == "recalibrate" and (calib_images_u8 is None or len(calib_images_u8) == 0):
+        raise ValueError("bn_mode 'recalibrate' needs calibration images")
+    if eval_images_u8.dtype != torch.uint8 or eval_images_u8.dim() != 4:
+        raise ValueError("evaluation images must be a uint8 tensor [N, 3, H, W]")
+    if len(eval_images_u8) != len(eval_labels) or len(eval_labels) == 0:
+        raise ValueError("need as many (and at least one) labels as evaluation images")
+    return bn_mode
+
+
+def scoring_device(device: str | torch.device | None) -> torch.device:
+    """``device``, or CUDA when available, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
 class SubnetScorer:
     """Top-1 accuracy of subnets of ``supernet`` on fixed evaluation images.
 
@@ -77,15 +97,8 @@ class SubnetScorer:
                  bn_mode: str = DEFAULT_BN_MODE, batch_size: int = 500,
                  calib_batch_size: int = 1024, device: str | torch.device | None = None,
                  amp: bool | None = None, channels_last: bool | None = None) -> None:
-        self.bn_mode = check_bn_mode(bn_mode)
-        if self.bn_mode == "recalibrate" and (calib_images_u8 is None or len(calib_images_u8) == 0):
-            raise ValueError("bn_mode 'recalibrate' needs calibration images")
-        if eval_images_u8.dtype != torch.uint8 or eval_images_u8.dim() != 4:
-            raise ValueError("evaluation images must be a uint8 tensor [N, 3, H, W]")
-        if len(eval_images_u8) != len(eval_labels) or len(eval_labels) == 0:
-            raise ValueError("need as many (and at least one) labels as evaluation images")
-        self.device = torch.device(device) if device is not None else (
-            torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+        self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
+        self.device = scoring_device(device)
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
         self.channels_last = True if channels_last is None else bool(channels_last)

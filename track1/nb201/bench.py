@@ -179,78 +179,61 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
     """Score every arch of ``codes`` into ``path`` (CSV appended and flushed per arch, or
     per pass of ``archs_per_pass`` with the fast scorer; archs already in the file are
     skipped, so an interrupted scoring resumes). ``scorer``: ``plain`` (the shared
-    ``SubnetScorer``, one arch at a time) or ``fast`` (``FastNB201Scorer``)."""
-    if scorer == "fast":
-        return _score_run_fast(supernet, codes, path, eval_data, bn_mode, target, batch,
-                               progress, archs_per_pass)
+    ``SubnetScorer``, one arch at a time) or ``fast`` (``FastNB201Scorer``). Both
+    calibrate in chunks of the scoring batch, as the bench always has."""
     from tqdm import tqdm
     gt = load_ground_truth()
-    images, labels, calib = eval_data
     done = read_predictions(path)
     todo = [c for c in codes if c not in done]
-    if todo:
-        from track1.evaluate import SubnetScorer
-        device = next(supernet.parameters()).device
-        if path.exists():  # rewrite only complete rows (drops a torn line)
-            _write_rows(path, list(done.values()))
-        new = not path.exists()
-        # The shared engine (the one `evaluate` uses); it restores the supernet's BN
-        # buffers on exit. Calibration chunks = the scoring batch, as the bench always had.
-        with SubnetScorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
-                          bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
-                          device=device) as scorer, open(path, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["arch", "pred", "gt", "loss"])
-            for code in tqdm(todo, desc=f"score {path.parent.name} ({bn_mode})", unit="arch",
-                             disable=not progress, dynamic_ncols=True, leave=False):
-                acc, loss = scorer.evaluate(decode(code))
-                row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
-                       f"{loss:.6f}"]
-                w.writerow(row)
-                f.flush()
-                done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
+    if not todo:
+        return {c: done[c] for c in codes}
+    if path.exists():  # rewrite only complete rows (drops a torn line)
+        _write_rows(path, list(done.values()))
+    new = not path.exists()
+    with open(path, "a", newline="") as f, \
+            tqdm(total=len(todo), desc=f"score {path.parent.name} ({bn_mode}, {scorer})",
+                 unit="arch", disable=not progress, dynamic_ncols=True, leave=False) as bar:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["arch", "pred", "gt", "loss"])
+
+        def record(code: str, acc: float, loss: float) -> None:
+            row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
+                   f"{loss:.6f}"]
+            w.writerow(row)
+            done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
+            bar.update(1)
+        run = _score_fast if scorer == "fast" else _score_plain
+        run(supernet, todo, eval_data, bn_mode, batch, archs_per_pass, record, f.flush)
     return {c: done[c] for c in codes}
 
 
-def _score_run_fast(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: tuple,
-                    bn_mode: str, target: str, batch: int, progress: bool,
-                    archs_per_pass: int) -> dict[str, dict[str, str]]:
-    from tqdm import tqdm
+def _score_plain(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode: str,
+                 batch: int, archs_per_pass: int, record: Callable, flush: Callable) -> None:
+    from track1.evaluate import SubnetScorer
+    images, labels, calib = eval_data
+    # the shared engine (the one `evaluate` uses); it restores the supernet's BN buffers
+    with SubnetScorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
+                      bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
+                      device=next(supernet.parameters()).device) as scorer:
+        for code in todo:
+            record(code, *scorer.evaluate(decode(code)))
+            flush()
+
+
+def _score_fast(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode: str,
+                batch: int, archs_per_pass: int, record: Callable, flush: Callable) -> None:
     from track1.nb201.fast_scorer import FastNB201Scorer
     from track1.nb201.space import encode
-    gt = load_ground_truth()
     images, labels, calib = eval_data
-    done = read_predictions(path)
-    todo = [c for c in codes if c not in done]
-    if todo:
-        device = next(supernet.parameters()).device
-        if path.exists():
-            _write_rows(path, list(done.values()))
-        new = not path.exists()
-        scorer = FastNB201Scorer(supernet, images, labels,
-                                 calib if bn_mode == "recalibrate" else None, bn_mode=bn_mode,
-                                 batch_size=batch, calib_batch_size=batch,
-                                 archs_per_pass=archs_per_pass, device=device)
-        bar = tqdm(total=len(todo), desc=f"score {path.parent.name} ({bn_mode}, fast)",
-                   unit="arch", disable=not progress, dynamic_ncols=True, leave=False)
-        with open(path, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["arch", "pred", "gt", "loss"])
-
-            def on_result(arch, acc: float, loss: float) -> None:
-                code = encode(arch)
-                row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
-                       f"{loss:.6f}"]
-                w.writerow(row)
-                done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
-                bar.update(1)
-            for lo in range(0, len(todo), archs_per_pass):
-                scorer.evaluate_many(todo[lo:lo + archs_per_pass], on_result)
-                f.flush()
-        bar.close()
-    return {c: done[c] for c in codes}
+    scorer = FastNB201Scorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
+                             bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
+                             archs_per_pass=archs_per_pass,
+                             device=next(supernet.parameters()).device)
+    for lo in range(0, len(todo), archs_per_pass):
+        scorer.evaluate_many(todo[lo:lo + archs_per_pass],
+                             lambda arch, acc, loss: record(encode(arch), acc, loss))
+        flush()
 
 
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from track1.data.decode import normalize
-from track1.evaluate.bn import check_bn_mode
+from track1.evaluate.engine import check_scoring_inputs, scoring_device
 from track1.nb201.network import EDGES, NONE, OPS
 
 SKIP, POOL = OPS.index("skip_connect"), OPS.index("avg_pool_3x3")
@@ -112,13 +112,8 @@ class FastNB201Scorer:
                  calib_batch_size: int = 256, archs_per_pass: int = 32,
                  device: str | torch.device | None = None, amp: bool | None = None,
                  channels_last: bool | None = None) -> None:
-        self.bn_mode = check_bn_mode(bn_mode)
-        if self.bn_mode == "recalibrate" and (calib_images_u8 is None or len(calib_images_u8) == 0):
-            raise ValueError("bn_mode 'recalibrate' needs calibration images")
-        if len(eval_images_u8) != len(eval_labels) or len(eval_labels) == 0:
-            raise ValueError("need as many (and at least one) labels as evaluation images")
-        self.device = torch.device(device) if device is not None else (
-            torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+        self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
+        self.device = scoring_device(device)
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
         # activations are channels-last inside (archs are gathered in an NHWC view);

@@ -73,22 +73,18 @@ class Protocol:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+PAPER = Protocol(
+    name="paper", ops=PAPER_OPS, train_fraction=0.5, split_seed=0, eval_source="held_out",
+    archs=1000, none_free=True, eval_images=5000, calib_images=512, epochs=250,
+    batch_size=512, lr=0.0125, min_lr=0.0005, warmup_epochs=0.0, sched_per="epoch",
+    nesterov=False, weight_decay=5e-4, bn_affine=False, dropout=0.1,
+    fractions=(0.1, 0.25, 0.5, 1.0),
+    # the authors' NB201 code at the paper's time: lambda = 2 sin(0.8 pi e / E)
+    lam={"schedule": "sine", "amplitude": 2.0, "frequency": 0.8})
+
 PROTOCOLS: dict[str, Protocol] = {
-    "paper": Protocol(
-        name="paper", ops=PAPER_OPS, train_fraction=0.5, split_seed=0, eval_source="held_out",
-        archs=1000, none_free=True, eval_images=5000, calib_images=512, epochs=250,
-        batch_size=512, lr=0.0125, min_lr=0.0005, warmup_epochs=0.0, sched_per="epoch",
-        nesterov=False, weight_decay=5e-4, bn_affine=False, dropout=0.1,
-        fractions=(0.1, 0.25, 0.5, 1.0),
-        # the authors' NB201 code at the paper's time: lambda = 2 sin(0.8 pi e / E)
-        lam={"schedule": "sine", "amplitude": 2.0, "frequency": 0.8}),
-    "paper5": Protocol(
-        name="paper5", ops=None, train_fraction=0.5, split_seed=0, eval_source="held_out",
-        archs=1000, none_free=False, eval_images=5000, calib_images=512, epochs=250,
-        batch_size=512, lr=0.0125, min_lr=0.0005, warmup_epochs=0.0, sched_per="epoch",
-        nesterov=False, weight_decay=5e-4, bn_affine=False, dropout=0.1,
-        fractions=(0.1, 0.25, 0.5, 1.0),
-        lam={"schedule": "sine", "amplitude": 2.0, "frequency": 0.8}),
+    "paper": PAPER,
+    "paper5": replace(PAPER, name="paper5", ops=None, none_free=False),
     "quick": Protocol(
         name="quick", ops=None, train_fraction=None, split_seed=0, eval_source="val",
         archs=1000, none_free=False, eval_images=1000, calib_images=512, epochs=3,
