@@ -228,3 +228,20 @@ def test_more_local_ranks_than_gpus_is_one_clear_error(monkeypatch):
     with pytest.raises(RuntimeError, match=r"LOCAL_RANK 1 .* only 1 CUDA device.*--device cpu"):
         D.pick_device("auto", 1)
     assert D.pick_device("cpu", 5) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("item,named", [
+    ("sampler.thresold=99", "sampler.thresold"),
+    ("lambda.epochs_per_unt=3", "lambda.epochs_per_unt"),
+    ("teacher.zen.batchsize=4", "teacher.zen.batchsize"),
+    ("loss.num_randon=3", "loss.num_randon"),
+    ("model.widht=2", "model.widht"),
+    ("train_subset={fraction: 0.5, sed: 1}", "train_subset.sed"),
+])
+def test_unknown_keys_refused_at_every_depth(tmp_path, capsys, item, named):
+    """A typo inside a section is one line naming the key's full path, exit 2, and
+    nothing is written."""
+    assert main(["train", "--ckpt-dir", str(tmp_path), "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert f"'{named}'" in err and "known keys" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())

@@ -17,6 +17,17 @@ SUPERNETS: dict[str, str] = {
 }
 
 
+def supernet_options(space: str) -> set[str] | None:
+    """The keyword arguments the supernet of ``space`` accepts (its ``model:`` keys), or
+    ``None`` for an unknown space (reported elsewhere)."""
+    import inspect
+    if space not in SUPERNETS:
+        return None
+    module, cls = SUPERNETS[space].split(":")
+    params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
+    return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def build_supernet(config: dict) -> nn.Module:
     """A freshly initialised supernet of ``config["space"]`` built with ``config["model"]``."""
     space = config.get("space", "track1_resnet48")

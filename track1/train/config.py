@@ -72,6 +72,46 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: known keys of the mapping-valued sections ("a.b" for nested ones); ``loss`` is checked
+#: by ``LossConfig`` and ``model`` by the chosen supernet's constructor
+SECTION_KEYS: dict[str, set[str]] = {
+    "sampler": {"threshold", "distance"},
+    "teacher": {"priors", "cache", "zen"},
+    "teacher.zen": {"batch", "resolution", "repeats", "residual"},
+    "lambda": {"schedule", "value", "cap", "epochs_per_unit", "amplitude", "frequency",
+               "milestones", "values"},
+    "train_subset": {"fraction", "seed"},
+}
+
+
+def _check_keys(where: str, value: Any, known: set[str]) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise TrainConfigError(f"config {where!r} must be a mapping, got {value!r}")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise TrainConfigError(f"unknown config key {where + '.' + unknown[0]!r}; known keys of "
+                               f"{where!r}: {sorted(known)}")
+
+
+def check_section_keys(config: dict) -> None:
+    """Refuse unknown keys inside every section (a typo such as ``sampler.thresold``
+    would otherwise train without a word), naming the key's full path."""
+    for section, known in SECTION_KEYS.items():
+        node: Any = config
+        for part in section.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        _check_keys(section, node, known)
+    from track1.nas.step import LossConfig
+    from dataclasses import fields
+    _check_keys("loss", config.get("loss"), {f.name for f in fields(LossConfig)})
+    from track1.models import supernet_options
+    options = supernet_options(config["space"])
+    if options is not None:
+        _check_keys("model", config.get("model"), options)
+
+
 def deep_merge(base: dict, override: dict, path: str = "") -> dict:
     """``base`` updated by ``override`` recursively; unknown top-level keys are refused
     (a typo would otherwise be silently ignored)."""
@@ -154,6 +194,9 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
 
 
 def validate(config: dict) -> None:
+    if config["space"] in _known_spaces():  # an unknown space is reported below
+        check_section_keys(config)
+
     def positive(key: str, integer: bool = True) -> None:
         v = config[key]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (
@@ -169,7 +212,7 @@ def validate(config: dict) -> None:
         raise TrainConfigError(f"config 'engine' must be plain or fast, got {config['engine']!r}")
     subset = config["train_subset"]
     if subset is not None:
-        if not isinstance(subset, dict) or set(subset) - {"fraction", "seed"}:
+        if not isinstance(subset, dict):
             raise TrainConfigError("config 'train_subset' must be null or a mapping with keys "
                                    f"fraction and seed, got {subset!r}")
         fraction = subset.get("fraction", 0.5)
@@ -188,6 +231,11 @@ def validate(config: dict) -> None:
         LossConfig.from_dict(config["loss"])
     except (TypeError, ValueError) as e:
         raise TrainConfigError(f"config 'loss': {e}") from None
+
+
+def _known_spaces() -> set[str]:
+    from track1.models import SUPERNETS
+    return set(SUPERNETS)
 
 
 def save_yaml(config: dict, path: str | os.PathLike) -> None:
