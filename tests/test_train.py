@@ -245,3 +245,20 @@ def test_unknown_keys_refused_at_every_depth(tmp_path, capsys, item, named):
     err = capsys.readouterr().err
     assert f"'{named}'" in err and "known keys" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_more_epochs_on_resume_rebuild_the_schedule(tmp_path):
+    """Resuming a finished 2-epoch run with epochs=3 trains the third epoch at a real lr
+    (the restored schedule used to end at the old length: lr 0 for the whole new epoch,
+    so the weights did not move) and says so."""
+    train(_config(tmp_path, "more", warmup_epochs=0.0), batches=SyntheticBatches(size=16),
+          log=lambda s: None)
+    two = load_checkpoint(tmp_path / "more" / "last.pth")["model"]
+    logs: list[str] = []
+    train(_config(tmp_path, "more", epochs=3, warmup_epochs=0.0),
+          batches=SyntheticBatches(size=16), log=logs.append)
+    three = load_checkpoint(tmp_path / "more" / "last.pth")
+    assert three["epoch"] == 3 and three["step"] == 9
+    assert any("lr schedule is rebuilt for 3 epochs" in line for line in logs)
+    weights = [k for k in two if two[k].is_floating_point() and "running_" not in k]
+    assert any(not torch.equal(two[k], three["model"][k]) for k in weights)

@@ -285,7 +285,16 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
         try:
             supernet.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
+            saved_epochs = ckpt["config"].get("epochs")
+            if saved_epochs == config["epochs"]:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            else:
+                # the restored schedule would end at the old length (lr 0 from there on):
+                # the lr is a pure function of the step, so the new length's schedule
+                # continues from this step instead
+                log(f"epochs changed from {saved_epochs} to {config['epochs']}: the lr schedule "
+                    f"is rebuilt for {config['epochs']} epochs and continues at step "
+                    f"{int(ckpt['step'])}")
             sampler.load_state_dict(ckpt["sampler"])
             if teacher is not None and ckpt.get("teacher"):
                 teacher.load_state_dict(ckpt["teacher"])
