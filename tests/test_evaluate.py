@@ -406,3 +406,32 @@ def test_prefix_order_shards_partition_the_list_and_keep_its_overlap():
 
     strided = [entries[r::world] for r in range(world)]
     assert distinct_prefixes(shards) < distinct_prefixes(strided)
+
+
+def test_partial_run_never_takes_the_official_name_nor_replaces_a_fuller_file(tiny_setup, tmp_path):
+    """Issue 13, item 2: a --limit run writes <name>.partial.json and says 'incomplete';
+    a run with fewer entries than the file it would overwrite refuses before any work."""
+    from track1.evaluate.errors import EvaluateError
+    from track1.evaluate.runner import EvalOptions, evaluate
+    from track1.official import SUBMISSION_NAME
+    root = tiny_setup
+    opts = dict(checkpoint=str(root / "demo.pth"), archs=str(root / "list.json"),
+                eval_images=32, calib_images=32, calib_batch_size=32, device="cpu",
+                progress=False, cache_dir=str(root / "cache"))
+    official = tmp_path / SUBMISSION_NAME
+    logs: list[str] = []
+    report = evaluate(EvalOptions(limit=2, out=str(official), results_dir=str(tmp_path / "r1"),
+                                  **opts), log=logs.append)
+    assert not official.exists() and report.out == tmp_path / (official.stem + ".partial.json")
+    assert len(json.loads(report.out.read_text())) == 2
+    assert any("incomplete: 2 of 14 entries" in line for line in logs)
+    full = evaluate(EvalOptions(limit=0, out=str(official), results_dir=str(tmp_path / "r2"),
+                                **opts), log=lambda *_: None)
+    assert full.out == official and len(json.loads(official.read_text())) == 14
+    before = official.read_bytes()
+    mine = tmp_path / "mine.json"
+    mine.write_bytes(before)
+    with pytest.raises(EvaluateError, match="already holds 14 entries"):
+        evaluate(EvalOptions(limit=3, out=str(mine), results_dir=str(tmp_path / "r3"), **opts),
+                 log=lambda *_: None)
+    assert mine.read_bytes() == before and not (tmp_path / "r3").exists()

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"score only the first N entries; 0 = all (default: all on GPU, "
                         f"{DEFAULT_CPU_LIMIT} on CPU, with a projection for the full list)")
     p.add_argument("--out", default=None,
-                   help="output JSON (default: submission/CVPR_2022_NAS_Track1_test.json)")
+                   help="output JSON (default: submission/CVPR_2022_NAS_Track1_test.json; a partial "
+                        "run writes <name>.partial.json and never replaces a fuller file)")
     p.add_argument("--bn-mode", choices=BN_MODES, default=DEFAULT_BN_MODE,
                    help=f"BN statistics per subnet (default: {DEFAULT_BN_MODE})")
     p.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES,

@@ -209,7 +209,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
              "batch_size": batch_size if opts.bn_mode == "batch" else None}
     results_dir = Path(opts.results_dir) if opts.results_dir else \
         DEFAULT_RESULTS_ROOT / _fingerprint(setup)
-    out = Path(opts.out) if opts.out else DEFAULT_OUT
+    out = submission_path(Path(opts.out) if opts.out else DEFAULT_OUT, len(entries),
+                          len(full_list))
     report = EvalReport(out=None, results_dir=results_dir, total_entries=len(entries),
                         list_size=len(full_list), images_per_subnet=n_eval + n_calib,
                         rank=rank, world_size=world)
@@ -312,8 +313,30 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
                 f"(pass --limit 0 for all). For scale: on one H200 at 224 px, with 2,048 "
                 f"calibration + 10,000 evaluation images, the measured rate projects the full "
                 f"list to 2.7 h (docs/BENCHMARKS.md)")
-        log(f"wrote {out} ({len(submission)} entries)")
+        incomplete = (f"; incomplete: {len(submission):,} of {len(full_list):,} entries"
+                      if len(submission) < len(full_list) else "")
+        log(f"wrote {out} ({len(submission)} entries{incomplete})")
     return report
+
+
+def submission_path(out: Path, n_entries: int, list_size: int) -> Path:
+    """Where a run of ``n_entries`` of a ``list_size`` list writes: a partial run never
+    takes the official file name (``<name>.partial.json`` instead), and no run replaces
+    a file that holds more entries than it will (``EvaluateError``, before any work)."""
+    if n_entries < list_size and out.name == SUBMISSION_NAME:
+        out = out.with_name(out.stem + ".partial.json")
+    if out.is_dir():
+        raise EvaluateError(f"--out {out} is a directory; name a .json file")
+    if out.is_file():
+        try:
+            with open(out, encoding="utf-8") as f:
+                held = len(json.load(f))
+        except (OSError, ValueError, TypeError):
+            held = 0  # unreadable or not a submission: an ordinary overwrite
+        if held > n_entries:
+            raise EvaluateError(f"{out} already holds {held:,} entries, more than this run's "
+                                f"{n_entries:,}: not overwritten (pass --out another file)")
+    return out
 
 
 def _hours(seconds: float) -> str:
