@@ -161,14 +161,29 @@ def test_results_log_ignores_and_rewrites_torn_line(tmp_path):
     with ResultsLog(path) as log:
         assert sorted(log.done) == ["arch1", "arch2"]
         log.append({"key": "arch3", "arch": "z", "acc": 1.0})
-    records, good = read_jsonl(path)
-    assert [r["key"] for r in records] == ["arch1", "arch2", "arch3"]
-    assert good == path.stat().st_size
+    records, damaged = read_jsonl(path)
+    assert [r["key"] for r in records] == ["arch1", "arch2", "arch3"] and damaged == 0
     assert set(collect(tmp_path)) == {"arch1", "arch2", "arch3"}
     sub = build_submission([("arch2", "y"), ("arch1", "x")], collect(tmp_path))
     assert list(sub) == ["arch2", "arch1"] and sub["arch1"] == {"acc": 0.5, "arch": "x"}
     with pytest.raises(KeyError):
         build_submission([("arch9", "q")], collect(tmp_path))
+
+
+def test_damaged_line_in_the_middle_drops_only_itself(tmp_path):
+    """Issue 13, item 5: line 10 of 60 damaged used to drop every later record silently."""
+    path = tmp_path / "rank000.jsonl"
+    with ResultsLog(path) as log:
+        for i in range(60):
+            log.append({"key": f"arch{i}", "arch": "x", "acc": i / 100})
+    lines = path.read_text().splitlines()
+    lines[9] = lines[9][:15] + "#garbage"
+    path.write_text("\n".join(lines) + "\n")
+    records, damaged = read_jsonl(path)
+    assert damaged == 1 and len(records) == 59 and "arch9" not in {r["key"] for r in records}
+    with ResultsLog(path) as log:
+        assert log.skipped == 1 and len(log.done) == 59 and "arch59" in log.done
+    assert read_jsonl(path) == (records, 0)   # rewritten without the damaged line
 
 
 # ---------------------------------------------------------------------- metrics

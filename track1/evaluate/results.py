@@ -3,8 +3,8 @@
 Why: a 45,000-subnet run must survive being killed at any moment. Every finished
 subnet is one JSON line appended and flushed to its rank's log (fsync'ed at least
 every ``fsync_every`` lines or ``fsync_seconds``), so a kill loses only the subnets in
-flight. On reopening, a torn last line (the process died mid-write) is cut off and
-its subnet is scored again. The final JSON is written to a temporary file and
+flight. On reopening, a damaged line (a torn tail from a kill, or damage in the middle)
+is dropped alone, its subnet scored again, and the count is reported (``skipped``). The final JSON is written to a temporary file and
 renamed, so a reader never sees a half-written submission.
 """
 from __future__ import annotations
@@ -26,31 +26,30 @@ def rank_file(results_dir: str | os.PathLike, rank: int) -> Path:
 
 
 def read_jsonl(path: str | os.PathLike) -> tuple[list[dict], int]:
-    """Valid records of ``path`` and the byte length of its valid prefix.
+    """Valid records of ``path`` and the number of damaged lines skipped.
 
-    Reading stops at the first line that is not complete, valid JSON with a ``key``
-    (a torn tail); everything before it is kept.
+    A line that is not complete, valid JSON with a ``key`` (a torn tail from a kill, or
+    a line damaged in the middle) is skipped alone: every valid record after it is kept.
     """
     records: list[dict] = []
-    good = 0
+    damaged = 0
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return records, 0
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        if end < 0:
-            break  # no newline: torn last line
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
         try:
-            rec = json.loads(data[pos:end])
+            rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            break
+            damaged += 1
+            continue
         if not isinstance(rec, dict) or "key" not in rec:
-            break
+            damaged += 1
+            continue
         records.append(rec)
-        pos = good = end + 1
-    return records, good
+    return records, damaged
 
 
 class ResultsLog:
@@ -60,10 +59,12 @@ class ResultsLog:
                  fsync_seconds: float = 10.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        records, good = read_jsonl(self.path)
-        if self.path.exists() and self.path.stat().st_size != good:
-            with open(self.path, "r+b") as f:  # drop the torn tail before appending
-                f.truncate(good)
+        records, self.skipped = read_jsonl(self.path)
+        if self.skipped:  # rewrite without the damaged lines before appending
+            def write(f) -> None:
+                for r in records:
+                    f.write(json.dumps(r, separators=(",", ":")) + "\n")
+            atomic_write(self.path, write, binary=False)
         self.done: dict[str, dict] = {r["key"]: r for r in records}
         self._f = open(self.path, "a", encoding="utf-8")
         self.fsync_every, self.fsync_seconds = fsync_every, fsync_seconds
@@ -101,6 +102,11 @@ def collect(results_dir: str | os.PathLike) -> dict[str, dict]:
         for rec in read_jsonl(path)[0]:
             out[rec["key"]] = rec
     return out
+
+
+def damaged_records(results_dir: str | os.PathLike) -> int:
+    """How many damaged lines the rank logs of ``results_dir`` hold (all skipped)."""
+    return sum(read_jsonl(p)[1] for p in Path(results_dir).glob(RESULTS_GLOB))
 
 
 def write_json_atomic(obj: object, path: str | os.PathLike, indent: int | None = None) -> Path:

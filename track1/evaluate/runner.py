@@ -34,8 +34,8 @@ from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
 from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
-from track1.evaluate.results import (ResultsLog, build_submission, collect, rank_file,
-                                     write_json_atomic)
+from track1.evaluate.results import (ResultsLog, build_submission, collect, damaged_records,
+                                     rank_file, write_json_atomic)
 from track1.hardware import bf16_is_native
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
 
@@ -246,6 +246,10 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     todo = [(k, c) for k, c in shard if k not in done]
     report.skipped = len(shard) - len(todo)
     if rank == 0:
+        damaged = damaged_records(results_dir)
+        if damaged:
+            log(f"{damaged} damaged record(s) in {results_dir} skipped (every other record "
+                "kept); their subnets are scored again")
         where = f"{world} ranks, " if world > 1 else ""
         log(f"evaluate: {len(entries)} of {len(full_list)} subnets ({where}{report.skipped} "
             f"already in {results_dir}), {n_eval} eval + {n_calib} calibration images at "
