@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.test_costs import SPEC_TABLE
 from track1.cli import main
 
@@ -36,3 +38,29 @@ def test_info_untied_flag(capsys):
     assert "conv2 tie" in capsys.readouterr().err
     assert main(["info", "--untied", code]) == 0
     assert json.loads(capsys.readouterr().out)["arch"] == code
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["evaluate", "--eval-images", "-999"], "--eval-images"),
+    (["evaluate", "--eval-images", "-5"], "--eval-images"),
+    (["evaluate", "--limit", "-1"], "--limit"),
+    (["evaluate", "--batch-size", "-1"], "--batch-size"),
+    (["evaluate", "--calib-images", "0"], "--calib-images"),
+    (["evaluate", "--calib-batch-size", "0"], "--calib-batch-size"),
+    (["evaluate", "--threads", "-1"], "--threads"),
+    (["evaluate", "--prefix-cache-gb", "nan"], "--prefix-cache-gb"),
+    (["info", "1252233313000000223212122253130000000000006515000000", "--image-size", "0"],
+     "--image-size"),
+    (["info", "1252233313000000223212122253130000000000006515000000", "--num-classes", "-3"],
+     "--num-classes"),
+    (["info", "1252233313000000223212122253130000000000006515000000", "--zen-batch", "0"],
+     "--zen-batch"),
+])
+def test_nonsense_numbers_refused_before_any_work(argv, named, capsys):
+    """Issue 13, item 7: each used to run (one image scored, all 45,000 for -1, made-up
+    costs, -Infinity in JSON); now argparse refuses it naming the flag and the rule."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {named}: must be" in err

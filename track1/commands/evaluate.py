@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from track1.commands.argtypes import int_at_least, positive_float
 from track1.evaluate.bn import BN_MODES, DEFAULT_BN_MODE
 from track1.evaluate.runner import (DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES,
                                     EvalOptions, evaluate)
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None,
                    help="ImageFolder root with val/ (or test/) and train/, or a .tar/.tar.gz of "
                         "it (default: the embedded CIFAR-10 demo set)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=int_at_least(0), default=None,
                    help=f"score only the first N entries; 0 = all (default: all on GPU, "
                         f"{DEFAULT_CPU_LIMIT} on CPU, with a projection for the full list)")
     p.add_argument("--out", default=None,
@@ -32,14 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "run writes <name>.partial.json and never replaces a fuller file)")
     p.add_argument("--bn-mode", choices=BN_MODES, default=DEFAULT_BN_MODE,
                    help=f"BN statistics per subnet (default: {DEFAULT_BN_MODE})")
-    p.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES,
+    p.add_argument("--calib-images", type=int_at_least(1), default=DEFAULT_CALIB_IMAGES,
                    help="training images for BN recalibration (fewer when the data has fewer)")
-    p.add_argument("--calib-batch-size", type=int, default=1024,
+    p.add_argument("--calib-batch-size", type=int_at_least(1), default=1024,
                    help="chunk size of the calibration forward (part of the result's setup)")
-    p.add_argument("--eval-images", type=int, default=None,
+    p.add_argument("--eval-images", type=int_at_least(1), default=None,
                    help=f"evaluation images, a fixed seeded subset of val/ (default: all, at "
                         f"most {DEFAULT_EVAL_IMAGES})")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=int_at_least(1), default=None,
                    help="evaluation batch (default 500 on GPU; on CPU 2000 up to 64 px, else 64; "
                         "halved on OOM)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -50,13 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bf16 autocast (auto: on for CUDA and for CPUs with native bf16, "
                         "AVX512-BF16/AMX, where it is 1.6-2.0x faster than fp32 with accuracies "
                         "within 0.006; 'off' for fp32 everywhere)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--threads", type=int_at_least(1), default=None,
+                   help="CPU threads (torch.set_num_threads)")
     p.add_argument("--cache-dir", default=None,
                    help="decoded-image cache (default: $TRACK1_CACHE_DIR or ~/.cache/track1/decoded)")
     p.add_argument("--no-prefix-sharing", action="store_true",
                    help="score one subnet at a time in list order instead of in prefix order "
                         "with shared stem/leading-block activations (same numbers, slower)")
-    p.add_argument("--prefix-cache-gb", type=float, default=None,
+    p.add_argument("--prefix-cache-gb", type=positive_float, default=None,
                    help="memory for cached prefix activations (default: 8 GB on CPU, half the "
                         "free memory on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -66,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(
         checkpoint=args.checkpoint, archs=args.archs, data=args.data,
-        limit=None if args.limit is None else (args.limit if args.limit > 0 else 0),
+        limit=args.limit,
         out=args.out, bn_mode=args.bn_mode, calib_images=args.calib_images,
         eval_images=args.eval_images, batch_size=args.batch_size,
         calib_batch_size=args.calib_batch_size, device=args.device,

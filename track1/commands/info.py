@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from track1.commands.argtypes import int_at_least
 from track1.costs import count_costs
 from track1.space.resnet48 import decode
 
@@ -16,13 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("archs", nargs="+", metavar="ARCH", help="52-character arch code")
     p.add_argument("--untied", action="store_true",
                    help="accept codes outside the official list's tied space")
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--image-size", type=int_at_least(1), default=224)
+    p.add_argument("--num-classes", type=int_at_least(1), default=1000)
     p.add_argument("--zen", action="store_true",
                    help="add a 'zen' field: Zen-score (seeded per arch, reproducible)")
-    p.add_argument("--zen-batch", type=int, default=8, help="Zen-score batch size")
-    p.add_argument("--zen-resolution", type=int, default=224, help="Zen-score input size")
-    p.add_argument("--zen-repeats", type=int, default=1, help="Zen-score draws averaged")
+    p.add_argument("--zen-batch", type=int_at_least(1), default=8, help="Zen-score batch size")
+    p.add_argument("--zen-resolution", type=int_at_least(1), default=224, help="Zen-score input size")
+    p.add_argument("--zen-repeats", type=int_at_least(1), default=1, help="Zen-score draws averaged")
     p.add_argument("--zen-no-residual", action="store_true",
                    help="score with the shortcuts removed (Zen-NAS's official variant)")
     p.set_defaults(func=run)
