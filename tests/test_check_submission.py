@@ -88,12 +88,17 @@ def _broken(valid: dict, case: str):
         return '{"arch1": {"acc": 0.5,', "JSON"
     if case == "list":
         return "[1, 2]", "object"
+    if case == "duplicate":  # 45,001 members, the last repeating arch7: json kept the last
+        text = json.dumps(valid)
+        return text[:-1] + ', "arch7": ' + json.dumps(valid["arch7"]) + "}", "arch7"
+    if case == "deep":
+        return "[" * 100_000 + "]" * 100_000, "nested too deeply"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["order", "missing", "extra", "renamed", "arch", "nan", "inf",
                                   "percent", "negative", "string", "bool", "no_acc", "not_object",
-                                  "not_json", "list"])
+                                  "not_json", "list", "duplicate", "deep"])
 def test_each_broken_case_rejected_naming_the_problem(valid, tmp_path, capsys, case):
     obj, needle = _broken(valid, case)
     assert main(["check-submission", str(_write(tmp_path, obj))]) == 1
@@ -109,3 +114,13 @@ def test_custom_list_via_archs(tmp_path, capsys):
     assert main(["check-submission", str(sub)]) == 1  # against the official 45,000
     assert "missing entries" in capsys.readouterr().err
     assert main(["check-submission", str(tmp_path / "absent.json")]) == 1
+
+
+def test_arch_list_with_a_repeated_key_is_refused(tmp_path, capsys):
+    """``evaluate --archs`` kept the last duplicate silently (issue 13, item 10)."""
+    code = "1252233313000000223212122253130000000000006515000000"
+    path = _write(tmp_path, '{"arch1": {"arch": "%s"}, "arch1": {"arch": "%s"}}' % (code, code),
+                  "list.json")
+    assert main(["evaluate", "--archs", str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "'arch1' appears twice" in err and len(err.strip().splitlines()) == 1

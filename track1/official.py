@@ -22,6 +22,21 @@ class ArchListError(ValueError):
     """A list file that is missing, unreadable, or has a malformed entry (key named)."""
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object with the same key twice (``json`` would keep the last silently)."""
+
+
+def refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``object_pairs_hook`` for ``json.load``: a dict, or ``DuplicateKeyError`` naming
+    the first repeated key and its position among the object's members."""
+    out: dict = {}
+    for i, (key, value) in enumerate(pairs):
+        if key in out:
+            raise DuplicateKeyError(f"key {key!r} appears twice (member #{i + 1} repeats it)")
+        out[key] = value
+    return out
+
+
 def read_list_json(path: str | os.PathLike | None = None) -> dict:
     """The raw ``{"archN": {"acc": ..., "arch": ...}}`` mapping (gzip or plain JSON)."""
     path = Path(path) if path is not None else OFFICIAL_LIST
@@ -30,9 +45,11 @@ def read_list_json(path: str | os.PathLike | None = None) -> dict:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArchListError(f"cannot read arch list {path}: {e}") from None
+            data = json.load(f, object_pairs_hook=refuse_duplicate_keys)
+    except DuplicateKeyError as e:
+        raise ArchListError(f"arch list {path}: {e}") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise ArchListError(f"cannot read arch list {path}: {str(e)[:200]}") from None
     if not isinstance(data, dict) or not data:
         raise ArchListError(f"arch list {path} must be a non-empty JSON object of "
                             '{"archN": {"acc": ..., "arch": "<52 digits>"}}')

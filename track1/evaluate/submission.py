@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from track1.official import read_list_json
+from track1.official import DuplicateKeyError, read_list_json, refuse_duplicate_keys
 
 
 def first_problem(path: str | os.PathLike, archs: str | os.PathLike | None = None) -> str | None:
@@ -22,7 +22,11 @@ def first_problem(path: str | os.PathLike, archs: str | os.PathLike | None = Non
         return f"{path}: file not found"
     try:
         with open(path, encoding="utf-8") as f:
-            sub = json.load(f)
+            sub = json.load(f, object_pairs_hook=refuse_duplicate_keys)
+    except DuplicateKeyError as e:
+        return f"{path}: {e}"
+    except RecursionError:
+        return f"{path}: nested too deeply to be a submission"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"{path}: not valid JSON ({e})"
     if not isinstance(sub, dict):
