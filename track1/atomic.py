@@ -2,6 +2,9 @@
 
 The content goes to a temporary file in the target's folder, is flushed and fsynced,
 then renamed over the target (``os.replace`` is atomic on POSIX within one filesystem).
+The temporary file's name carries the writer's process id, so a later write of the same
+target removes the leftovers of writers that were killed (``remove_stale_temps``), and
+the file gets the permissions the user's umask gives new files (not mkstemp's 0600).
 """
 from __future__ import annotations
 
@@ -11,12 +14,49 @@ from pathlib import Path
 from typing import IO, Callable
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete ``path``'s temporary files left by writers that no longer run (a SIGKILL
+    during a save left a 109 MB ``.last.pth.*.tmp`` for ever); returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = tmp.name[len(path.name) + 2:].split(".")
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue  # not ours to judge, or its writer is still at work
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True) -> Path:
     """Call ``write(f)`` on a temporary file, then atomically rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()

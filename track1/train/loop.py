@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from track1.atomic import remove_stale_temps
 from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
 from track1.nas.sampler import MarginSampler
 from track1.nas.schedules import make_schedule
@@ -220,6 +221,8 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     log = log or (lambda s: print(s, flush=True) if info.is_main else None)
     out_dir = run_dir(config)
     last = out_dir / "last.pth"
+    if info.is_main:  # a save killed mid-write left its temporary file: remove it now
+        remove_stale_temps(last)
     loss_cfg = LossConfig.from_dict(config["loss"])
 
     # ---- resume / compatibility checks first: nothing is written before they pass
