@@ -118,3 +118,11 @@ def test_distances():
         a, b = random_arch(rng), random_arch(rng)
         for f in (hamming_distance, width_distance, group_distance):
             assert f(a, b) == pytest.approx(f(b, a)) and f(a, b) >= 0
+
+
+def test_a_huge_code_is_cut_in_the_message(capsys):
+    """Issue 13, item 13: a 100,000-character code was echoed whole to stderr."""
+    from track1.cli import main
+    assert main(["info", "1" * 100_000]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 300 and "(99,942 more)" in err and "length is 100000" in err

@@ -12,6 +12,7 @@ import random
 from typing import Iterator, Sequence
 
 from track1.nb201.network import EDGES, OPS, NB201Network, stage_layout
+from track1.messages import clip
 
 NB201Arch = tuple[int, int, int, int, int, int]
 
@@ -62,22 +63,22 @@ def decode(code: str) -> NB201Arch:
         raise NB201CodeError(f"arch code must be a string, got {type(code).__name__}")
     nodes = code.strip().split("+")
     if len(nodes) != 3:
-        raise NB201CodeError(f"arch {code!r}: expected 3 '+'-separated nodes, got {len(nodes)}")
+        raise NB201CodeError(f"arch {clip(code)}: expected 3 '+'-separated nodes, got {len(nodes)}")
     ops: list[int] = []
     for to, node in enumerate(nodes, start=1):
         if len(node) < 2 or node[0] != "|" or node[-1] != "|":
-            raise NB201CodeError(f"arch {code!r}: node {to} {node!r} must start and end with '|'")
+            raise NB201CodeError(f"arch {clip(code)}: node {to} {node!r} must start and end with '|'")
         edges = node[1:-1].split("|")
         if len(edges) != to:
-            raise NB201CodeError(f"arch {code!r}: node {to} must have {to} input edge(s), "
+            raise NB201CodeError(f"arch {clip(code)}: node {to} must have {to} input edge(s), "
                                  f"got {len(edges)}")
         for j, edge in enumerate(edges):
             name, sep, src = edge.partition("~")
             if not sep or src != str(j):
-                raise NB201CodeError(f"arch {code!r}: edge {j}->{to} {edge!r} must read "
+                raise NB201CodeError(f"arch {clip(code)}: edge {j}->{to} {edge!r} must read "
                                      f"'<op>~{j}'")
             if name not in OPS:
-                raise NB201CodeError(f"arch {code!r}: edge {j}->{to} has unknown op {name!r}; "
+                raise NB201CodeError(f"arch {clip(code)}: edge {j}->{to} has unknown op {name!r}; "
                                      f"choose from {list(OPS)}")
             ops.append(OPS.index(name))
     return tuple(ops)  # type: ignore[return-value]
@@ -182,7 +183,7 @@ class NB201Space:
         if not self.contains(arch):
             bad = [f"edge {EDGES[e][1]}->{EDGES[e][0]} {OPS[o]!r}" for e, o in enumerate(arch)
                    if o not in self.op_indices]
-            raise NB201CodeError(f"arch {code!r}: {', '.join(bad)} not in this space's "
+            raise NB201CodeError(f"arch {clip(code)}: {', '.join(bad)} not in this space's "
                                  f"candidate ops {list(self.ops)}")
         return arch
 

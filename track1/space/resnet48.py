@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
+from track1.messages import clip
+
 BASE_WIDTHS: tuple[int, ...] = (64, 128, 256, 512)
 STEM_BASE_WIDTH: int = 64
 STRIDES: tuple[int, ...] = (1, 2, 2, 2)
@@ -115,7 +117,7 @@ def _where(i: int) -> str:
 
 
 def _fail(code: str, i: int, rule: str) -> ArchCodeError:
-    return ArchCodeError(f"bad arch code {code!r}: code[{i}] ({_where(i)}) is {code[i]!r}: {rule}")
+    return ArchCodeError(f"bad arch code {clip(code)}: code[{i}] ({_where(i)}) is {code[i]!r}: {rule}")
 
 
 def decode(code: str, tied: bool = True) -> ResNetArch:
@@ -128,7 +130,7 @@ def decode(code: str, tied: bool = True) -> ResNetArch:
     if not isinstance(code, str):
         raise ArchCodeError(f"arch code must be a string, got {type(code).__name__}")
     if len(code) != CODE_LENGTH:
-        raise ArchCodeError(f"bad arch code {code!r}: length is {len(code)}, must be "
+        raise ArchCodeError(f"bad arch code {clip(code)}: length is {len(code)}, must be "
                             f"{CODE_LENGTH} (1 image-size + 4 depths + 1 stem + 23 slots x 2)")
     for i, ch in enumerate(code):
         if ch not in "0123456789":
