@@ -16,6 +16,7 @@ import sys
 import track1
 import track1.commands
 from track1.checkpoint import CheckpointError
+from track1.console import protect_stdout
 from track1.data.sources import DataError
 from track1.evaluate.errors import EvaluateError
 from track1.nb201.bench import BenchError
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    protect_stdout()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
