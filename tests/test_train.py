@@ -262,3 +262,19 @@ def test_more_epochs_on_resume_rebuild_the_schedule(tmp_path):
     assert any("lr schedule is rebuilt for 3 epochs" in line for line in logs)
     weights = [k for k in two if two[k].is_floating_point() and "running_" not in k]
     assert any(not torch.equal(two[k], three["model"][k]) for k in weights)
+
+
+def test_init_from_that_loads_nothing_is_refused(tmp_path, capsys):
+    """Issue 13, item 9: --init-from a checkpoint of the other search space (or one whose
+    tensors do not fit) loaded nothing and trained on from scratch, exit 0."""
+    nb = tmp_path / "nb201.pth"
+    cfg = resolve_config("demo", {"name": "x"}, ["space=nb201",
+                                                 "model={num_classes: 10, C: 4, N: 1}"])
+    save_atomic({"model": build_supernet(cfg).state_dict(), "config": cfg}, nb)
+    _fails(["--ckpt-dir", str(tmp_path / "ck"), "--init-from", str(nb)], capsys,
+           "'nb201' supernet", "'track1_resnet48'")
+    empty = tmp_path / "empty.pth"
+    save_atomic({"model": {}, "config": resolve_config("demo", {"name": "y"}, [])}, empty)
+    _fails(["--ckpt-dir", str(tmp_path / "ck"), "--init-from", str(empty)], capsys,
+           "only 0 of")
+    assert not (tmp_path / "ck").exists()

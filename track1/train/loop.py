@@ -152,6 +152,10 @@ def init_weights_from(model: nn.Module, path: str, config: dict, log: Callable) 
             f"{len(report['shape_mismatch'])} shape mismatches")
         return
     ckpt = load_checkpoint(path)
+    saved_space = ckpt["config"].get("space", "track1_resnet48")
+    if saved_space != config["space"]:
+        raise TrainError(f"--init-from {path} is a {saved_space!r} supernet; this run trains "
+                         f"{config['space']!r}: nothing would load")
     saved_classes = ckpt["config"].get("model", {}).get("num_classes")
     state = ckpt["model"]
     if saved_classes != config["model"]["num_classes"]:
@@ -160,6 +164,13 @@ def init_weights_from(model: nn.Module, path: str, config: dict, log: Callable) 
                              f"{config['model']['num_classes']}: set init_head=false to keep "
                              "a fresh classifier")
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = model.state_dict()
+    matching = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    if len(matching) < len(own) // 2:
+        raise TrainError(f"--init-from {path}: only {len(matching)} of this supernet's "
+                         f"{len(own)} tensors match it by name and shape; refusing to train "
+                         "from a mostly fresh network (another model configuration?)")
+    state = {k: state[k] for k in matching}
     missing, unexpected = model.load_state_dict(state, strict=False)
     log(f"init from {path}: {len(state)} tensors, {len(missing)} missing, "
         f"{len(unexpected)} unexpected")
