@@ -278,3 +278,17 @@ def test_init_from_that_loads_nothing_is_refused(tmp_path, capsys):
     _fails(["--ckpt-dir", str(tmp_path / "ck"), "--init-from", str(empty)], capsys,
            "only 0 of")
     assert not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize("item,named", [
+    ("model.num_classes=abc", "model.num_classes"), ("momentum=abc", "momentum"),
+    ("warmup_epochs=abc", "warmup_epochs"), ("weight_decay=abc", "weight_decay"),
+    ("clip_grad=abc", "clip_grad"), ("lr=.nan", "lr"), ("momentum=1.5", "momentum"),
+    ("threads=-1", "threads"), ("min_lr=-1", "min_lr"), ("save_every_steps=1.5", "save_every_steps"),
+])
+def test_values_of_the_wrong_type_are_one_line_before_any_work(tmp_path, capsys, item, named):
+    """Issue 13, item 8: these ended in tracebacks, two only after training had started."""
+    assert main(["train", "--ckpt-dir", str(tmp_path), "--set", item]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"config '{named}' must be" in err[0], err
+    assert not any(tmp_path.iterdir())

@@ -198,14 +198,25 @@ def validate(config: dict) -> None:
         check_section_keys(config)
 
     def positive(key: str, integer: bool = True) -> None:
-        v = config[key]
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (
-                integer and int(v) != v):
-            raise TrainConfigError(f"config {key!r} must be a positive "
-                                   f"{'integer' if integer else 'number'}, got {v!r}")
+        check_number(config, key, low=0, low_open=True, integer=integer)
     for k in ("batch_size", "epochs", "image_size", "log_interval"):
         positive(k)
     positive("lr", integer=False)
+    # every other number is checked here, before any work: a wrong type used to fail as
+    # a traceback (some only after training had started)
+    for key, low, integer in (("min_lr", 0, False), ("warmup_lr", 0, False),
+                              ("warmup_epochs", 0, False), ("weight_decay", 0, False),
+                              ("momentum", 0, False), ("seed", None, True),
+                              ("save_every_steps", 0, True), ("workers", 0, True)):
+        check_number(config, key, low=low, integer=integer)
+    if not config["momentum"] < 1:
+        raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {config['momentum']!r}")
+    for key, integer in (("clip_grad", False), ("threads", True), ("max_steps_per_epoch", True)):
+        if config[key] is not None:
+            check_number(config, key, low=0, low_open=True, integer=integer)
+    if isinstance(config["model"], dict) and "num_classes" in config["model"]:
+        check_number(config["model"], "num_classes", low=0, low_open=True, integer=True,
+                     where="model.num_classes")
     if config["sched_per"] not in ("step", "epoch"):
         raise TrainConfigError(f"config 'sched_per' must be step or epoch, got {config['sched_per']!r}")
     if config["engine"] not in ("plain", "fast"):
@@ -231,6 +242,22 @@ def validate(config: dict) -> None:
         LossConfig.from_dict(config["loss"])
     except (TypeError, ValueError) as e:
         raise TrainConfigError(f"config 'loss': {e}") from None
+
+
+def check_number(section: dict, key: str, *, low: float | None = None, low_open: bool = False,
+                 integer: bool = False, where: str | None = None) -> None:
+    """``section[key]`` is a finite number (an integer when ``integer``) above ``low``
+    (strictly when ``low_open``), else one ``TrainConfigError`` naming the key."""
+    import math
+    v = section[key]
+    kind = "integer" if integer else "number"
+    bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and \
+        (not integer or int(v) == v) and \
+        (low is None or (v > low if low_open else v >= low))
+    if not ok:
+        raise TrainConfigError(f"config {where or key!r} must be a finite {kind}{bound}, "
+                               f"got {v!r}")
 
 
 def _known_spaces() -> set[str]:
