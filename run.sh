@@ -51,7 +51,7 @@ case "$cmd" in
     ;;
   demo)
     ensure_venv
-    cd "$ROOT"
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
     "$PY" -m track1 train "$@"
     exec "$PY" -m track1 evaluate
     ;;
@@ -62,7 +62,10 @@ case "$cmd" in
     ;;
   *)
     ensure_venv
-    cd "$ROOT"
+    # run from the caller's folder, so relative paths (--out, --data, files) mean what
+    # the caller sees; the package is found through PYTHONPATH, and every default
+    # location (supernet_ckpt/, submission/, runs/) is anchored at the repository
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
     exec "$PY" -m track1 "$cmd" "$@"
     ;;
 esac

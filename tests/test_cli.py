@@ -64,3 +64,17 @@ def test_nonsense_numbers_refused_before_any_work(argv, named, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {named}: must be" in err
+
+
+def test_run_sh_resolves_relative_paths_against_the_callers_folder(tmp_path):
+    """Issue 13, item 4: run.sh changed directory first, so `cd /tmp/x && bash run.sh
+    check-submission sub.json` said 'file not found'."""
+    import os
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "sub.json").write_text("{}")
+    r = subprocess.run(["bash", str(root / "run.sh"), "check-submission", "sub.json"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TRACK1_PYTHON": sys.executable})
+    assert r.returncode == 1 and "missing entries: 0 of 45000" in r.stderr, r.stderr

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paper: the authors' 4-op protocol at their budget (the headline); "
                         "paper5: the same on 5 ops; quick: small CPU-sized default. Every "
                         "option below left unset takes the protocol's value")
-    p.add_argument("--out", default="runs/bench_nb201", help="output folder (resumable)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "runs" / "bench_nb201"),
+                   help="output folder (resumable; default: runs/bench_nb201 in the repository)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated, from: {', '.join(METHODS)}")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds")
