@@ -450,3 +450,31 @@ def test_partial_run_never_takes_the_official_name_nor_replaces_a_fuller_file(ti
         evaluate(EvalOptions(limit=3, out=str(mine), results_dir=str(tmp_path / "r3"), **opts),
                  log=lambda *_: None)
     assert mine.read_bytes() == before and not (tmp_path / "r3").exists()
+
+
+def test_a_second_evaluate_on_the_same_results_folder_stops_cleanly(tiny_setup, tmp_path):
+    """Issue 13, item 6: `evaluate --fresh` beside a running evaluate deleted its log."""
+    import fcntl
+    from track1.evaluate.errors import EvaluateError
+    from track1.evaluate.runner import EvalOptions, evaluate
+    root = tiny_setup
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "rank000.jsonl").write_text('{"key":"arch1","arch":"x","acc":0.5}\n')
+    with open(res / ".lock", "a+") as held:   # another evaluate at work on this folder
+        held.write("pid 12345")
+        held.flush()
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(EvaluateError, match="in use by another evaluate"):
+            evaluate(EvalOptions(checkpoint=str(root / "demo.pth"), archs=str(root / "list.json"),
+                                 limit=2, eval_images=32, calib_images=32, calib_batch_size=32,
+                                 device="cpu", progress=False, cache_dir=str(root / "cache"),
+                                 results_dir=str(res), fresh=True, out=str(tmp_path / "o.json")),
+                     log=lambda *_: None)
+    assert (res / "rank000.jsonl").read_text().startswith('{"key":"arch1"')   # not deleted
+    report = evaluate(EvalOptions(checkpoint=str(root / "demo.pth"), archs=str(root / "list.json"),
+                                  limit=2, eval_images=32, calib_images=32, calib_batch_size=32,
+                                  device="cpu", progress=False, cache_dir=str(root / "cache"),
+                                  results_dir=str(res), fresh=True, out=str(tmp_path / "o.json")),
+                      log=lambda *_: None)
+    assert report.scored == 2     # once the other run is gone, the folder is usable again

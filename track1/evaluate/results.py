@@ -104,6 +104,40 @@ def collect(results_dir: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
+class ResultsLock:
+    """An exclusive lock on a results folder for one evaluate run (``flock`` on
+    ``.lock``): a second run on the same folder, ``--fresh`` or not, stops with one clear
+    error instead of deleting the first one's log or scoring everything twice. Released
+    by ``release()`` or when the process ends."""
+
+    def __init__(self, results_dir: str | os.PathLike) -> None:
+        import fcntl
+        self.path = Path(results_dir) / ".lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "a+")
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.seek(0)
+            holder = self._f.read().strip() or "another process"
+            self._f.close()
+            raise ResultsBusyError(f"results folder {self.path.parent} is in use by another "
+                                   f"evaluate ({holder}); wait for it or pass another "
+                                   "--results-dir") from None
+        self._f.seek(0)
+        self._f.truncate()
+        self._f.write(f"pid {os.getpid()}")
+        self._f.flush()
+
+    def release(self) -> None:
+        if not self._f.closed:
+            self._f.close()  # closing the descriptor releases the flock
+
+
+class ResultsBusyError(RuntimeError):
+    """Another evaluate holds the results folder."""
+
+
 def damaged_records(results_dir: str | os.PathLike) -> int:
     """How many damaged lines the rank logs of ``results_dir`` hold (all skipped)."""
     return sum(read_jsonl(p)[1] for p in Path(results_dir).glob(RESULTS_GLOB))

@@ -34,8 +34,9 @@ from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
 from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
-from track1.evaluate.results import (ResultsLog, build_submission, collect, damaged_records,
-                                     rank_file, write_json_atomic)
+from track1.evaluate.results import (ResultsBusyError, ResultsLock, ResultsLog,
+                                     build_submission, collect, damaged_records, rank_file,
+                                     write_json_atomic)
 from track1.hardware import bf16_is_native
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
 
@@ -216,7 +217,12 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
                         rank=rank, world_size=world)
     # ---- results folder: fresh start or a matching setup
     meta = results_dir / "setup.json"
+    lock = None
     if rank == 0:
+        try:
+            lock = ResultsLock(results_dir)   # held until the submission is written
+        except ResultsBusyError as e:
+            raise EvaluateError(str(e)) from None
         if opts.fresh and results_dir.exists():
             for p in results_dir.glob("rank*.jsonl"):
                 p.unlink()
@@ -320,6 +326,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
         incomplete = (f"; incomplete: {len(submission):,} of {len(full_list):,} entries"
                       if len(submission) < len(full_list) else "")
         log(f"wrote {out} ({len(submission)} entries{incomplete})")
+    if lock is not None:
+        lock.release()
     return report
 
 
