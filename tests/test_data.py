@@ -127,6 +127,22 @@ def test_decode_cache_hit_equals_fresh_decode(tmp_path):
         decode_to_tensor(src, 24, indices=[6], cache_dir=tmp_path / "c")
 
 
+def test_images_rewritten_in_place_are_new_data(tmp_path):
+    """Issue 13, item 3: the identity (decode cache, evaluate's results folder) was the
+    path and the file names, so rewritten images were served from the old cache."""
+    tree = _make_tree(tmp_path / "tree", size=(50, 40))
+    src = resolve_source(tree, "val")
+    old, _ = decode_to_tensor(src, 24, cache_dir=tmp_path / "c", progress=False)
+    rng = np.random.default_rng(7)
+    for f in sorted((tree / "val").rglob("*.jpg")):   # same names, new pictures
+        f.write_bytes(_jpeg(rng, 50, 40))
+    again = resolve_source(tree, "val")
+    assert again.identity != src.identity
+    new, _ = decode_to_tensor(again, 24, cache_dir=tmp_path / "c", progress=False)
+    fresh, _ = decode_to_tensor(again, 24, use_cache=False, workers=1, progress=False)
+    assert torch.equal(new, fresh) and not torch.equal(new, old)
+
+
 def test_normalize_values():
     x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
     y = normalize(x)

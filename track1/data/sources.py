@@ -107,8 +107,25 @@ class FolderSource(ImageSource):
         self.name, self.split, self.classes = str(root), split, classes
         self.root, self.folder, self.files = root, folder, files
         self.labels = torch.as_tensor(labels, dtype=torch.int64)
-        digest = hashlib.sha1("\n".join(files).encode()).hexdigest()[:16]
-        self.identity = f"folder:{root.resolve()}:{folder}:{len(files)}:{digest}"
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:  # type: ignore[override]
+        """Path, file names AND each file's size and modification time: images rewritten
+        in place are new data (decoded anew, scored anew), not "already in". Computed on
+        first use (one ``stat`` per file)."""
+        if self._identity is None:
+            h = hashlib.sha1()
+            base = self.root / self.folder
+            for name in self.files:
+                try:
+                    st = (base / name).stat()
+                    h.update(f"{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{name}|missing\n".encode())
+            self._identity = (f"folder:{self.root.resolve()}:{self.folder}:{len(self.files)}:"
+                              f"{h.hexdigest()[:16]}")
+        return self._identity
 
     def path(self, i: int) -> Path:
         return self.root / self.folder / self.files[i]
