@@ -35,14 +35,34 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    damaged = _damaged_member(path)
+    if damaged:
+        raise CheckpointError(f"checkpoint {path} is damaged: its member {damaged!r} fails its "
+                              "CRC check (flipped bytes, or an incomplete copy)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign files
+        text = str(e)
+        if "Weights only load failed" in text:  # torch's advice to retry unsafely: not ours
+            raise CheckpointError(f"refused {path}: it holds objects other than tensors and "
+                                  "plain containers, and loading it could run code") from None
         raise CheckpointError(f"cannot read checkpoint {path} (corrupt or partial?): "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                              f"{type(e).__name__}: {text.splitlines()[0] if text else ''}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path} is not a track1 checkpoint (needs 'model' and 'config')")
     return ckpt
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The first member of a zip-format checkpoint whose stored CRC-32 does not match its
+    bytes (``torch.load`` does not check them), or None. Non-zip files are left to
+    ``torch.load``."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
 
 
 def find_latest(directory: str | os.PathLike = DEFAULT_DIR) -> Path:
