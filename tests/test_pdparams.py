@@ -146,3 +146,34 @@ def test_train_init_from_pdparams(tmp_path):
     # lr ~ 0: weights are the pdparams' (zero-init residual is not applied over them)
     for k in ("stem_conv.weight", "stages.2.7.bn2.weight", "fc.weight"):
         assert torch.allclose(trained[k], src.state_dict()[k], atol=1e-6), k
+
+
+def test_protocol_2_pdparams_of_plain_arrays_loads(tmp_path):
+    """Issue 13, item 16: protocol 2 stores an array's bytes through _codecs.encode(...,
+    'latin1'), which the restricted unpickler refused; that one use is allowed now."""
+    arrays = {"conv1.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
+              "fc.bias": np.ones(5, np.float64)}
+    path = tmp_path / "p2.pdparams"
+    with open(path, "wb") as f:
+        pickle.dump(arrays, f, protocol=2)
+    got = load_pdparams(path)
+    assert set(got) == set(arrays) and all(np.array_equal(got[k], arrays[k]) for k in arrays)
+
+
+class _OtherCodec:
+    def __reduce__(self):
+        import _codecs
+        return (_codecs.encode, ("x", "rot13"))
+
+
+def test_codecs_encode_beyond_latin1_and_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "codec.pdparams"
+    with open(path, "wb") as f:
+        pickle.dump({"conv1.weight": np.zeros(3, np.float32), "x": _OtherCodec()}, f, protocol=2)
+    with pytest.raises(PdparamsError, match="refusing _codecs.encode with encoding 'rot13'"):
+        load_pdparams(path)
+    obj = tmp_path / "object.pdparams"
+    with open(obj, "wb") as f:
+        pickle.dump({"conv1.weight": np.array([1, "a"], dtype=object)}, f)
+    with pytest.raises(PdparamsError, match="dtype object"):
+        load_pdparams(obj)

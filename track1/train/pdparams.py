@@ -53,8 +53,19 @@ class PdparamsError(TrainError):
     """A .pdparams file that is unreadable, unsafe, or does not fit the supernet."""
 
 
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """The one use of ``_codecs.encode`` a protocol-2 pickle of numpy arrays makes: an
+    array's bytes stored as a latin-1 string. Any other encoding is refused."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise PdparamsError(f"refusing _codecs.encode with encoding {encoding!r}: a .pdparams "
+                            "file may only hold numpy arrays and plain containers")
+    return text.encode("latin-1")
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise PdparamsError(f"refusing to unpickle {module}.{name}: a .pdparams file may only "
@@ -78,6 +89,10 @@ def load_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not isinstance(obj, dict):
         raise PdparamsError(f"{path}: expected a dict of arrays, got {type(obj).__name__}")
     arrays = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
+    for k, v in arrays.items():
+        if v.dtype.kind not in "biuf":
+            raise PdparamsError(f"{path}: entry {k!r} has dtype {v.dtype}, not a numeric array "
+                                "of weights")
     if not arrays:
         raise PdparamsError(f"{path}: no numpy arrays inside")
     return arrays
