@@ -478,3 +478,13 @@ def test_a_second_evaluate_on_the_same_results_folder_stops_cleanly(tiny_setup, 
                                   results_dir=str(res), fresh=True, out=str(tmp_path / "o.json")),
                       log=lambda *_: None)
     assert report.scored == 2     # once the other run is gone, the folder is usable again
+
+
+def test_checkpoint_config_with_a_bad_image_size_is_one_line(tmp_path, capsys):
+    """Issue 13, item 8: image_size 'abc' in a checkpoint's config was a traceback."""
+    from track1.cli import main
+    bad = tmp_path / "bad.pth"
+    save_atomic({"model": {}, "config": {**CONFIG, "image_size": "abc"}}, bad)
+    assert main(["evaluate", "--checkpoint", str(bad), "--device", "cpu", "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "image_size is 'abc', not a positive integer" in err[0]

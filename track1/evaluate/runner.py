@@ -38,6 +38,7 @@ from track1.evaluate.results import (ResultsBusyError, ResultsLock, ResultsLog,
                                      build_submission, collect, damaged_records, rank_file,
                                      write_json_atomic)
 from track1.hardware import bf16_is_native
+from track1.messages import clip
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -147,6 +148,11 @@ def load_supernet(path: str | os.PathLike, device: torch.device):
     config = ckpt["config"]
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: 'config' is not a dict")
+    for key, value in (("image_size", config.get("image_size", 224)),
+                       ("model.num_classes", (config.get("model") or {}).get("num_classes", 1000))):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"{path}: its config's {key} is {clip(value)}, not a positive "
+                                  "integer")
     try:
         net = build_supernet(config)
     except (ValueError, TypeError) as e:
