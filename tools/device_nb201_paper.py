@@ -79,6 +79,10 @@ def plan_budget(engine: dict, remaining_s: float, runs: int, jobs: int, batch: i
     """
     train, score = engine["train"], engine["score"]
     use_fast = train["fast"]["steps_per_s"] > train["plain"]["steps_per_s"]
+    # the static-graph step keeps the GPU busy from about two processes and holds more
+    # memory per process (every op's activations): three at a time; the launch-bound plain
+    # step gains up to six
+    jobs = min(jobs, 3) if use_fast else jobs
     step_rate = (train["fast"]["steps_per_s"] * min(1.3, jobs) if use_fast
                  else train["plain"]["steps_per_s"] * min(3.3, 0.55 * jobs))
     fast_scorer = score["fast"]["archs_per_s"] > score["plain"]["archs_per_s"]
@@ -93,7 +97,7 @@ def plan_budget(engine: dict, remaining_s: float, runs: int, jobs: int, batch: i
         epochs = int(max(0.0, train_s) * step_rate / (runs * steps_per_epoch))
         if epochs >= min_epochs or (archs, fractions) == options[-1]:
             epochs = max(1, min(PAPER_EPOCHS, epochs))
-            return {"engine": "fast" if use_fast else "plain",
+            return {"engine": "fast" if use_fast else "plain", "jobs": jobs,
                     "scorer": "fast" if fast_scorer else "plain",
                     "epochs": epochs, "archs": archs, "fractions": list(fractions),
                     "steps_per_run": epochs * steps_per_epoch,
@@ -182,7 +186,7 @@ def main() -> int:
                  "--steps", "30", "--warmup", "5", "--archs", "100", "--archs-per-pass", "50",
                  "--eval-images", "5000", "--calib-images", "512", "--score-batch", "1000",
                  "--amp", "--channels-last"]
-        extra = ["--score-batch", "1000"]
+        extra = ["--score-batch", "500", "--archs-per-pass", "40"]
     stamp("engine probe: plain vs static-graph step, plain vs fast scorer (same run)", t0)
     rc = run(probe + ["--json-out", str(out / "engine.json")], timeout=150,
              log=out / "engine_log.txt")
@@ -202,7 +206,8 @@ def main() -> int:
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
     stamp(f"plan: {json.dumps(plan)}", t0)
     cmd = [py, "-m", "track1", "bench-nb201", "--protocol", "paper", "--data", data,
-           "--methods", args.methods, "--seeds", args.seeds, "--jobs", str(args.jobs),
+           "--methods", args.methods, "--seeds", args.seeds,
+           "--jobs", str(plan.get("jobs", args.jobs)),
            "--epochs", str(plan["epochs"]), "--archs", str(plan["archs"]),
            "--fractions", ",".join(str(f) for f in plan["fractions"]),
            "--engine", plan["engine"], "--scorer", plan["scorer"],

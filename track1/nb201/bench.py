@@ -394,6 +394,10 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 timing["train_s"] += time.perf_counter() - t0
                 timing["steps_timed"] += steps_now - steps_before
             _write_json(timing_path, timing)
+        if device.type == "cuda":  # the training graph's memory back before scoring
+            import gc
+            gc.collect()
+            torch.cuda.empty_cache()
         ckpt = load_checkpoint(last_path)
         supernet = build_supernet(ckpt["config"])
         supernet.load_state_dict(ckpt["model"])
