@@ -70,32 +70,36 @@ def describe_protocol(summary: dict) -> str:
 
 
 def curve_plot(by_method: dict, out_png: Path) -> bool:
-    """Kendall (by accuracy, and by -loss dashed) against training steps, one line per
-    method and seed; False when no run was scored at more than one budget point."""
+    """Kendall against training steps, by accuracy (left) and by -loss (right): one line
+    per method (mean over seeds), each seed as a faint point; False when no run was
+    scored at more than one budget point."""
     runs = [s for ss in by_method.values() for s in ss if len(s.get("curve", [])) > 1]
     if not runs:
         return False
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, method in enumerate(by_method):
-        for s in by_method[method]:
-            c = s.get("curve", [])
-            if len(c) < 2:
+    for ax, key, title in ((axes[0], "kendall", "by accuracy"),
+                           (axes[1], "kendall_neg_loss", "by -loss")):
+        for i, (method, ss) in enumerate(by_method.items()):
+            curves = [s["curve"] for s in ss if len(s.get("curve", [])) > 1]
+            if not curves:
                 continue
-            steps = [p["steps"] for p in c]
-            label = f"{method} s{s['seed']}"
-            ax.plot(steps, [p["kendall"] for p in c], "o-", color=colors[i % len(colors)],
-                    label=label, alpha=0.85)
-            ax.plot(steps, [p["kendall_neg_loss"] for p in c], "x--",
-                    color=colors[i % len(colors)], alpha=0.45)
-    ax.set_xlabel("training steps")
-    ax.set_ylabel("Kendall tau vs cifar10_valid_acc")
-    ax.set_title("Kendall over training (solid: by accuracy, dashed: by -loss)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+            color = colors[i % len(colors)]
+            steps = [p["steps"] for p in curves[0]]
+            for c in curves:
+                ax.plot([p["steps"] for p in c], [p[key] for p in c], "o", color=color,
+                        alpha=0.35, markersize=4)
+            mean = [statistics.mean(c[j][key] for c in curves) for j in range(len(steps))]
+            ax.plot(steps, mean, "-", color=color, label=f"{method} ({len(curves)} seeds)")
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("training steps")
+        ax.set_title(f"Kendall {title}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Kendall tau vs ground truth")
+    axes[1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
