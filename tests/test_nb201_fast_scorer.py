@@ -64,6 +64,6 @@ def test_pass_size_does_not_change_results():
     results = [FastNB201Scorer(net, images, labels, calib, archs_per_pass=p, batch_size=5,
                                calib_batch_size=8, device="cpu", amp=False).evaluate_many(archs)
                for p in (1, 3, 7)]
-    for r in results[1:]:
+    for r in results[1:]:   # float32: a conv over more images may block its sums differently
         for (a1, l1), (a2, l2) in zip(results[0], r):
-            assert a1 == a2 and l1 == pytest.approx(l2, rel=1e-12)
+            assert a1 == a2 and l1 == pytest.approx(l2, rel=1e-6)
