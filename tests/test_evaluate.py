@@ -488,3 +488,14 @@ def test_checkpoint_config_with_a_bad_image_size_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(bad), "--device", "cpu", "--limit", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "image_size is 'abc', not a positive integer" in err[0]
+
+
+def test_out_naming_a_directory_is_refused_before_scoring(tiny_setup, tmp_path, capsys):
+    """Issue 13, item 8: --out DIR failed only after all the scoring."""
+    from track1.cli import main
+    root = tiny_setup
+    rc = main(["evaluate", "--checkpoint", str(root / "demo.pth"), "--archs",
+               str(root / "list.json"), "--limit", "0", "--device", "cpu", "--no-progress",
+               "--out", str(tmp_path), "--results-dir", str(tmp_path / "res")])
+    assert rc == 2 and "is a directory" in capsys.readouterr().err
+    assert not (tmp_path / "res").exists()
