@@ -13,6 +13,8 @@
 #                                           NB201 bench, one process per (method, seed)
 #                                           (the loop that produced docs/RESULTS.md's GPU
 #                                           table; `bench-nb201 --jobs N` now does the same)
+# The NAS-Bench-201 paper-protocol table is its own one-call script:
+#   PYTHONUNBUFFERED=1 python3 tools/device_nb201_paper.py --limit-s 530   (carry .devdata)
 set -uo pipefail
 PY="${TRACK1_PYTHON:-python3}"
 OUT="${OUT:-runs/device_out}"
