@@ -437,7 +437,9 @@ class FastNB201Step:
         self.opt.zero_grad()
         with self.autocast():
             logits = masked_forward(self.supernet, images, weights, self.ops)
-        ce = torch.stack([F.cross_entropy(logits[p].float(), targets) for p in range(a)])
+        ce = torch.stack([F.cross_entropy(logits[p].float(), targets,
+                                          label_smoothing=self.cfg.label_smoothing)
+                          for p in range(a)])
         loss = ce.sum()
         rank = torch.zeros((), dtype=ce.dtype, device=ce.device)
         if self.ranking:
