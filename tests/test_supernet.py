@@ -184,3 +184,26 @@ def test_cumulative_factor_never_trusts_a_stale_host_count():
     with torch.inference_mode():
         fresh(xs[0]), ref(xs[0])
     assert torch.allclose(fresh.running_mean, ref.running_mean, atol=1e-6)
+
+
+def test_drop_path_only_in_training_and_off_by_default():
+    """model.drop_path (issue 14, item 5): stochastic depth on residual branches while
+    training; evaluation (and the default 0) are the plain network."""
+    import random as _random
+    torch.manual_seed(0)
+    plain = ResNet48Supernet(num_classes=10)
+    torch.manual_seed(0)
+    dropping = ResNet48Supernet(num_classes=10, drop_path=0.5)
+    arch = plain.sample_random(_random.Random(3))
+    dropping.set_arch(arch)
+    x = torch.randn(6, 3, 32, 32)
+    plain.eval(), dropping.eval()
+    assert torch.equal(plain(x), dropping(x))            # evaluation: no drop
+    plain.train(), dropping.train()
+    torch.manual_seed(1)
+    a = dropping(x)
+    assert not torch.allclose(a, plain(x))               # training: branches dropped
+    a.sum().backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in dropping.parameters())
+    with pytest.raises(ValueError, match="drop_path"):
+        ResNet48Supernet(drop_path=1.0)
