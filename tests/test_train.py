@@ -292,3 +292,16 @@ def test_values_of_the_wrong_type_are_one_line_before_any_work(tmp_path, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"config '{named}' must be" in err[0], err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("sets,needle", [
+    (["model.drop_path=2"], "drop_path must be in [0, 1)"),
+    (["space=nb201", "model={num_classes: 10, ops: [none, skip_connect]}"], "lack 'nor_conv_3x3'"),
+])
+def test_bad_model_options_are_one_line(tmp_path, capsys, sets, needle):
+    args = ["train", "--ckpt-dir", str(tmp_path)]
+    for item in sets:
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and not any(tmp_path.iterdir())

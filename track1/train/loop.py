@@ -252,7 +252,10 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     random.seed(config["seed"])
     np.random.seed(config["seed"] % (2 ** 32))
     from track1.models import build_supernet
-    supernet = build_supernet(config).to(info.device)
+    try:
+        supernet = build_supernet(config).to(info.device)
+    except (ValueError, TypeError) as e:  # a bad model option (drop_path=2, ops=[...])
+        raise TrainError(f"config 'model': {e}") from None
     if getattr(supernet, "num_classes", config["model"]["num_classes"]) != config["model"]["num_classes"]:
         raise TrainError("supernet class count disagrees with model.num_classes")
     if ckpt is None and config.get("zero_init_residual"):
