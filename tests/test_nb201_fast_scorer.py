@@ -46,7 +46,7 @@ def test_fast_scorer_equals_plain_scorer(bn_mode, affine):
     with SubnetScorer(net, images, labels, calib, channels_last=False, **kw) as plain:
         ref = [plain.evaluate(a) for a in archs]
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    fast = FastNB201Scorer(net, images, labels, calib, archs_per_pass=5, channels_last=False, **kw)
+    fast = FastNB201Scorer(net, images, labels, calib, archs_per_pass=5, **kw)
     got = fast.evaluate_many(archs)
     for arch, (acc, loss), (racc, rloss) in zip(archs, got, ref):
         # float32 on both sides; BN is computed by hand here and by F.batch_norm there

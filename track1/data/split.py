@@ -19,3 +19,11 @@ def split_indices(n: int, fraction: float = 0.5, seed: int = 0) -> tuple[list[in
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()
     k = min(max(1, round(fraction * n)), n - 1)
     return sorted(perm[:k]), sorted(perm[k:])
+
+
+def training_subset(n: int, spec: dict | None) -> list[int] | None:
+    """The indices a run trains on under its config's ``train_subset`` (``{fraction,
+    seed}``, defaults 0.5 and 0), or None to train on all ``n`` images."""
+    if not spec:
+        return None
+    return split_indices(n, spec.get("fraction", 0.5), spec.get("seed", 0))[0]

@@ -4,8 +4,9 @@ Why: a 45,000-subnet run must survive being killed at any moment. Every finished
 subnet is one JSON line appended and flushed to its rank's log (fsync'ed at least
 every ``fsync_every`` lines or ``fsync_seconds``), so a kill loses only the subnets in
 flight. On reopening, a damaged line (a torn tail from a kill, or damage in the middle)
-is dropped alone, its subnet scored again, and the count is reported (``skipped``). The final JSON is written to a temporary file and
-renamed, so a reader never sees a half-written submission.
+is dropped alone, its subnet scored again, and the count is reported (``skipped``). The
+final JSON is written to a temporary file and renamed, so a reader never sees a
+half-written submission.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from track1.atomic import atomic_write
+from track1.evaluate.errors import EvaluateError
 
 RESULTS_GLOB = "rank*.jsonl"
 
@@ -95,13 +97,22 @@ class ResultsLog:
         self.close()
 
 
+def read_results(results_dir: str | os.PathLike) -> tuple[dict[str, dict], int]:
+    """All valid records of every rank file in ``results_dir`` (later files win) and the
+    number of damaged lines skipped."""
+    out: dict[str, dict] = {}
+    damaged = 0
+    for path in sorted(Path(results_dir).glob(RESULTS_GLOB)):
+        records, bad = read_jsonl(path)
+        damaged += bad
+        for rec in records:
+            out[rec["key"]] = rec
+    return out, damaged
+
+
 def collect(results_dir: str | os.PathLike) -> dict[str, dict]:
     """All valid records of every rank file in ``results_dir`` (later files win)."""
-    out: dict[str, dict] = {}
-    for path in sorted(Path(results_dir).glob(RESULTS_GLOB)):
-        for rec in read_jsonl(path)[0]:
-            out[rec["key"]] = rec
-    return out
+    return read_results(results_dir)[0]
 
 
 class ResultsLock:
@@ -121,7 +132,7 @@ class ResultsLock:
             self._f.seek(0)
             holder = self._f.read().strip() or "another process"
             self._f.close()
-            raise ResultsBusyError(f"results folder {self.path.parent} is in use by another "
+            raise EvaluateError(f"results folder {self.path.parent} is in use by another "
                                    f"evaluate ({holder}); wait for it or pass another "
                                    "--results-dir") from None
         self._f.seek(0)
@@ -132,15 +143,6 @@ class ResultsLock:
     def release(self) -> None:
         if not self._f.closed:
             self._f.close()  # closing the descriptor releases the flock
-
-
-class ResultsBusyError(RuntimeError):
-    """Another evaluate holds the results folder."""
-
-
-def damaged_records(results_dir: str | os.PathLike) -> int:
-    """How many damaged lines the rank logs of ``results_dir`` hold (all skipped)."""
-    return sum(read_jsonl(p)[1] for p in Path(results_dir).glob(RESULTS_GLOB))
 
 
 def write_json_atomic(obj: object, path: str | os.PathLike, indent: int | None = None) -> Path:

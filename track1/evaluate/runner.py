@@ -34,9 +34,8 @@ from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
 from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
-from track1.evaluate.results import (ResultsBusyError, ResultsLock, ResultsLog,
-                                     build_submission, collect, damaged_records, rank_file,
-                                     write_json_atomic)
+from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, collect,
+                                     rank_file, read_results, write_json_atomic)
 from track1.hardware import bf16_is_native
 from track1.messages import clip
 from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
@@ -225,10 +224,7 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     meta = results_dir / "setup.json"
     lock = None
     if rank == 0:
-        try:
-            lock = ResultsLock(results_dir)   # held until the submission is written
-        except ResultsBusyError as e:
-            raise EvaluateError(str(e)) from None
+        lock = ResultsLock(results_dir)   # held until the submission is written
         if opts.fresh and results_dir.exists():
             for p in results_dir.glob("rank*.jsonl"):
                 p.unlink()
@@ -248,7 +244,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     _barrier(world)
     wanted = dict(entries)
     # a record counts only for the same key AND the same arch code (another list may reuse keys)
-    done = {k: r for k, r in collect(results_dir).items() if wanted.get(k) == r.get("arch")}
+    found, damaged = read_results(results_dir)
+    done = {k: r for k, r in found.items() if wanted.get(k) == r.get("arch")}
     prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(supernet)
     if prefix_sharing and world > 1:  # contiguous in prefix order: shares keep their overlap
         shard = [(k, wanted[k]) for k, _ in shard_in_prefix_order([(k, archs[k]) for k, _ in entries],
@@ -258,7 +255,6 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     todo = [(k, c) for k, c in shard if k not in done]
     report.skipped = len(shard) - len(todo)
     if rank == 0:
-        damaged = damaged_records(results_dir)
         if damaged:
             log(f"{damaged} damaged record(s) in {results_dir} skipped (every other record "
                 "kept); their subnets are scored again")

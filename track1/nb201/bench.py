@@ -268,7 +268,7 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
     the method's own overrides). ``protocol`` (default ``quick``) sets everything the
     explicit arguments do not."""
     from track1.nb201.protocols import get_protocol
-    from track1.train.config import resolve_config, set_dotted, validate
+    from track1.train.config import apply_sets, resolve_config, set_dotted, validate
     if method not in METHODS:
         raise BenchError(f"unknown bench method {method!r}; choose from {sorted(METHODS)}")
     p = protocol or get_protocol("quick")
@@ -295,12 +295,7 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
             continue
         for key, value in values.items():
             set_dotted(config, f"{section}.{key}", copy.deepcopy(value))
-    for item in extra:  # --set: last, so it overrides protocol and method alike
-        from track1.train.config import parse_value
-        if "=" not in item:
-            raise BenchError(f"--set expects key=value, got {item!r}")
-        key, text = item.split("=", 1)
-        set_dotted(config, key.strip(), parse_value(text))
+    apply_sets(config, list(extra))  # --set: last, so it overrides protocol and method alike
     validate(config)
     return config
 
@@ -325,12 +320,10 @@ def choose_engine(engine: str, config: dict) -> str:
 def steps_per_epoch_of(config: dict) -> int:
     """The trainer's steps per epoch for ``config`` (drop_last, one process)."""
     from track1.data import resolve_source
+    from track1.data.split import training_subset
     n = len(resolve_source(config["data"], "train"))
-    if config.get("train_subset"):
-        from track1.data.split import split_indices
-        n = len(split_indices(n, config["train_subset"]["fraction"],
-                              config["train_subset"]["seed"])[0])
-    steps = n // config["batch_size"]
+    subset = training_subset(n, config.get("train_subset"))
+    steps = (n if subset is None else len(subset)) // config["batch_size"]
     if config.get("max_steps_per_epoch"):
         steps = min(steps, int(config["max_steps_per_epoch"]))
     return steps
@@ -376,10 +369,11 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     device = torch.device("cuda" if torch.cuda.is_available() and config["device"] != "cpu"
                           else "cpu")
     curve, rows = [], {}
+    ckpt = load_checkpoint(last_path) if last_path.exists() else None
     for fraction in fractions:
         target_steps = total if fraction >= 1.0 else max(1, int(round(fraction * total)))
         pred_path = run_dir / f"predictions{fraction_tag(fraction)}.csv"
-        steps_before = int(load_checkpoint(last_path)["step"]) if last_path.exists() else 0
+        steps_before = int(ckpt["step"]) if ckpt is not None else 0
         complete = len(read_predictions(pred_path)) >= len(codes) if pred_path.exists() else False
         if steps_before > target_steps and not complete:
             log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} of "
@@ -387,18 +381,17 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
             continue
         if steps_before < target_steps:
             t0 = time.perf_counter()
-            last = train(config, batches=batches, log=log,
-                         stop_after_steps=None if fraction >= 1.0 else target_steps)
-            steps_now = int(load_checkpoint(last)["step"])
-            if steps_now > steps_before:
+            train(config, batches=batches, log=log,
+                  stop_after_steps=None if fraction >= 1.0 else target_steps)
+            ckpt = load_checkpoint(last_path)
+            if int(ckpt["step"]) > steps_before:
                 timing["train_s"] += time.perf_counter() - t0
-                timing["steps_timed"] += steps_now - steps_before
+                timing["steps_timed"] += int(ckpt["step"]) - steps_before
             _write_json(timing_path, timing)
-        if device.type == "cuda":  # the training graph's memory back before scoring
-            import gc
-            gc.collect()
-            torch.cuda.empty_cache()
-        ckpt = load_checkpoint(last_path)
+            if device.type == "cuda":  # the training graph's memory back before scoring
+                import gc
+                gc.collect()
+                torch.cuda.empty_cache()
         supernet = build_supernet(ckpt["config"])
         supernet.load_state_dict(ckpt["model"])
         supernet.to(device)

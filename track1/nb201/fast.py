@@ -20,7 +20,7 @@ The semantics stay those of the single-path supernet (``NB201Supernet`` + ``trai
 - "off the path" is what autograd would say: an op whose output cannot reach the loss
   (its node feeds only ``none`` edges), and everything before a cell whose output is cut
   from its input (``connected`` false), gets ``None`` gradients in the plain path, so it
-  gets no update here either (``gradient_flags``);
+  gets no update here either (``gradient_selector``);
 - BatchNorm running statistics (and ``num_batches_tracked``) change only for ops that ran
   in some path, once per path, in path order.
 
@@ -41,11 +41,7 @@ from torch import nn
 
 from track1.nas.ranking import pair_margin
 from track1.nas.step import LossConfig
-from track1.nb201.network import EDGES, NONE, OPS
-
-SKIP, CONV1, CONV3, POOL = (OPS.index(n) for n in ("skip_connect", "nor_conv_1x1",
-                                                   "nor_conv_3x3", "avg_pool_3x3"))
-_CONV_OPS = (CONV1, CONV3)
+from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 N_EDGES, N_OPS = len(EDGES), len(OPS)
 #: layout of the per-step selector vector a parameter's mask is gathered from
 _SEL_LAST, _SEL_PRE = 0, N_EDGES * N_OPS
@@ -143,7 +139,7 @@ class MaskedSGD:
             params = list(group["params"])
             if not params:
                 continue
-            device, dtype = params[0].device, params[0].dtype
+            device = params[0].device
             sizes = [p.numel() for p in params]
             flat = torch.cat([p.detach().reshape(-1) for p in params]).contiguous()
             grad = torch.zeros_like(flat)
@@ -159,7 +155,7 @@ class MaskedSGD:
                 "grad": grad, "sel": sel, "buf": torch.zeros_like(flat),
                 "has_buf": torch.zeros(flat.shape, dtype=torch.bool, device=device),
                 "momentum": float(group["momentum"]), "nesterov": bool(group["nesterov"]),
-                "weight_decay": float(group["weight_decay"]), "dtype": dtype})
+                "weight_decay": float(group["weight_decay"])})
 
     def zero_grad(self) -> None:
         for g in self.groups:
@@ -361,8 +357,9 @@ class FastNB201Step:
     def __init__(self, supernet: nn.Module, optimizer: torch.optim.SGD, cfg: LossConfig,
                  sampler: Any, teacher: Any = None, *,
                  autocast: Callable[[], ContextManager] | None = None,
-                 cuda_graph: bool | None = None, log: Callable[[str], None] = print) -> None:
-        check_supported(cfg)
+                 cuda_graph: bool | None = None, distributed: bool = False,
+                 clip_grad: Any = None, log: Callable[[str], None] = print) -> None:
+        check_supported(cfg, distributed, clip_grad)
         if cfg.ranking != "none" and teacher is None:
             raise FastPathError(f"loss.ranking={cfg.ranking!r} needs a teacher")
         self.supernet, self.cfg, self.sampler, self.teacher = supernet, cfg, sampler, teacher
@@ -418,7 +415,8 @@ class FastNB201Step:
                     active = float(sign != 0.0)
                     margin = pair_margin(self.space.distance(a, b), self.cfg.margin,
                                          self.cfg.margin_per_distance)
-                h[off + 3 * (i - 1):off + 3 * i] = torch.tensor([sign, active, margin], dtype=torch.float64)
+                h[off + 3 * (i - 1):off + 3 * i] = torch.tensor([sign, active, margin],
+                                                                dtype=torch.float64)
         off += 3 * self._n_pairs
         h[off] = lam
         h[off + 1:] = torch.tensor(self.opt.lrs(), dtype=torch.float64)

@@ -25,9 +25,7 @@ from torch import nn
 
 from track1.data.decode import normalize
 from track1.evaluate.engine import check_scoring_inputs, scoring_device
-from track1.nb201.network import EDGES, NONE, OPS
-
-SKIP, POOL = OPS.index("skip_connect"), OPS.index("avg_pool_3x3")
+from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 
 
 def split_archs(x: torch.Tensor, a: int) -> torch.Tensor:
@@ -48,9 +46,6 @@ class _PassBN:
     def __init__(self, a: int, mode: str, stored: bool) -> None:
         self.a, self.mode, self.stored = a, mode, stored
         self.stats: dict[int, list[torch.Tensor]] = {}   # id(bn) -> [mean, var, count]
-
-    def reset(self) -> None:
-        self.stats.clear()
 
     def __call__(self, x: torch.Tensor, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
                  k: int) -> torch.Tensor:
@@ -78,7 +73,8 @@ class _PassBN:
         shift = -mean * scale
         if bn.affine:
             shift = shift + bn.bias
-        y = v * scale.to(x.dtype)[:, None, None, None, :] + shift.to(x.dtype)[:, None, None, None, :]
+        y = (v * scale.to(x.dtype)[:, None, None, None, :]
+             + shift.to(x.dtype)[:, None, None, None, :])
         return merge_archs(y)
 
     def _accumulate(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
@@ -110,15 +106,11 @@ class FastNB201Scorer:
                  eval_labels: torch.Tensor, calib_images_u8: torch.Tensor | None = None, *,
                  bn_mode: str = "recalibrate", batch_size: int = 256,
                  calib_batch_size: int = 256, archs_per_pass: int = 32,
-                 device: str | torch.device | None = None, amp: bool | None = None,
-                 channels_last: bool | None = None) -> None:
+                 device: str | torch.device | None = None, amp: bool | None = None) -> None:
         self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
         self.device = scoring_device(device)
         cuda = self.device.type == "cuda"
         self.amp = cuda if amp is None else bool(amp)
-        # activations are channels-last inside (archs are gathered in an NHWC view);
-        # ``channels_last`` is accepted for the plain scorer's signature
-        self.channels_last = True
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.net = supernet.to(self.device)
@@ -126,6 +118,7 @@ class FastNB201Scorer:
         dtype = next(supernet.parameters()).dtype
 
         def prep(u8: torch.Tensor) -> torch.Tensor:
+            # activations are channels-last throughout (archs are gathered in NHWC views)
             x = normalize(u8.to(self.device), dtype=dtype)
             return x.contiguous(memory_format=torch.channels_last)
         self.images = prep(eval_images_u8)

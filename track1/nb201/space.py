@@ -162,9 +162,6 @@ class NB201Space:
     def contains(self, arch: NB201Arch) -> bool:
         return len(arch) == len(EDGES) and all(o in self.op_indices for o in arch)
 
-    def size(self) -> int:
-        return len(self.ops) ** len(EDGES)
-
     def largest(self) -> NB201Arch:
         return (OPS.index("nor_conv_3x3"),) * len(EDGES)  # type: ignore[return-value]
 
@@ -186,10 +183,6 @@ class NB201Space:
             raise NB201CodeError(f"arch {clip(code)}: {', '.join(bad)} not in this space's "
                                  f"candidate ops {list(self.ops)}")
         return arch
-
-    def all_archs(self) -> Iterator[NB201Arch]:
-        """Every arch of this space, in lexicographic op-index order."""
-        return itertools.product(self.op_indices, repeat=len(EDGES))  # type: ignore[return-value]
 
     def distance(self, a: NB201Arch, b: NB201Arch) -> float:
         return DISTANCES[self.distance_name](a, b)

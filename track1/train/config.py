@@ -175,6 +175,15 @@ def set_dotted(config: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def apply_sets(config: dict, sets: list[str]) -> None:
+    """Apply ``--set key=value`` items (dotted keys, YAML values) in order."""
+    for item in sets:
+        if "=" not in item:
+            raise TrainConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        set_dotted(config, key.strip(), parse_value(text))
+
+
 def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | None = None,
                    sets: list[str] | None = None) -> dict:
     """DEFAULTS <- YAML file <- ``overrides`` (dotted key -> value) <- ``--set k=v``."""
@@ -184,11 +193,7 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
     for key, value in (overrides or {}).items():
         if value is not None:
             set_dotted(config, key, value)
-    for item in sets or []:
-        if "=" not in item:
-            raise TrainConfigError(f"--set expects key=value, got {item!r}")
-        key, text = item.split("=", 1)
-        set_dotted(config, key.strip(), parse_value(text))
+    apply_sets(config, sets or [])
     validate(config)
     return config
 

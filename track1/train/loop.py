@@ -114,11 +114,8 @@ def build_batches(config: dict, info: D.DistInfo, num_classes: int):
         if source.num_classes != num_classes:
             raise TrainError(f"data {config['data'] or 'embedded'} has {source.num_classes} "
                              f"classes but model.num_classes is {num_classes}")
-        subset = None
-        if config.get("train_subset"):
-            from track1.data.split import split_indices
-            subset, _ = split_indices(len(source), config["train_subset"].get("fraction", 0.5),
-                                      config["train_subset"].get("seed", 0))
+        from track1.data.split import training_subset
+        subset = training_subset(len(source), config.get("train_subset"))
         return TrainBatches(source, config["image_size"], config["batch_size"], subset=subset,
                             device=info.device, seed=config["seed"], rank=info.rank,
                             world_size=info.world_size, augment=config["augment"],
@@ -192,16 +189,12 @@ def build_fast_step(supernet: nn.Module, optimizer: torch.optim.Optimizer, loss_
     if make is None:
         raise TrainError(f"engine 'fast' is not available for space {config['space']!r}; "
                          "use engine: plain")
-    if info.distributed:
-        raise TrainError("engine 'fast' runs in one process; drop torchrun or use engine: plain")
-    if config.get("clip_grad"):
-        raise TrainError("engine 'fast' does not clip gradients: unset clip_grad")
     if not isinstance(optimizer, torch.optim.SGD):
         raise TrainError("engine 'fast' needs the SGD optimiser")
-    try:
+    try:  # the step itself refuses what it does not cover (DDP, clip_grad, loss terms)
         return make(optimizer, loss_cfg, sampler, teacher, autocast=autocast,
                     cuda_graph=bool(config.get("cuda_graph", True)) and info.device.type == "cuda",
-                    log=log)
+                    distributed=info.distributed, clip_grad=config.get("clip_grad"), log=log)
     except ValueError as e:
         raise TrainError(f"engine 'fast': {e}") from None
 
