@@ -32,5 +32,5 @@ def python_exe() -> str:
 
 @pytest.fixture(scope="session")
 def official_codes() -> list[str]:
-    from track1.official import load_arch_list
+    from track1.resnet48.official import load_arch_list
     return list(load_arch_list(validate=False).values())

@@ -5,11 +5,12 @@ import random
 
 import pytest
 
-from track1.official import OFFICIAL_SIZE, ArchListError, load_arch_list
-from track1.space.resnet48 import (MAX_DEPTHS, MIN_DEPTHS, WIDTH_CODES, ArchCodeError,
-                                   ResNet48Space, decode, encode, group_distance,
-                                   hamming_distance, is_tied, largest_arch, random_arch,
-                                   smallest_arch, width_distance)
+from track1.evaluate.arch_list import ArchListError
+from track1.resnet48.official import OFFICIAL_SIZE, load_arch_list
+from track1.resnet48.arch import (MAX_DEPTHS, MIN_DEPTHS, WIDTH_CODES, ArchCodeError, decode, encode,
+                                  group_distance, hamming_distance, is_tied, largest_arch,
+                                  random_arch, smallest_arch, width_distance)
+from track1.resnet48.space import ResNet48Space
 
 ARCH1 = "1252233313000000223212122253130000000000006515000000"
 

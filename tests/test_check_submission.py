@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from track1.cli import main
-from track1.official import read_list_json
+from track1.evaluate.arch_list import read_list_json
+from track1.resnet48.official import OFFICIAL_LIST
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def valid() -> dict:
-    data = read_list_json()
+    data = read_list_json(OFFICIAL_LIST)
     return {k: {"acc": (i % 997) / 996, "arch": v["arch"]} for i, (k, v) in enumerate(data.items())}
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from track1.costs import count_costs, count_costs_many, digit_matrix
-from track1.models.resnet48 import StaticResNet
-from track1.space.resnet48 import decode, random_arch
+from track1.resnet48.costs import count_costs, count_costs_many, digit_matrix
+from track1.resnet48.static import StaticResNet
+from track1.resnet48.arch import decode, random_arch
 
 # SPEC section 1: arch -> (Paddle-convention FLOPs, conv+fc MACs, torch params)
 SPEC_TABLE = {

@@ -23,8 +23,8 @@ from track1.evaluate import (PreserveBN, ResultsLog, SubnetScorer, concordant_pa
                              kendall, pearson, read_jsonl, spearman, top_k_precision)
 from track1.evaluate.bn import bn_layers
 from track1.evaluate.results import build_submission, collect
-from track1.models.resnet48 import ResNet48Supernet
-from track1.official import load_arch_list
+from track1.resnet48.supernet import ResNet48Supernet
+from track1.resnet48.official import load_arch_list
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"space": "track1_resnet48", "model": {"num_classes": 10, "activation": "relu"},
@@ -335,9 +335,10 @@ def test_torchrun_two_ranks_equal_single_process(tiny_setup):
     keys = [[r["key"] for r in read_jsonl(root / "two_res" / f"rank{r:03d}.jsonl")[0]] for r in (0, 1)]
     # with prefix sharing (the default) each rank takes a contiguous half in prefix order
     from track1.evaluate.prefix import shard_in_prefix_order
-    from track1.space.resnet48 import decode
+    from track1.resnet48.arch import decode
+    from track1.resnet48.supernet import segment_keys
     first5 = [(k, decode(v["arch"])) for k, v in list(json.loads((root / "list.json").read_text()).items())[:5]]
-    expected = [sorted(k for k, _ in shard_in_prefix_order(first5, r, 2)) for r in (0, 1)]
+    expected = [sorted(k for k, _ in shard_in_prefix_order(first5, r, 2, segment_keys)) for r in (0, 1)]
     assert [sorted(k) for k in keys] == expected and sorted(sum(keys, [])) == sorted(k for k, _ in first5)
     assert expected != [["arch1", "arch3", "arch5"], ["arch2", "arch4"]]  # not the strided r::2
 
@@ -366,8 +367,9 @@ def test_resume_reuses_only_same_key_and_arch(tiny_setup, tmp_path):
 
 @pytest.mark.parametrize("mode", ["recalibrate", "batch", "stored"])
 def test_prefix_sharing_equals_plain_scoring(supernet, images, mode):
-    from track1.evaluate.prefix import PrefixScorer, segment_keys
-    from track1.space.resnet48 import decode
+    from track1.evaluate.prefix import PrefixScorer
+    from track1.resnet48.supernet import segment_keys
+    from track1.resnet48.arch import decode
     ev, labels, calib = images
     base = "1252233313000000223212122253130000000000006515000000"
     # subnets sharing stems and leading blocks in several ways, given in scrambled order
@@ -400,11 +402,12 @@ def test_prefix_order_shards_partition_the_list_and_keep_its_overlap():
     """torchrun shards with prefix sharing: contiguous ranges of the prefix order that
     partition the list and repeat more leading-block work inside a shard than strided
     shares of the same list do."""
-    from track1.evaluate.prefix import segment_keys, shard_in_prefix_order
-    from track1.space.resnet48 import decode
+    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.resnet48.supernet import segment_keys
+    from track1.resnet48.arch import decode
     entries = [(k, decode(c)) for k, c in list(load_arch_list(validate=False).items())[:1200]]
     world = 4
-    shards = [shard_in_prefix_order(entries, r, world) for r in range(world)]
+    shards = [shard_in_prefix_order(entries, r, world, segment_keys) for r in range(world)]
     keys = [k for s in shards for k, _ in s]
     assert sorted(keys) == sorted(k for k, _ in entries) and len(set(keys)) == len(entries)
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
@@ -428,7 +431,7 @@ def test_partial_run_never_takes_the_official_name_nor_replaces_a_fuller_file(ti
     a run with fewer entries than the file it would overwrite refuses before any work."""
     from track1.evaluate.errors import EvaluateError
     from track1.evaluate.runner import EvalOptions, evaluate
-    from track1.official import SUBMISSION_NAME
+    from track1.resnet48.official import SUBMISSION_NAME
     root = tiny_setup
     opts = dict(checkpoint=str(root / "demo.pth"), archs=str(root / "list.json"),
                 eval_images=32, calib_images=32, calib_batch_size=32, device="cpu",

@@ -9,15 +9,16 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 
-from track1.costs import count_costs
-from track1.models.resnet48 import ResNet48Supernet
+from track1.resnet48.costs import count_costs
+from track1.resnet48.supernet import ResNet48Supernet
 from track1.nas import schedules
 from track1.nas.ranking import (diff_kendall, diff_kendall_loss, hinge_pair_loss,
                                 margin_ranking_loss, pair_margin)
 from track1.nas.sampler import MarginSampler
 from track1.nas.step import LossConfig, train_step
 from track1.nas.teacher import Teacher
-from track1.space.resnet48 import ResNet48Space, decode, hamming_distance
+from track1.resnet48.arch import decode, hamming_distance
+from track1.resnet48.space import ResNet48Space
 
 
 # ------------------------------------------------------------------------ losses

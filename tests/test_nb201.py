@@ -5,13 +5,13 @@ import pytest
 import torch
 
 import track1  # noqa: F401
-from track1.models import build_supernet
+from track1.registry import build_supernet
 from track1.nb201.ground_truth import accuracy, fixed_subset, load_ground_truth
 from track1.nb201.network import OPS
 from track1.nb201.space import (NUM_ARCHS, NB201CodeError, NB201Space, all_archs, count_costs,
                                 decode, encode, group_distance)
 from track1.nb201.supernet import NB201Supernet
-from track1.space.base import SearchSpace, SupernetProtocol
+from track1.nas.space import SearchSpace, SupernetProtocol
 
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
            "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")

@@ -9,7 +9,7 @@ import track1  # noqa: F401
 from track1.nb201.space import NB201Space, decode
 from track1.nb201.supernet import NB201Supernet
 from track1.proxies import PROXIES, get_proxy
-from track1.space.resnet48 import ResNet48Space
+from track1.resnet48.space import ResNet48Space
 
 MINE = ("flops", "params", "synflow", "snip", "grasp", "naswot", "grad_norm")
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
@@ -67,7 +67,7 @@ def test_params_and_flops_equal_exact_counts(batch):
         cost = space.cost(arch)
         assert get_proxy("params")(net, x) == cost["params"]
         assert get_proxy("flops")(net, x) == cost["flops"]
-    from track1.costs import count_costs
+    from track1.resnet48.costs import count_costs
     r = ResNet48Space()
     arch = r.smallest()
     net = r.build(arch, num_classes=1000)

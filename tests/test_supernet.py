@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from track1.costs import count_costs
-from track1.models import build_supernet
-from track1.models.dynamic_ops import DynamicBatchNorm2d
-from track1.models.resnet48 import ResNet48Supernet
-from track1.space.resnet48 import ArchCodeError, decode, random_arch
+from track1.resnet48.costs import count_costs
+from track1.registry import build_supernet
+from track1.ops.dynamic_ops import DynamicBatchNorm2d
+from track1.resnet48.supernet import ResNet48Supernet
+from track1.resnet48.arch import ArchCodeError, decode, random_arch
 
 #: max |dynamic - static| relative to the largest |logit|: float rounding only (convs on
 #: 1x1 / 2x2 maps run as one matrix product in the supernet, as F.conv2d in the export)

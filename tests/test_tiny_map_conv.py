@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from track1.models.dynamic_ops import DynamicConv2d
-from track1.models.tiny_map_conv import _tap_index, conv2d_dense, dense_conv_matrix, use_dense_form
+from track1.ops.dynamic_ops import DynamicConv2d
+from track1.ops.tiny_map_conv import _tap_index, conv2d_dense, dense_conv_matrix, use_dense_form
 
 
 @pytest.mark.parametrize("h,w,k,stride,padding", [
@@ -72,7 +72,7 @@ def test_inference_mode_first_call_does_not_break_training_later():
 
 
 def test_scoring_reuses_one_matrix_until_the_weight_or_slice_changes(monkeypatch):
-    import track1.models.tiny_map_conv as tiny
+    import track1.ops.tiny_map_conv as tiny
     builds = []
     real = tiny.dense_conv_matrix
     monkeypatch.setattr(tiny, "dense_conv_matrix", lambda *a, **k: builds.append(1) or real(*a, **k))

@@ -12,7 +12,7 @@ import torch
 from track1.cli import main
 from track1.proxies import get_proxy
 from track1.proxies.zen import arch_seed, score, zen_score
-from track1.space.resnet48 import ResNet48Space
+from track1.resnet48.space import ResNet48Space
 
 ARCH1 = "1252233313000000223212122253130000000000006515000000"
 OPTS = dict(batch=4, resolution=32)

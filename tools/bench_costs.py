@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import track1  # noqa: E402,F401
-from track1.costs import count_costs, count_costs_many  # noqa: E402
-from track1.models.resnet48 import StaticResNet  # noqa: E402
-from track1.official import load_arch_list  # noqa: E402
+from track1.resnet48.costs import count_costs, count_costs_many  # noqa: E402
+from track1.resnet48.static import StaticResNet  # noqa: E402
+from track1.resnet48.official import load_arch_list  # noqa: E402
 
 
 def timed(fn):

@@ -6,7 +6,7 @@ What it measures, all in one run on the same subnets and the same random images:
      bf16) bf16, in multiply-accumulates per second;
   2. two kernels that scoring at 32 px depends on: max-pool on the stem output in NCHW
      vs channels_last, and a 3x3 conv on 1x1 / 2x2 maps as ``F.conv2d`` vs one dense
-     matrix product (``track1.models.tiny_map_conv``);
+     matrix product (``track1.ops.tiny_map_conv``);
   3. the whole forward pass of each subnet with train-mode BN (what recalibration
      runs) and eval-mode BN, in each layout and precision, with and without the
      tiny-map lowering: images/s, the ratio to the plain NCHW fp32 path, and the share
@@ -32,12 +32,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared machines: see BENC
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from track1.costs import count_costs  # noqa: E402
+from track1.resnet48.costs import count_costs  # noqa: E402
 from track1.hardware import best_seconds, cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
-from track1.models.dynamic_ops import DynamicConv2d  # noqa: E402
-from track1.models.resnet48 import ResNet48Supernet  # noqa: E402
-from track1.models.tiny_map_conv import conv2d_dense  # noqa: E402
-from track1.official import load_arch_list  # noqa: E402
+from track1.ops.dynamic_ops import DynamicConv2d  # noqa: E402
+from track1.resnet48.supernet import ResNet48Supernet  # noqa: E402
+from track1.ops.tiny_map_conv import conv2d_dense  # noqa: E402
+from track1.resnet48.official import load_arch_list  # noqa: E402
 
 
 def kernel_rows(batch: int, dtypes: list[torch.dtype], repeats: int) -> list[dict]:

@@ -33,15 +33,16 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import track1  # noqa: E402,F401
-from track1.costs import block_conv_macs, out_size, valid_taps  # noqa: E402
+from track1.ops.geometry import out_size, valid_taps  # noqa: E402
+from track1.resnet48.costs import block_conv_macs  # noqa: E402
 from track1.data import decode_to_tensor, resolve_source  # noqa: E402
 from track1.evaluate import SubnetScorer  # noqa: E402
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
 from track1.evaluate.prefix import PrefixScorer  # noqa: E402
 from track1.evaluate.runner import subset_indices  # noqa: E402
 from track1.hardware import cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
-from track1.models.dynamic_ops import DynamicConv2d  # noqa: E402
-from track1.official import load_arch_list  # noqa: E402
+from track1.ops.dynamic_ops import DynamicConv2d  # noqa: E402
+from track1.resnet48.official import load_arch_list  # noqa: E402
 
 FULL_LIST = 45_000
 
@@ -132,7 +133,7 @@ def decode_only(loader) -> float:
 def _blocks(code: str, image_size: int = 224):
     """ResNet-48 blocks of ``code`` at ``image_size`` px, in forward order:
     ``(stage, index, c_in, mid, out, stride, input size)``."""
-    from track1.space.resnet48 import STRIDES, decode
+    from track1.resnet48.arch import STRIDES, decode
     arch = decode(code)
     cin, hw = arch.stem_channels, out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
     for s, widths in enumerate(arch.block_channels()):
@@ -144,7 +145,7 @@ def _blocks(code: str, image_size: int = 224):
 
 def block_macs(cin: int, mid: int, out: int, stride: int, hw: int, unpadded: bool = False) -> int:
     """Conv MACs of one block on an ``hw`` x ``hw`` input, its 1x1 projection included
-    (``unpadded``: padding taps left out, as in ``track1.costs``)."""
+    (``unpadded``: padding taps left out, as in ``track1.resnet48.costs``)."""
     macs = block_conv_macs(cin, mid, out, stride, hw, unpadded)
     if stride != 1 or cin != out:
         ho = out_size(hw, 3, stride, 1)
@@ -160,7 +161,7 @@ def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = Fal
     depends only on the stem and the blocks before it, so subnets sharing that prefix
     repeat the same computation; the gap is what prefix-ordered evaluation could save.
     """
-    from track1.space.resnet48 import decode
+    from track1.resnet48.arch import decode
     total = unique = 0.0
     seen: set = set()
     for code in codes:
@@ -178,10 +179,10 @@ def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = Fal
 def min_macs_per_image(codes: list[str], image_size: int, shared: bool,
                        num_classes: int = 10) -> float:
     """The fewest multiply-accumulates per image that scoring ``codes`` needs (padding taps
-    left out): every subnet's ``macs_unpadded`` from ``track1.costs``, less, when
+    left out): every subnet's ``macs_unpadded`` from ``track1.resnet48.costs``, less, when
     ``shared``, the block prefixes and stems another subnet already computed."""
-    from track1.costs import count_costs_many
-    from track1.space.resnet48 import decode
+    from track1.resnet48.costs import count_costs_many
+    from track1.resnet48.arch import decode
     macs = float(count_costs_many(codes, image_size=image_size,
                                   num_classes=num_classes)["macs_unpadded"].sum())
     if not shared:
@@ -209,7 +210,8 @@ def list_analysis(shards: int) -> int:
     """How much block compute the official list repeats (whole, and within K shards of
     either split), and how many distinct conv shapes it holds."""
     from track1.evaluate.prefix import shard_in_prefix_order
-    from track1.space.resnet48 import decode
+    from track1.resnet48.arch import decode
+    from track1.resnet48.supernet import segment_keys
     entries = list(load_arch_list(validate=False).items())
     codes = [c for _, c in entries]
     total, unique = prefix_sharing(codes)
@@ -217,7 +219,7 @@ def list_analysis(shards: int) -> int:
           f"{100 * (1 - unique / total):.1f}% repeated, up to {total / unique:.2f}x")
     decoded = [(k, decode(c)) for k, c in entries]
     for name, split in (("contiguous in prefix order", lambda r: [a.code for _, a in
-                                                                  shard_in_prefix_order(decoded, r, shards)]),
+                                                                  shard_in_prefix_order(decoded, r, shards, segment_keys)]),
                         ("strided (r::K)", lambda r: codes[r::shards])):
         t = u = 0.0
         for r in range(shards):
@@ -232,9 +234,8 @@ def bench_prefix_window(args) -> int:
     """Plain ``SubnetScorer`` vs ``PrefixScorer`` on a window of the prefix-sorted list."""
     import random as _random
 
-    from track1.evaluate.prefix import segment_keys
-    from track1.models.resnet48 import ResNet48Supernet
-    from track1.space.resnet48 import decode
+    from track1.resnet48.arch import decode
+    from track1.resnet48.supernet import ResNet48Supernet, segment_keys
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     net, size = ResNet48Supernet(10).eval(), args.image_size
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         net, config = load_supernet(args.checkpoint, device)
         size = int(config.get("image_size", args.image_size))
     else:
-        from track1.models.resnet48 import ResNet48Supernet
+        from track1.resnet48.supernet import ResNet48Supernet
         torch.manual_seed(0)
         net, size = ResNet48Supernet(10).to(device).eval(), args.image_size
     val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
@@ -322,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.window:
         import random as _random
 
-        from track1.evaluate.prefix import segment_keys
-        from track1.space.resnet48 import decode
+        from track1.resnet48.supernet import segment_keys
+        from track1.resnet48.arch import decode
         ordered = sorted(load_arch_list(validate=False).values(), key=lambda c: segment_keys(decode(c)))
         first = _random.Random(0).randrange(len(ordered) - args.subnets)
         codes = ordered[first:first + args.subnets]
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CPU peak ({cpu_peak['dtype']} 4096^3 matrix product): {cpu_peak['gmacs']:.0f} GMAC/s")
     min_macs = min_macs_per_image(codes, size, shared=args.window,
                                   num_classes=getattr(net, "num_classes", 10))
-    from track1.costs import count_costs_many
+    from track1.resnet48.costs import count_costs_many
     # forward FLOPs per image (2 per multiply-add of conv + fc) of the timed subnets at `size`
     flops_per_image = 2.0 * float(count_costs_many(codes, image_size=size)["macs"].mean())
     summary = {"subnets": len(codes), "image_size": size, "dense_conv_tflops": ceiling,

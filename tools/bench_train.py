@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 import track1  # noqa: E402,F401
 from track1.data import TrainBatches, resolve_source  # noqa: E402
-from track1.models import build_supernet  # noqa: E402
+from track1.registry import build_supernet  # noqa: E402
 from track1.nas.sampler import MarginSampler  # noqa: E402
 from track1.nas.step import LossConfig, train_step  # noqa: E402
 from track1.nas.teacher import Teacher  # noqa: E402

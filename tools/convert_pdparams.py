@@ -3,7 +3,7 @@
     .venv/bin/python tools/convert_pdparams.py resnet48.pdparams supernet_ckpt/pretrained/init.pth
 
 No Paddle needed: the pickle is read by a restricted unpickler (numpy arrays and plain
-containers only; see ``track1.train.pdparams`` for the name mapping). The output loads
+containers only; see ``track1.resnet48.pdparams`` for the name mapping). The output loads
 with ``weights_only=True`` and works as ``train --init-from`` or as an evaluator
 checkpoint. Unmatched and missing keys are reported; ``--strict`` makes them fatal.
 """
@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 import track1  # noqa: E402,F401
 from track1.checkpoint import save_atomic  # noqa: E402
-from track1.models.resnet48 import ResNet48Supernet  # noqa: E402
-from track1.train.pdparams import PdparamsError, load_pdparams, map_pdparams  # noqa: E402
+from track1.resnet48.supernet import ResNet48Supernet  # noqa: E402
+from track1.resnet48.pdparams import PdparamsError, load_pdparams, map_pdparams  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,8 +162,8 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
 
 
 def track1_part(args, names: list[str], out: Path) -> dict:
-    from track1.official import load_arch_list
-    from track1.space.resnet48 import ResNet48Space
+    from track1.resnet48.official import load_arch_list
+    from track1.resnet48.space import ResNet48Space
     space = ResNet48Space()
     official = list(load_arch_list(validate=False).values())
     codes = random.Random(args.subset_seed).sample(official, args.track1_archs)

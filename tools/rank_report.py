@@ -30,10 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from track1.errors import UserError  # noqa: E402
 from track1.evaluate.metrics import rank_correlations, top_k_precision  # noqa: E402
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
     pass
 
 

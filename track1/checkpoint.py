@@ -16,11 +16,12 @@ from typing import Any
 import torch
 
 from track1.atomic import atomic_write
+from track1.errors import UserError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "supernet_ckpt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A missing, corrupt, partial or incompatible checkpoint."""
 
 

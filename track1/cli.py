@@ -3,8 +3,8 @@
 Every module in ``track1.commands`` that defines ``register(subparsers)`` adds one
 subcommand (``info``, ``train``, ``evaluate``, ...); ``register`` must call
 ``parser.set_defaults(func=run)`` where ``run(args) -> int`` returns the exit status.
-Expected failures (bad arch code, missing data, bad checkpoint) raise ``UserError``
-subclasses or ``ValueError``; they are printed as one line and exit with status 2.
+Expected failures (bad arch code, missing data, bad checkpoint) raise a subclass of
+``track1.errors.UserError``; they are printed as one line and exit with status 2.
 """
 from __future__ import annotations
 
@@ -15,20 +15,11 @@ import sys
 
 import track1
 import track1.commands
-from track1.checkpoint import CheckpointError
 from track1.console import protect_stdout
-from track1.data.sources import DataError
-from track1.evaluate.errors import EvaluateError
-from track1.nb201.bench import BenchError
-from track1.nb201.space import NB201CodeError
-from track1.official import ArchListError
-from track1.space.resnet48 import ArchCodeError
-from track1.train.errors import TrainError
+from track1.errors import UserError
 
 #: exceptions that mean "the user's input is wrong": one line, exit 2, no traceback
-USER_ERRORS: tuple[type[BaseException], ...] = (ArchCodeError, ArchListError, CheckpointError,
-                                                 FileNotFoundError, DataError, BenchError,
-                                                 NB201CodeError, TrainError, EvaluateError)
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from track1.evaluate.submission import first_problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = first_problem(args.file, args.archs)
+    from track1.evaluate.submission import first_problem
+    from track1.resnet48.official import OFFICIAL_LIST
+    problem = first_problem(args.file, args.archs or OFFICIAL_LIST)
     if problem is not None:
         print(f"invalid: {problem}", file=sys.stderr)
         return 1

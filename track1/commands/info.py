@@ -6,8 +6,8 @@ import argparse
 import json
 
 from track1.commands.argtypes import int_at_least
-from track1.costs import count_costs
-from track1.space.resnet48 import decode
+from track1.resnet48.costs import count_costs
+from track1.resnet48.arch import decode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                "depths": list(arch.depths), "widths": arch.widths()}
         if args.zen:
             from track1.proxies.zen import zen_score
-            from track1.space.resnet48 import ResNet48Space
+            from track1.resnet48.space import ResNet48Space
             row["zen"] = zen_score(ResNet48Space(tied=False), arch, batch=args.zen_batch,
                                    resolution=args.zen_resolution, repeats=args.zen_repeats,
                                    residual=not args.zen_no_residual)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from track1.errors import UserError
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EMBEDDED = ASSETS / "cifar10_demo.npz"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
@@ -27,7 +29,7 @@ SPLIT_FOLDERS: dict[str, tuple[str, ...]] = {"train": ("train",), "val": ("val",
                                              "test": ("test", "val")}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Missing or malformed data: the one-line message names the path and the problem."""
 
 

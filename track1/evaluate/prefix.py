@@ -1,4 +1,4 @@
-"""Exact prefix sharing: evaluate many Track 1 subnets without repeating shared layers.
+"""Exact prefix sharing: evaluate many subnets without repeating shared layers.
 
 Why: a residual block's output on fixed images depends only on the stem and the blocks
 before it; with recalibration on fixed calibration images, so do its BN statistics.
@@ -9,12 +9,15 @@ and keeping each prefix's activations (calibration and evaluation images) on a s
 skips them, with the same operations on the same chunks as ``SubnetScorer`` (so the
 same numbers).
 
-Works with ``ResNet48Supernet`` (it steps through its stem and blocks); anything else
-falls back to ``SubnetScorer.score`` one subnet at a time.
+Works with any supernet that exposes its segments (the ResNet-48 supernet does: stem,
+then every block): ``segment_keys(arch)`` lists an arch's segments in forward order as
+hashable keys, ``segment(key)`` returns the module that runs one, set to its widths, and
+``forward_head(x)`` maps the last segment's output to logits. Anything else falls back to
+``SubnetScorer.score`` one subnet at a time.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -37,21 +40,13 @@ def default_cache_bytes(device: torch.device) -> int:
 
 
 def supports_prefix_sharing(supernet: nn.Module) -> bool:
-    from track1.models.resnet48 import ResNet48Supernet
-    return isinstance(supernet, ResNet48Supernet)
+    """Whether ``supernet`` exposes the segments prefix sharing walks."""
+    return all(callable(getattr(supernet, name, None))
+               for name in ("segment_keys", "segment", "forward_head"))
 
 
-def segment_keys(arch) -> list[tuple]:
-    """The forward-order layers of ``arch`` as hashable keys: stem, then every block."""
-    keys: list[tuple] = [("stem", arch.stem_channels)]
-    for s, widths in enumerate(arch.block_channels()):
-        for j, (mid, out) in enumerate(widths):
-            keys.append((s, j, mid, out))
-    return keys
-
-
-def shard_in_prefix_order(entries: Sequence[tuple[str, object]], rank: int, world: int
-                          ) -> list[tuple[str, object]]:
+def shard_in_prefix_order(entries: Sequence[tuple[str, object]], rank: int, world: int,
+                          segment_keys: Callable[[object], list]) -> list[tuple[str, object]]:
     """Rank ``rank``'s share of ``(key, arch)`` entries: a contiguous range of the list in
     prefix order (every rank sorts alike, so the shares partition the list). Neighbours in
     prefix order share the most leading layers; a strided share would give each rank a
@@ -66,7 +61,7 @@ class PrefixScorer:
 
     def __init__(self, scorer: SubnetScorer, cache_bytes: int | None = None) -> None:
         if not supports_prefix_sharing(scorer.supernet):
-            raise TypeError("prefix sharing needs a ResNet48Supernet")
+            raise TypeError("prefix sharing needs a supernet that exposes its segments")
         self.scorer, self.net = scorer, scorer.supernet
         self.cache_bytes = int(default_cache_bytes(scorer.device) if cache_bytes is None
                                else cache_bytes)
@@ -74,19 +69,9 @@ class PrefixScorer:
         self.cached = 0
 
     # -------------------------------------------------------------- one segment
-    def _modules(self, key: tuple) -> nn.Module:
-        net = self.net
-        if key[0] == "stem":
-            net.stem_conv.active_out_channels = key[1]
-            return nn.Sequential(net.stem_conv, net.stem_bn, net.stem_relu, net.maxpool)
-        s, j, mid, out = key
-        block = net.stages[s][j]
-        block.set_widths(mid, out)
-        return block
-
     def _run_segment(self, key: tuple, calib: list[torch.Tensor] | None,
                      evals: list[torch.Tensor]) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
-        module = self._modules(key)
+        module = self.net.segment(key)
         mode = self.scorer.bn_mode
         bns = bn_layers(module)
         calib_out = None
@@ -108,7 +93,7 @@ class PrefixScorer:
         return calib, evals
 
     def _score_arch(self, arch) -> float:
-        keys = segment_keys(arch)
+        keys = self.net.segment_keys(arch)
         common = 0
         while (common < len(self.stack) and common < len(keys)
                and self.stack[common][0] == keys[common]):
@@ -143,7 +128,7 @@ class PrefixScorer:
         for key, arch in entries:
             if isinstance(arch, str):
                 arch = sc.space.decode(arch)
-            items.append((segment_keys(arch), key, arch))
+            items.append((self.net.segment_keys(arch), key, arch))
         items.sort(key=lambda t: t[0])
         self.net.eval()
         try:

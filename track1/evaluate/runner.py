@@ -29,6 +29,7 @@ import torch
 
 from track1.checkpoint import CheckpointError, find_latest, load_checkpoint
 from track1.data import DataError, decode_to_tensor, resolve_source
+from track1.evaluate.arch_list import ArchListError, load_arch_list
 from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
@@ -38,10 +39,9 @@ from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, 
                                      rank_file, read_results, write_json_atomic)
 from track1.hardware import bf16_is_native
 from track1.messages import clip
-from track1.official import SUBMISSION_NAME, ArchListError, load_arch_list
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_OUT = ROOT / "submission" / SUBMISSION_NAME
+DEFAULT_OUT_DIR = ROOT / "submission"
 DEFAULT_RESULTS_ROOT = ROOT / "runs" / "evaluate"
 #: on CPU without --limit, score this many entries and project the full run
 DEFAULT_CPU_LIMIT = 20
@@ -113,7 +113,7 @@ def _dist_setup(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    from track1.train.distributed import pick_device
+    from track1.distributed import pick_device
     try:  # auto / cpu / cuda: the trainer's rule (GPU = LOCAL_RANK); "cuda:N" as given
         dev = pick_device(device, local) if device in ("auto", "cpu", "cuda") else torch.device(device)
     except RuntimeError as e:
@@ -142,7 +142,7 @@ def _fingerprint(setup: dict) -> str:
 
 def load_supernet(path: str | os.PathLike, device: torch.device):
     """Rebuild the supernet of a checkpoint and load its weights (CheckpointError if not)."""
-    from track1.models import build_supernet
+    from track1.registry import build_supernet
     ckpt = load_checkpoint(path)
     config = ckpt["config"]
     if not isinstance(config, dict):
@@ -172,16 +172,21 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
         torch.set_num_threads(opts.threads)
     rank, world, device = _dist_setup(opts.device)
     # ---- everything is validated before any work or any write
-    full_list = load_arch_list(opts.archs, validate=False)
+    full_list = load_arch_list(opts.archs) if opts.archs else None
+    ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
+    supernet, config = load_supernet(ckpt_path, device)
+    space = supernet.space
+    if full_list is None:
+        if getattr(space, "official_list", None) is None:
+            raise EvaluateError(f"the {space.name!r} space has no official list: pass --archs "
+                                "a list file")
+        full_list = load_arch_list(space.official_list)
     entries = list(full_list.items())
     limit = opts.limit
     if limit is None and device.type == "cpu":
         limit = DEFAULT_CPU_LIMIT
     if limit is not None and limit > 0:
         entries = entries[:limit]
-    ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
-    supernet, config = load_supernet(ckpt_path, device)
-    space = supernet.space
     archs = {}
     for key, code in entries:
         try:
@@ -215,8 +220,9 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
              "batch_size": batch_size if opts.bn_mode == "batch" else None}
     results_dir = Path(opts.results_dir) if opts.results_dir else \
         DEFAULT_RESULTS_ROOT / _fingerprint(setup)
-    out = submission_path(Path(opts.out) if opts.out else DEFAULT_OUT, len(entries),
-                          len(full_list))
+    official_name = getattr(space, "submission_name", None) or f"{space.name}_scores.json"
+    out = submission_path(Path(opts.out) if opts.out else DEFAULT_OUT_DIR / official_name,
+                          len(entries), len(full_list), official_name)
     report = EvalReport(out=None, results_dir=results_dir, total_entries=len(entries),
                         list_size=len(full_list), images_per_subnet=n_eval + n_calib,
                         rank=rank, world_size=world)
@@ -248,8 +254,8 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     done = {k: r for k, r in found.items() if wanted.get(k) == r.get("arch")}
     prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(supernet)
     if prefix_sharing and world > 1:  # contiguous in prefix order: shares keep their overlap
-        shard = [(k, wanted[k]) for k, _ in shard_in_prefix_order([(k, archs[k]) for k, _ in entries],
-                                                                  rank, world)]
+        shard = [(k, wanted[k]) for k, _ in shard_in_prefix_order(
+            [(k, archs[k]) for k, _ in entries], rank, world, supernet.segment_keys)]
     else:
         shard = entries[rank::world]
     todo = [(k, c) for k, c in shard if k not in done]
@@ -333,11 +339,11 @@ def evaluate(opts: EvalOptions, log=print) -> EvalReport:
     return report
 
 
-def submission_path(out: Path, n_entries: int, list_size: int) -> Path:
+def submission_path(out: Path, n_entries: int, list_size: int, official_name: str) -> Path:
     """Where a run of ``n_entries`` of a ``list_size`` list writes: a partial run never
     takes the official file name (``<name>.partial.json`` instead), and no run replaces
     a file that holds more entries than it will (``EvaluateError``, before any work)."""
-    if n_entries < list_size and out.name == SUBMISSION_NAME:
+    if n_entries < list_size and out.name == official_name:
         out = out.with_name(out.stem + ".partial.json")
     if out.is_dir():
         raise EvaluateError(f"--out {out} is a directory; name a .json file")

@@ -1,4 +1,4 @@
-"""Validate a Track 1 submission JSON against the list it answers.
+"""Validate a submission JSON (the challenge's format) against the list it answers.
 
 Rules (SPEC section 1): the same keys in the same order as the list (arch1..arch45000
 for the official one), each entry's ``arch`` string identical to the list's, and
@@ -12,11 +12,12 @@ import math
 import os
 from pathlib import Path
 
-from track1.official import DuplicateKeyError, read_list_json, refuse_duplicate_keys
+from track1.evaluate.arch_list import DuplicateKeyError, read_list_json, refuse_duplicate_keys
 
 
-def first_problem(path: str | os.PathLike, archs: str | os.PathLike | None = None) -> str | None:
-    """One line naming the first problem of submission ``path``, or None when valid."""
+def first_problem(path: str | os.PathLike, archs: str | os.PathLike) -> str | None:
+    """One line naming the first problem of submission ``path`` against the list file
+    ``archs``, or None when valid."""
     path = Path(path)
     if not path.is_file():
         return f"{path}: file not found"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any, Hashable
 
-from track1.space.base import SearchSpace
+from track1.nas.space import SearchSpace
 
 
 class MarginSampler:

@@ -20,7 +20,7 @@ from typing import Any, Hashable, Sequence
 import torch
 
 from track1.proxies import PROXIES
-from track1.space.base import SearchSpace
+from track1.nas.space import SearchSpace
 
 COST_PRIORS = ("flops", "params")
 

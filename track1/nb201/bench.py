@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from track1.atomic import atomic_write
+from track1.errors import UserError
 from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
 from track1.nb201.space import decode
@@ -101,7 +102,7 @@ def lambda_options(base: dict[str, Any], variant: str | None, epochs: float) -> 
     raise ValueError(f"unknown lambda variant {variant!r}")
 
 
-class BenchError(ValueError):
+class BenchError(UserError, ValueError):
     """Bad bench input (unknown method, missing data, ...): one line, exit 2."""
 
 
@@ -342,7 +343,7 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     """Train (or resume) one method; at each budget fraction score ``codes`` (Kendall over
     training), write the summary; returns it."""
     from track1.checkpoint import load_checkpoint
-    from track1.models import build_supernet
+    from track1.registry import build_supernet
     from track1.train.loop import train
     run_dir = out / f"{method}_s{seed}"
     summary_path = run_dir / "summary.json"
@@ -450,7 +451,7 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
                      log: Callable[[str], None] = print) -> dict:
     """Score one trained run's supernet under each BN mode (picks evaluate's default)."""
     from track1.checkpoint import find_latest, load_checkpoint
-    from track1.models import build_supernet
+    from track1.registry import build_supernet
     ckpt_path = out / run / "ckpt" / "supernet" / "last.pth"
     if not ckpt_path.exists():
         raise BenchError(f"no trained supernet for run {run!r} at {ckpt_path}; train it first")

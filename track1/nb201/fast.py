@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from track1.errors import UserError
 from track1.nas.ranking import pair_margin
 from track1.nas.step import LossConfig
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
@@ -49,7 +50,7 @@ _SEL_CONNECTED, _SEL_ALWAYS = 2 * N_EDGES * N_OPS, 2 * N_EDGES * N_OPS + 1
 SELECTOR_SIZE = 2 * N_EDGES * N_OPS + 2
 
 
-class FastPathError(ValueError):
+class FastPathError(UserError, ValueError):
     """A configuration the static-graph step does not cover (one line, names it)."""
 
 

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 search space as a ``SearchSpace`` (track1/space/base.py).
+"""The NAS-Bench-201 search space as a ``SearchSpace`` (track1/nas/space.py).
 
 An arch is a tuple of 6 op indices into ``OPS``, in the edge order of the string form
 ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (edges into node 1, then node 2, then node 3;
@@ -11,6 +11,7 @@ import itertools
 import random
 from typing import Iterator, Sequence
 
+from track1.errors import UserError
 from track1.nb201.network import EDGES, OPS, NB201Network, stage_layout
 from track1.messages import clip
 
@@ -44,7 +45,7 @@ def check_ops(ops: "Sequence[str] | None") -> tuple[str, ...]:
     return tuple(o for o in OPS if o in ops)
 
 
-class NB201CodeError(ValueError):
+class NB201CodeError(UserError, ValueError):
     """A NAS-Bench-201 arch string that does not parse; the message names where and why."""
 
 

@@ -4,7 +4,7 @@ Counted with forward hooks from the tensors that actually flow, so it is exact f
 ``nn.Module`` (a static subnet, an NB201 cell network, or a supernet with an active
 arch whose convs slice their weights). BN, activations, pooling and adds count 0; on
 NAS-Bench-201 this equals ``NB201Space.cost(arch)["flops"]`` and on Track 1 it equals
-the ``macs`` column of ``track1.costs``.
+the ``macs`` column of ``track1.resnet48.costs``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 As in timm, a YAML file supplies the defaults and the command line overrides them; the
 resolved config (a plain nested dict) is saved as ``config.yaml`` beside the checkpoint
 and inside it, so a run is reproducible and the evaluator can rebuild the supernet
-(``track1.models.build_supernet(config)`` reads ``space`` and ``model``).
+(``track1.registry.build_supernet(config)`` reads ``space`` and ``model``).
 Overrides use dotted keys: ``--set loss.ranking=hinge --set teacher.priors=zen``.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ class TrainConfigError(TrainError):
 
 DEFAULTS: dict[str, Any] = {
     "name": "run",                 # run folder under ckpt_dir
-    "space": "track1_resnet48",    # key of track1.models.SUPERNETS
+    "space": "track1_resnet48",    # key of track1.registry.SUPERNETS
     "model": {"num_classes": 10, "activation": "relu"},
     "data": None,                  # dataset root / tar; None = embedded CIFAR-10 subset
     "image_size": 32,
@@ -106,7 +106,7 @@ def check_section_keys(config: dict) -> None:
     from track1.nas.step import LossConfig
     from dataclasses import fields
     _check_keys("loss", config.get("loss"), {f.name for f in fields(LossConfig)})
-    from track1.models import supernet_options
+    from track1.registry import supernet_options
     options = supernet_options(config["space"])
     if options is not None:
         _check_keys("model", config.get("model"), options)
@@ -239,7 +239,7 @@ def validate(config: dict) -> None:
         raise TrainConfigError(f"config 'device' must be auto, cpu or cuda, got {config['device']!r}")
     if not isinstance(config["model"], dict) or "num_classes" not in config["model"]:
         raise TrainConfigError("config 'model' must be a mapping with num_classes")
-    from track1.models import SUPERNETS
+    from track1.registry import SUPERNETS
     if config["space"] not in SUPERNETS:
         raise TrainConfigError(f"unknown space {config['space']!r}; known: {sorted(SUPERNETS)}")
     from track1.nas.step import LossConfig
@@ -266,7 +266,7 @@ def check_number(section: dict, key: str, *, low: float | None = None, low_open:
 
 
 def _known_spaces() -> set[str]:
-    from track1.models import SUPERNETS
+    from track1.registry import SUPERNETS
     return set(SUPERNETS)
 
 

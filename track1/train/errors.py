@@ -1,5 +1,8 @@
 """The training side's user-facing error: printed as one line by the CLI (exit 2)."""
+from __future__ import annotations
+
+from track1.errors import UserError
 
 
-class TrainError(ValueError):
+class TrainError(UserError, ValueError):
     """Bad training input: config, data, checkpoint compatibility, init file."""

@@ -31,7 +31,7 @@ from track1.nas.sampler import MarginSampler
 from track1.nas.schedules import make_schedule
 from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
-from track1.train import distributed as D
+from track1 import distributed as D
 from track1.train.config import save_yaml
 from track1.train.errors import TrainError
 
@@ -142,8 +142,10 @@ def check_compatible(saved: dict, config: dict, path: Path) -> None:
 
 def init_weights_from(model: nn.Module, path: str, config: dict, log: Callable) -> None:
     if str(path).endswith(".pdparams"):
-        from track1.train.pdparams import init_from_pdparams
-        report = init_from_pdparams(model, path, include_head=config["init_head"])
+        if not callable(getattr(model, "load_pdparams", None)):
+            raise TrainError(f"--init-from {path}: the {config['space']!r} supernet cannot "
+                             "read Paddle .pdparams files")
+        report = model.load_pdparams(path, include_head=config["init_head"])
         log(f"init from {path}: {len(report['matched'])} tensors matched, "
             f"{len(report['unmatched'])} unmatched, {len(report['missing'])} missing, "
             f"{len(report['shape_mismatch'])} shape mismatches")
@@ -244,7 +246,7 @@ def train(config: dict, *, batches: Iterable | None = None, log: Callable[[str],
     torch.manual_seed(config["seed"])
     random.seed(config["seed"])
     np.random.seed(config["seed"] % (2 ** 32))
-    from track1.models import build_supernet
+    from track1.registry import build_supernet
     try:
         supernet = build_supernet(config).to(info.device)
     except (ValueError, TypeError) as e:  # a bad model option (drop_path=2, ops=[...])

@@ -12,7 +12,7 @@ from torch import nn
 
 #: space name -> "module:class" of its supernet
 SUPERNETS: dict[str, str] = {
-    "track1_resnet48": "track1.models.resnet48:ResNet48Supernet",
+    "track1_resnet48": "track1.resnet48.supernet:ResNet48Supernet",
     "nb201": "track1.nb201.supernet:NB201Supernet",
 }
 

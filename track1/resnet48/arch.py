@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
+from track1.errors import UserError
 from track1.messages import clip
 
 BASE_WIDTHS: tuple[int, ...] = (64, 128, 256, 512)
@@ -35,7 +36,7 @@ CODE_LENGTH: int = 1 + len(MAX_DEPTHS) + 1 + 2 * sum(MAX_DEPTHS)  # 52
 SLOT_OFFSET: int = 6  # code index of the first block slot
 
 
-class ArchCodeError(ValueError):
+class ArchCodeError(UserError, ValueError):
     """A malformed or out-of-space arch code; the message names position and rule."""
 
 
@@ -258,49 +259,6 @@ def group_distance(a: ResNetArch, b: ResNetArch) -> float:
             continue
         total += 2.0 if (x == "0") != (y == "0") else 0.5
     return total
-
-
-# --------------------------------------------------------------------------- the space
-class ResNet48Space:
-    """``SearchSpace`` implementation for the Track 1 ResNet-48 space."""
-
-    name = "track1_resnet48"
-
-    def __init__(self, distance: str = "hamming", tied: bool = True) -> None:
-        if distance not in DISTANCES:
-            raise ValueError(f"unknown distance {distance!r}; choose from {sorted(DISTANCES)}")
-        self.distance_name = distance
-        self.tied = tied
-
-    def largest(self) -> ResNetArch:
-        return largest_arch()
-
-    def smallest(self) -> ResNetArch:
-        return smallest_arch()
-
-    def sample(self, rng: random.Random) -> ResNetArch:
-        return random_arch(rng)
-
-    def encode(self, arch: ResNetArch) -> str:
-        return encode(arch)
-
-    def decode(self, code: str) -> ResNetArch:
-        return decode(code, tied=self.tied)
-
-    def distance(self, a: ResNetArch, b: ResNetArch) -> float:
-        return float(DISTANCES[self.distance_name](a, b))
-
-    def cost(self, arch: ResNetArch) -> dict[str, float]:
-        from track1.costs import count_costs
-        return count_costs(arch)
-
-    def build(self, arch: ResNetArch, num_classes: int = 1000, activation: str = "relu",
-              residual: bool = True):
-        """A fresh ``StaticResNet`` of ``arch``; ``residual=False`` drops the identity
-        and projection shortcuts (Zen-NAS's official scoring network)."""
-        from track1.models.resnet48 import StaticResNet
-        return StaticResNet(arch, num_classes=num_classes, activation=activation,
-                            residual=residual)
 
 
 DISTANCES = {"hamming": hamming_distance, "width": width_distance, "group": group_distance}

@@ -21,25 +21,16 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from track1.space.resnet48 import (BASE_WIDTHS, CODE_LENGTH, IMAGE_SIZE_CODES, MAX_DEPTHS,
-                                   SLOT_OFFSET, STEM_BASE_WIDTH, STRIDES, WIDTH_CODES,
-                                   ResNetArch, channels, encode)
+from track1.ops.geometry import out_size, valid_taps
+from track1.resnet48.arch import (BASE_WIDTHS, CODE_LENGTH, IMAGE_SIZE_CODES, MAX_DEPTHS,
+                                  SLOT_OFFSET, STEM_BASE_WIDTH, STRIDES, WIDTH_CODES, ResNetArch,
+                                  channels, encode)
 
 # _CHANNELS[s][code] = channels of a stage-s conv with that width code; code 0 -> 0.
 _CHANNELS = [np.array([0] + [channels(base, c) for c in WIDTH_CODES], dtype=np.int64)
              for base in BASE_WIDTHS]
 _STEM_CHANNELS = np.array([0] + [channels(STEM_BASE_WIDTH, c) for c in WIDTH_CODES],
                           dtype=np.int64)
-
-
-def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def valid_taps(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Sum over the outputs along one axis of the kernel taps that meet real input."""
-    return sum(sum(0 <= o * stride - padding + k < size for k in range(kernel))
-               for o in range(out_size(size, kernel, stride, padding)))
 
 
 def block_conv_macs(cin, mid, out, stride: int, size: int, unpadded: bool = False):

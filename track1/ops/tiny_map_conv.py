@@ -29,7 +29,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from track1.costs import out_size
+from track1.ops.geometry import out_size
 
 
 def use_dense_form(h: int, w: int, kernel: int, groups: int = 1, dilation: int = 1) -> bool:

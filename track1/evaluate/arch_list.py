@@ -1,7 +1,8 @@
-"""The official Track 1 list of 45,000 subnets, shipped gzipped inside the package.
+"""Arch lists in the challenge's JSON format: ``{"archN": {"arch": "<code>", "acc": ...}}``.
 
-``load_arch_list()`` returns ``{key: code}`` in file order and validates every entry;
-the same call reads any list of the same format (``--archs`` files of the CLI).
+The format is the competition's, the codes belong to a search space: ``load_arch_list``
+reads any such file (gzip or plain) and, given a space's ``decode``, validates every code,
+naming the first bad entry's key and the rule it breaks.
 """
 from __future__ import annotations
 
@@ -9,16 +10,12 @@ import gzip
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
-from track1.space.resnet48 import ArchCodeError, decode
-
-ASSETS = Path(__file__).resolve().parent / "assets"
-OFFICIAL_LIST = ASSETS / "CVPR_2022_NAS_Track1_test.json.gz"
-OFFICIAL_SIZE = 45_000
-SUBMISSION_NAME = "CVPR_2022_NAS_Track1_test.json"
+from track1.errors import UserError
 
 
-class ArchListError(ValueError):
+class ArchListError(UserError, ValueError):
     """A list file that is missing, unreadable, or has a malformed entry (key named)."""
 
 
@@ -37,9 +34,9 @@ def refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
-def read_list_json(path: str | os.PathLike | None = None) -> dict:
+def read_list_json(path: str | os.PathLike) -> dict:
     """The raw ``{"archN": {"acc": ..., "arch": ...}}`` mapping (gzip or plain JSON)."""
-    path = Path(path) if path is not None else OFFICIAL_LIST
+    path = Path(path)
     if not path.is_file():
         raise ArchListError(f"arch list not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
@@ -52,27 +49,24 @@ def read_list_json(path: str | os.PathLike | None = None) -> dict:
         raise ArchListError(f"cannot read arch list {path}: {str(e)[:200]}") from None
     if not isinstance(data, dict) or not data:
         raise ArchListError(f"arch list {path} must be a non-empty JSON object of "
-                            '{"archN": {"acc": ..., "arch": "<52 digits>"}}')
+                            '{"archN": {"acc": ..., "arch": "<code>"}}')
     return data
 
 
-def load_arch_list(path: str | os.PathLike | None = None, validate: bool = True,
-                   tied: bool = True) -> dict[str, str]:
-    """``{key: arch code}`` in file order; by default the official list.
-
-    With ``validate`` every code is decoded, and the first bad entry raises
-    ``ArchListError`` naming its key and the rule it breaks.
-    """
+def load_arch_list(path: str | os.PathLike, decode: Callable[[str], object] | None = None
+                   ) -> dict[str, str]:
+    """``{key: arch code}`` in file order; with ``decode`` (a space's), every code is
+    decoded and the first bad entry raises ``ArchListError`` naming its key and the rule."""
     data = read_list_json(path)
     out: dict[str, str] = {}
     for key, entry in data.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("arch"), str):
             raise ArchListError(f"entry {key!r}: expected an object with a string 'arch'")
         code = entry["arch"]
-        if validate:
+        if decode is not None:
             try:
-                decode(code, tied=tied)
-            except ArchCodeError as e:
+                decode(code)
+            except ValueError as e:
                 raise ArchListError(f"entry {key!r}: {e}") from None
         out[key] = code
     return out

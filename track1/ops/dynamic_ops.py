@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from track1.models.tiny_map_conv import DenseMatrixCache, conv2d_dense, use_dense_form
+from track1.ops.tiny_map_conv import DenseMatrixCache, conv2d_dense, use_dense_form
 
 
 class DynamicConv2d(nn.Conv2d):

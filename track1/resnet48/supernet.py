@@ -6,7 +6,7 @@ depth: a stage runs its first d blocks. One API covers every subnet::
     net = ResNet48Supernet(num_classes=10)
     net.set_arch("1252233313000000223212122253130000000000006515000000")
     logits = net(images)                      # the active subnet
-    static = net.extract(net.arch)            # plain nn.Module, weights copied
+    static = net.extract(net.arch)            # a StaticResNet, weights copied
 
 ``StaticResNet`` is built from plain ``nn.Conv2d`` / ``nn.BatchNorm2d`` layers at the
 arch's exact widths, so it runs anywhere (fvcore, export, deployment) with no
@@ -14,17 +14,18 @@ knowledge of the supernet.
 """
 from __future__ import annotations
 
-from typing import Union
+import os
 
 import torch
 from torch import nn
 
-from track1.models.dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear,
-                                       drop_path, make_activation)
-from track1.space.resnet48 import (BASE_WIDTHS, MAX_DEPTHS, STEM_BASE_WIDTH, STRIDES,
-                                   ArchCodeError, ResNet48Space, ResNetArch, decode, encode)
-
-ArchLike = Union[ResNetArch, str]
+from track1.ops.dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear, drop_path,
+                                    make_activation)
+from track1.resnet48.arch import (BASE_WIDTHS, MAX_DEPTHS, STEM_BASE_WIDTH, STRIDES, ArchCodeError,
+                                  ResNetArch, decode, encode)
+from track1.resnet48.pdparams import init_from_pdparams
+from track1.resnet48.space import ResNet48Space
+from track1.resnet48.static import ArchLike, StaticResNet
 
 
 def _as_arch(arch: ArchLike) -> ResNetArch:
@@ -147,6 +148,28 @@ class ResNet48Supernet(nn.Module):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(x), 1))
 
+    def load_pdparams(self, path: str | os.PathLike, include_head: bool = True) -> dict[str, list]:
+        """Copy the organisers' Paddle checkpoint (``.pdparams``) into this supernet (``--init-from``);
+        the report lists matched, unmatched, missing and shape-mismatched tensors."""
+        return init_from_pdparams(self, path, include_head=include_head)
+
+    # ------------------------------------------------------------------ segments
+    # What exact prefix sharing needs (``track1.evaluate.prefix``): the arch as a chain of
+    # segments whose output depends only on the segments before it, then ``forward_head``.
+    def segment_keys(self, arch: ArchLike) -> list[tuple]:
+        """The forward-order segments of ``arch`` as hashable keys: stem, then every block."""
+        return segment_keys(_as_arch(arch))
+
+    def segment(self, key: tuple) -> nn.Module:
+        """The module that runs segment ``key``, set to that segment's widths."""
+        if key[0] == "stem":
+            self.stem_conv.active_out_channels = key[1]
+            return nn.Sequential(self.stem_conv, self.stem_bn, self.stem_relu, self.maxpool)
+        s, j, mid, out = key
+        block = self.stages[s][j]
+        block.set_widths(mid, out)
+        return block
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
@@ -194,63 +217,12 @@ def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
     dst.momentum, dst.eps = src.momentum, src.eps
 
 
-class StaticBasicBlock(nn.Module):
-    """The plain-layer twin of ``ElasticBasicBlock`` at fixed widths.
-
-    ``residual=False`` removes the shortcut altogether (used by Zen-score's variant
-    that scores the plain conv chain).
-    """
-
-    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int,
-                 activation: str, residual: bool = True) -> None:
-        super().__init__()
-        self.residual = residual
-        self.conv1 = nn.Conv2d(in_channels, mid_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(mid_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(mid_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = None
-        if residual and (stride != 1 or in_channels != out_channels):
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels))
-        self.act = make_activation(activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        if not self.residual:
-            return self.act(out)
-        return self.act(out + (x if self.shortcut is None else self.shortcut(x)))
-
-
-class StaticResNet(nn.Module):
-    """A single Track 1 subnet as a plain network (any well-formed arch, tied or not)."""
-
-    def __init__(self, arch: ArchLike, num_classes: int = 1000, activation: str = "relu",
-                 residual: bool = True) -> None:
-        super().__init__()
-        arch = decode(arch, tied=False) if isinstance(arch, str) else arch
-        self.arch = arch
-        c = arch.stem_channels
-        self.stem_conv = nn.Conv2d(3, c, 7, 2, 3, bias=False)
-        self.stem_bn = nn.BatchNorm2d(c)
-        self.stem_relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        stages = []
-        for s, widths in enumerate(arch.block_channels()):
-            blocks = []
-            for j, (mid, out) in enumerate(widths):
-                blocks.append(StaticBasicBlock(c, mid, out, STRIDES[s] if j == 0 else 1, activation,
-                                               residual))
-                c = out
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.maxpool(self.stem_relu(self.stem_bn(self.stem_conv(x)))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))
+def segment_keys(arch: ResNetArch) -> list[tuple]:
+    """The forward-order layers of ``arch`` as hashable keys: ``("stem", width)``, then
+    ``(stage, block, mid, out)`` for every block. Archs sorted by these keys put those that
+    share the most leading layers next to each other."""
+    keys: list[tuple] = [("stem", arch.stem_channels)]
+    for s, widths in enumerate(arch.block_channels()):
+        for j, (mid, out) in enumerate(widths):
+            keys.append((s, j, mid, out))
+    return keys
