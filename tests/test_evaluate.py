@@ -289,35 +289,6 @@ def test_cli_bad_inputs_one_line_and_no_output(tiny_setup, tmp_path, capsys):
         assert not out.exists()
 
 
-# ------------------------------------------------------------------ rank report
-def test_rank_report_tool(tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("rank_report", ROOT / "tools" / "rank_report.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    rng = np.random.default_rng(1)
-    truth = rng.uniform(size=40)
-    pred = truth + rng.normal(scale=0.2, size=40)
-    codes = [f"code{i:02d}" for i in range(40)]
-    sub = {f"arch{i + 1}": {"acc": float(p), "arch": c} for i, (p, c) in enumerate(zip(pred, codes))}
-    (tmp_path / "sub.json").write_text(json.dumps(sub))
-    order = rng.permutation(40)  # matched by arch code, not by row position
-    with open(tmp_path / "gt.csv", "w") as f:
-        f.write("index,arch,gt\n")
-        for j, i in enumerate(order):
-            f.write(f"{j},{codes[i]},{truth[i]}\n")
-    png = tmp_path / "rank.png"
-    assert tool.main([str(tmp_path / "sub.json"), str(tmp_path / "gt.csv"), "--key-b", "gt",
-                      "--plot", str(png), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["n"] == 40 and report["matched_by"] == "arch"
-    assert report["kendall"] == pytest.approx(stats.kendalltau(pred, truth).statistic)
-    assert report["spearman"] == pytest.approx(stats.spearmanr(pred, truth).statistic)
-    assert report["pearson"] == pytest.approx(stats.pearsonr(pred, truth).statistic)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert tool.main([str(tmp_path / "sub.json"), str(tmp_path / "gt.csv")]) == 2  # no 'acc'
-
-
 def test_torchrun_two_ranks_equal_single_process(tiny_setup):
     root = tiny_setup
     torchrun = Path(sys.executable).parent / "torchrun"

@@ -87,7 +87,7 @@ def test_standalone_network_shapes():
 
 def test_supernet_registry_and_extract_equals_path_exactly():
     torch.manual_seed(0)
-    net = build_supernet({"space": "nb201", "model": {"num_classes": 10, "C": 8, "N": 1}})
+    net = build_supernet("nb201", {"num_classes": 10, "C": 8, "N": 1})
     assert isinstance(net, NB201Supernet) and isinstance(net, SupernetProtocol)
     x = torch.randn(4, 3, 32, 32)
     rng = random.Random(0)

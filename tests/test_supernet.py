@@ -141,12 +141,12 @@ def test_untied_arch_is_refused_with_a_clear_error():
 
 
 def test_config_build_and_bad_activation():
-    net = build_supernet({"space": "track1_resnet48", "model": {"num_classes": 5, "activation": "mish"}})
+    net = build_supernet("track1_resnet48", {"num_classes": 5, "activation": "mish"})
     assert net.fc.out_features == 5 and isinstance(net.stages[0][0].act, nn.Mish)
     with pytest.raises(ValueError, match="unknown activation"):
         ResNet48Supernet(activation="gelu-ish")
     with pytest.raises(ValueError, match="unknown search space"):
-        build_supernet({"space": "nope"})
+        build_supernet("nope", {})
 
 
 def test_static_costs_match_count_for_extracted():

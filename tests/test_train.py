@@ -9,7 +9,7 @@ import torch
 from track1.checkpoint import find_latest, load_checkpoint, save_atomic
 from track1.cli import main
 from track1.registry import build_supernet
-from track1.train.config import TrainConfigError, resolve_config
+from track1.train.config import TrainConfig, TrainConfigError, resolve_config
 from track1.train.loop import train
 
 
@@ -33,15 +33,16 @@ class SyntheticBatches:
                    torch.randint(0, self.classes, (self.batch,), generator=g))
 
 
-def _config(tmp_path, name: str, **extra) -> dict:
+def _config(tmp_path, name: str, more_sets: list[str] = (), **extra) -> TrainConfig:
     """The demo recipe (sandwich + hinge pairs + margin sampler) on a tiny NAS-Bench-201
-    supernet: the trainer is space-generic, and this keeps the test to seconds."""
+    supernet: the trainer is space-generic, and this keeps the test to seconds.
+    ``more_sets`` are ``--set`` items applied after these."""
     sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
             "lr=0.4", "warmup_epochs=0.5", "log_interval=100", "space=nb201",
             "model={num_classes: 10, C: 4, N: 1}", "sampler.threshold=2"]
     overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
                  "max_steps_per_epoch": 3, **extra}
-    return resolve_config("demo", overrides, sets)
+    return resolve_config("demo", overrides, sets + list(more_sets))
 
 
 @pytest.mark.parametrize("stop_after", [2, 4])
@@ -62,7 +63,7 @@ def test_resume_equals_uninterrupted(tmp_path, stop_after):
     assert all(torch.equal(x, y) for x, y in zip(ma, mb))
     assert a["sampler"] == b["sampler"]
     # and it is not trivially equal: training moved the weights
-    fresh = build_supernet(a["config"]).state_dict()
+    fresh = build_supernet(a["config"]["space"], a["config"]["model"]).state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in a["model"].items() if v.is_floating_point())
 
 
@@ -78,7 +79,7 @@ def test_cli_train_end_to_end_on_embedded_data(tmp_path, capsys):
     assert last == tmp_path / "demo" / "last.pth" and (tmp_path / "demo" / "config.yaml").is_file()
     ckpt = load_checkpoint(last)
     assert ckpt["config"]["space"] == "track1_resnet48" and ckpt["image_size"] == 32
-    net = build_supernet(ckpt["config"])
+    net = build_supernet(ckpt["config"]["space"], ckpt["config"]["model"])
     net.load_state_dict(ckpt["model"])                 # the evaluator's rebuild path
     # a finished run resumes to "nothing to do" and leaves the file alone
     before = last.read_bytes()
@@ -122,7 +123,8 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, capsys):
 
     other = tmp_path / "other.pth"
     cfg = resolve_config("demo", {"name": "x"}, ["model.num_classes=5"])
-    save_atomic({"model": {}, "config": cfg, "epoch": 0, "epoch_step": 0, "step": 0}, other)
+    save_atomic({"model": {}, "config": cfg.to_dict(), "epoch": 0, "epoch_step": 0, "step": 0},
+                other)
     _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--resume", str(other)], capsys,
            "5 classes", "has 10")
     _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--init-from", str(other)], capsys,
@@ -140,11 +142,11 @@ def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys):
 def test_config_resolution_order():
     cfg = resolve_config("demo", {"epochs": 7}, ["loss.ranking=margin", "sampler.threshold=5",
                                                  "lambda.schedule=sine"])
-    assert cfg["epochs"] == 7 and cfg["loss"]["ranking"] == "margin"
-    assert cfg["sampler"]["threshold"] == 5 and cfg["name"] == "demo"
+    assert cfg.epochs == 7 and cfg.loss.ranking == "margin" and cfg.lambda_.schedule == "sine"
+    assert cfg.sampler.threshold == 5 and cfg.name == "demo"
     ref = resolve_config("track1_imagenet")
-    assert ref["lr"] == 0.001 and ref["epochs"] == 70 and ref["weight_decay"] == 0.0
-    assert ref["warmup_epochs"] == 5 and ref["model"]["num_classes"] == 1000
+    assert ref.lr == 0.001 and ref.epochs == 70 and ref.weight_decay == 0.0
+    assert ref.warmup_epochs == 5 and ref.model["num_classes"] == 1000
     with pytest.raises(TrainConfigError):
         resolve_config("demo", None, ["loss.ranking=best"])
 
@@ -176,7 +178,7 @@ def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
 
 def test_epoch_stepped_schedule_and_lr_scaling(tmp_path):
     cfg = _config(tmp_path, "ep", epochs=3)
-    cfg["sched_per"], cfg["warmup_epochs"] = "epoch", 1
+    cfg.sched_per, cfg.warmup_epochs = "epoch", 1
     lrs = []
     train(cfg, batches=SyntheticBatches(size=16), log=lambda s: lrs.append(s))
     ckpt = load_checkpoint(tmp_path / "ep" / "last.pth")
@@ -203,12 +205,7 @@ def test_resume_equals_uninterrupted_resnet48(tmp_path):
              "sampler.threshold=33", "epochs=1", "max_steps_per_epoch=3", "lr=0.05"]
 
     def cfg(name):
-        c = _config(tmp_path, name)
-        for item in extra:
-            from track1.train.config import parse_value, set_dotted
-            k, v = item.split("=", 1)
-            set_dotted(c, k, parse_value(v))
-        return c
+        return _config(tmp_path, name, more_sets=extra)
     whole = train(cfg("whole"), batches=SyntheticBatches(batch=2), log=lambda s: None)
     train(cfg("split"), batches=SyntheticBatches(batch=2), log=lambda s: None, stop_after_steps=1)
     split = train(cfg("split"), batches=SyntheticBatches(batch=2), log=lambda s: None)
@@ -270,11 +267,13 @@ def test_init_from_that_loads_nothing_is_refused(tmp_path, capsys):
     nb = tmp_path / "nb201.pth"
     cfg = resolve_config("demo", {"name": "x"}, ["space=nb201",
                                                  "model={num_classes: 10, C: 4, N: 1}"])
-    save_atomic({"model": build_supernet(cfg).state_dict(), "config": cfg}, nb)
+    save_atomic({"model": build_supernet(cfg.space, cfg.model).state_dict(),
+                 "config": cfg.to_dict()}, nb)
     _fails(["--ckpt-dir", str(tmp_path / "ck"), "--init-from", str(nb)], capsys,
            "'nb201' supernet", "'track1_resnet48'")
     empty = tmp_path / "empty.pth"
-    save_atomic({"model": {}, "config": resolve_config("demo", {"name": "y"}, [])}, empty)
+    save_atomic({"model": {}, "config": resolve_config("demo", {"name": "y"}, []).to_dict()},
+                empty)
     _fails(["--ckpt-dir", str(tmp_path / "ck"), "--init-from", str(empty)], capsys,
            "only 0 of")
     assert not (tmp_path / "ck").exists()

@@ -1,14 +1,21 @@
-"""Networks: thin dynamic ops, the elastic ResNet-48 supernet and its static export.
+"""The registry of search spaces: the composition root that names every wing's supernet.
 
-``build_supernet(config)`` rebuilds a supernet from the ``config`` dict stored in a
-checkpoint: ``config["space"]`` names the search space and ``config["model"]`` holds the
-constructor's keyword arguments (e.g. ``{"num_classes": 10, "activation": "relu"}``).
+Generic code (trainer, evaluator) reaches a supernet only through here, by the space's
+name: ``build_supernet(space, options)`` builds one (``options`` = the constructor's
+keyword arguments, the config's ``model:`` section), ``load_supernet(checkpoint)`` rebuilds
+the one a checkpoint holds, weights loaded.
 """
 from __future__ import annotations
 
 import importlib
+import os
+from typing import Any
 
+import torch
 from torch import nn
+
+from track1.checkpoint import CheckpointError, load_checkpoint
+from track1.messages import clip
 
 #: space name -> "module:class" of its supernet
 SUPERNETS: dict[str, str] = {
@@ -28,10 +35,41 @@ def supernet_options(space: str) -> set[str] | None:
     return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def build_supernet(config: dict) -> nn.Module:
-    """A freshly initialised supernet of ``config["space"]`` built with ``config["model"]``."""
-    space = config.get("space", "track1_resnet48")
+def build_supernet(space: str, options: dict[str, Any]) -> nn.Module:
+    """A freshly initialised supernet of ``space`` built with ``options`` (its ``model:``
+    section, e.g. ``{"num_classes": 10, "activation": "relu"}``)."""
     if space not in SUPERNETS:
         raise ValueError(f"unknown search space {space!r}; known: {sorted(SUPERNETS)}")
     module, cls = SUPERNETS[space].split(":")
-    return getattr(importlib.import_module(module), cls)(**config.get("model", {}))
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
+                  device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The supernet of a checkpoint (a path, or a loaded checkpoint) with its weights, in
+    eval mode on ``device``, and the checkpoint's saved config. ``CheckpointError``, one
+    line naming the file, when the config cannot describe a supernet or the weights do
+    not fit it."""
+    if isinstance(checkpoint, dict):
+        ckpt, name = checkpoint, "checkpoint"
+    else:
+        ckpt, name = load_checkpoint(checkpoint), str(checkpoint)
+    config = ckpt["config"]
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{name}: 'config' is not a dict")
+    for key, value in (("image_size", config.get("image_size", 224)),
+                       ("model.num_classes", (config.get("model") or {}).get("num_classes", 1000))):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"{name}: its config's {key} is {clip(value)}, not a positive "
+                                  "integer")
+    try:
+        net = build_supernet(config.get("space", "track1_resnet48"), config.get("model") or {})
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{name}: cannot rebuild the supernet from its config: {e}") from None
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"{name}: weights do not fit the supernet of its config "
+                              f"({' '.join(first[:2])[:200]})") from None
+    return net.to(device).eval(), config

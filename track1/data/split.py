@@ -6,6 +6,8 @@ so the halves are a seeded permutation (the same for every run of one seed).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -21,9 +23,9 @@ def split_indices(n: int, fraction: float = 0.5, seed: int = 0) -> tuple[list[in
     return sorted(perm[:k]), sorted(perm[k:])
 
 
-def training_subset(n: int, spec: dict | None) -> list[int] | None:
-    """The indices a run trains on under its config's ``train_subset`` (``{fraction,
-    seed}``, defaults 0.5 and 0), or None to train on all ``n`` images."""
-    if not spec:
+def training_subset(n: int, spec: Any | None) -> list[int] | None:
+    """The indices a run trains on under its config's ``train_subset`` (an object with
+    ``fraction`` and ``seed``), or None to train on all ``n`` images."""
+    if spec is None:
         return None
-    return split_indices(n, spec.get("fraction", 0.5), spec.get("seed", 0))[0]
+    return split_indices(n, spec.fraction, spec.seed)[0]

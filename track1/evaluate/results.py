@@ -1,24 +1,22 @@
 """Crash-safe result files: per-rank JSONL logs and the atomically written final JSON.
 
 Why: a 45,000-subnet run must survive being killed at any moment. Every finished
-subnet is one JSON line appended and flushed to its rank's log (fsync'ed at least
-every ``fsync_every`` lines or ``fsync_seconds``), so a kill loses only the subnets in
-flight. On reopening, a damaged line (a torn tail from a kill, or damage in the middle)
-is dropped alone, its subnet scored again, and the count is reported (``skipped``). The
-final JSON is written to a temporary file and renamed, so a reader never sees a
-half-written submission.
+subnet is one JSON line appended and flushed to its rank's log (``track1.resumable``:
+a kill loses only the subnets in flight; a damaged line is dropped alone, its subnet
+scored again, and counted in ``skipped``). The final JSON is written to a temporary file
+and renamed, so a reader never sees a half-written submission.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Iterable
 
 from track1.atomic import atomic_write
 from track1.evaluate.errors import EvaluateError
+from track1.resumable import AppendLog, read_records
 
 RESULTS_GLOB = "rank*.jsonl"
 
@@ -28,73 +26,18 @@ def rank_file(results_dir: str | os.PathLike, rank: int) -> Path:
 
 
 def read_jsonl(path: str | os.PathLike) -> tuple[list[dict], int]:
-    """Valid records of ``path`` and the number of damaged lines skipped.
-
-    A line that is not complete, valid JSON with a ``key`` (a torn tail from a kill, or
-    a line damaged in the middle) is skipped alone: every valid record after it is kept.
-    """
-    records: list[dict] = []
-    damaged = 0
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return records, 0
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            damaged += 1
-            continue
-        if not isinstance(rec, dict) or "key" not in rec:
-            damaged += 1
-            continue
-        records.append(rec)
-    return records, damaged
+    """Valid records of a rank log and the number of damaged lines skipped (a line that
+    is not complete, valid JSON with a ``key``: a torn tail from a kill, or damage in the
+    middle, is skipped alone)."""
+    return read_records(path, "key")
 
 
-class ResultsLog:
-    """Append-only JSONL log of one rank; ``done`` holds the records already there."""
+class ResultsLog(AppendLog):
+    """One rank's append-only JSONL log of scored subnets (``done``: those already there)."""
 
     def __init__(self, path: str | os.PathLike, fsync_every: int = 50,
                  fsync_seconds: float = 10.0) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        records, self.skipped = read_jsonl(self.path)
-        if self.skipped:  # rewrite without the damaged lines before appending
-            def write(f) -> None:
-                for r in records:
-                    f.write(json.dumps(r, separators=(",", ":")) + "\n")
-            atomic_write(self.path, write, binary=False)
-        self.done: dict[str, dict] = {r["key"]: r for r in records}
-        self._f = open(self.path, "a", encoding="utf-8")
-        self.fsync_every, self.fsync_seconds = fsync_every, fsync_seconds
-        self._unsynced, self._last_sync = 0, time.monotonic()
-
-    def append(self, record: dict) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._f.flush()
-        self.done[record["key"]] = record
-        self._unsynced += 1
-        if self._unsynced >= self.fsync_every or time.monotonic() - self._last_sync > self.fsync_seconds:
-            self.sync()
-
-    def sync(self) -> None:
-        if self._unsynced:
-            os.fsync(self._f.fileno())
-        self._unsynced, self._last_sync = 0, time.monotonic()
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self.sync()
-            self._f.close()
-
-    def __enter__(self) -> "ResultsLog":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(path, "key", fsync_every=fsync_every, fsync_seconds=fsync_seconds)
 
 
 def read_results(results_dir: str | os.PathLike) -> tuple[dict[str, dict], int]:

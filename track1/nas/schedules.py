@@ -1,4 +1,4 @@
-"""lambda(epoch) schedules weighting the ranking-distillation term (SPEC section 2).
+"""lambda(epoch) schedules weighting the ranking-distillation term (docs/REFERENCE.md §3).
 
 ``epoch`` is fractional (epoch + step / steps_per_epoch) so ramps move every step.
 PGONAS found the warm-up ``min(2, e / 10)`` best: the ranking term stays small while
@@ -53,6 +53,7 @@ def make_schedule(name: str, total_epochs: float, **options) -> Schedule:
     if name == "sine":
         return sine(total_epochs, options.get("amplitude", 2.0), options.get("frequency", 0.8))
     if name == "multistage":
-        return multistage(options.get("milestones", [total_epochs / 3, 2 * total_epochs / 3]),
-                          options.get("values", [0.0, 1.0, 2.0]))
+        milestones, values = options.get("milestones"), options.get("values")
+        return multistage([total_epochs / 3, 2 * total_epochs / 3] if milestones is None
+                          else milestones, [0.0, 1.0, 2.0] if values is None else values)
     raise ValueError(f"unknown lambda schedule {name!r}; choose constant, warmup, sine, multistage")

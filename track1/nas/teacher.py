@@ -12,15 +12,15 @@ FLOPs in billions, Zen-scores in tens); ties are broken by the first prior.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 import torch
 
-from track1.proxies import PROXIES
 from track1.nas.space import SearchSpace
+from track1.proxies import PROXIES
+from track1.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
 
@@ -59,20 +59,11 @@ class Teacher:
         if not path.is_file():
             raise FileNotFoundError(f"teacher cache file not found: {path}")
         n = 0
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a partial last line from an interrupted writer
-                code = row.get("arch")
-                for name in self.priors:
-                    if code and isinstance(row.get(name), (int, float)):
-                        self.cache[name][code] = float(row[name])
-                        n += 1
+        for row in read_records(path, "arch")[0]:  # a torn line from a killed writer: skipped
+            for name in self.priors:
+                if isinstance(row.get(name), (int, float)):
+                    self.cache[name][row["arch"]] = float(row[name])
+                    n += 1
         return n
 
     # ------------------------------------------------------------------- scoring

@@ -23,22 +23,24 @@ the plain paths. Ground truth is read only after scoring, to measure.
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
-from track1.atomic import atomic_write
 from track1.errors import UserError
 from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
 from track1.nb201.space import decode
+from track1.resumable import AppendLog, read_records, write_records
+
+if TYPE_CHECKING:  # the trainer loads torch-heavy modules: only where a run starts
+    from track1.train.config import TrainConfig
 
 #: the shared CIFAR-10 tarball, relative to the repository root
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / \
@@ -161,16 +163,13 @@ def _percent(acc: float) -> float:
     return 100.0 * acc
 
 
+#: columns of a predictions CSV (one scored arch per row)
+PREDICTION_FIELDS = ("arch", "pred", "gt", "loss")
+
+
 def read_predictions(path: Path) -> dict[str, dict[str, str]]:
-    """Rows already written (a torn last line from a crash is dropped)."""
-    if not path.exists():
-        return {}
-    rows = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("loss") not in (None, ""):
-                rows[row["arch"]] = row
-    return rows
+    """Rows already written, by arch (a torn or damaged line from a crash is dropped)."""
+    return {r["arch"]: r for r in read_records(path, "arch", PREDICTION_FIELDS)[0]}
 
 
 def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: tuple,
@@ -184,29 +183,20 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
     calibrate in chunks of the scoring batch, as the bench always has."""
     from tqdm import tqdm
     gt = load_ground_truth()
-    done = read_predictions(path)
-    todo = [c for c in codes if c not in done]
-    if not todo:
-        return {c: done[c] for c in codes}
-    if path.exists():  # rewrite only complete rows (drops a torn line)
-        _write_rows(path, list(done.values()))
-    new = not path.exists()
-    with open(path, "a", newline="") as f, \
-            tqdm(total=len(todo), desc=f"score {path.parent.name} ({bn_mode}, {scorer})",
+    with AppendLog(path, "arch", PREDICTION_FIELDS) as log, \
+            tqdm(total=len(codes), desc=f"score {path.parent.name} ({bn_mode}, {scorer})",
                  unit="arch", disable=not progress, dynamic_ncols=True, leave=False) as bar:
-        w = csv.writer(f)
-        if new:
-            w.writerow(["arch", "pred", "gt", "loss"])
+        todo = [c for c in codes if c not in log.done]
+        bar.update(len(codes) - len(todo))
 
         def record(code: str, acc: float, loss: float) -> None:
-            row = [code, f"{_percent(acc):.4f}", f"{getattr(gt[code], target):.4f}",
-                   f"{loss:.6f}"]
-            w.writerow(row)
-            done[code] = dict(zip(["arch", "pred", "gt", "loss"], row))
+            log.append({"arch": code, "pred": f"{_percent(acc):.4f}",
+                        "gt": f"{getattr(gt[code], target):.4f}", "loss": f"{loss:.6f}"})
             bar.update(1)
-        run = _score_fast if scorer == "fast" else _score_plain
-        run(supernet, todo, eval_data, bn_mode, batch, archs_per_pass, record, f.flush)
-    return {c: done[c] for c in codes}
+        if todo:
+            run = _score_fast if scorer == "fast" else _score_plain
+            run(supernet, todo, eval_data, bn_mode, batch, archs_per_pass, record, log.flush)
+        return {c: log.done[c] for c in codes}
 
 
 def _score_plain(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode: str,
@@ -237,14 +227,6 @@ def _score_fast(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode:
         flush()
 
 
-def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    def write(f) -> None:
-        w = csv.DictWriter(f, fieldnames=["arch", "pred", "gt", "loss"])
-        w.writeheader()
-        w.writerows(rows)
-    atomic_write(path, write, binary=False)
-
-
 def metrics_of(rows: Iterable[dict[str, str]]) -> dict[str, Any]:
     """Ranking metrics by predicted accuracy and by -loss; where the set mixes archs with
     and without ``none`` edges, also over its none-free part (the paper's quantity)."""
@@ -264,12 +246,12 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
                  epochs: int | None = None, steps_per_epoch: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, device: str = "auto",
                  progress: bool = True, engine: str = "plain",
-                 extra: Sequence[str] = ()) -> dict:
+                 extra: Sequence[str] = ()) -> TrainConfig:
     """The trainer's resolved config for one bench run (equal for every method but
     the method's own overrides). ``protocol`` (default ``quick``) sets everything the
     explicit arguments do not."""
     from track1.nb201.protocols import get_protocol
-    from track1.train.config import apply_sets, resolve_config, set_dotted, validate
+    from track1.train.config import resolve_config
     if method not in METHODS:
         raise BenchError(f"unknown bench method {method!r}; choose from {sorted(METHODS)}")
     p = protocol or get_protocol("quick")
@@ -287,32 +269,28 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
         "train_subset": ({"fraction": p.train_fraction, "seed": p.split_seed}
                          if p.train_fraction else None),
     }
-    config = resolve_config(None, overrides, [])
-    config["model"] = p.model()
     spec = METHODS[method]
-    config["lambda"] = lambda_options(p.lam, spec.get("lambda_variant"), epochs)
+    overrides["model"] = p.model()
+    overrides["lambda"] = lambda_options(p.lam, spec.get("lambda_variant"), epochs)
     for section, values in spec.items():
-        if section == "lambda_variant":
-            continue
-        for key, value in values.items():
-            set_dotted(config, f"{section}.{key}", copy.deepcopy(value))
-    apply_sets(config, list(extra))  # --set: last, so it overrides protocol and method alike
-    validate(config)
-    return config
+        if section != "lambda_variant":
+            overrides.update({f"{section}.{key}": copy.deepcopy(value)
+                              for key, value in values.items()})
+    # --set items last, so they override protocol and method alike
+    return resolve_config(None, overrides, list(extra))
 
 
-def choose_engine(engine: str, config: dict) -> str:
+def choose_engine(engine: str, config: TrainConfig) -> str:
     """``auto``: the static-graph step on CUDA where the method's step is covered (SPOS,
     reuse-mode hinge/margin pairs), the plain step otherwise (on a CPU the static graph's
     every-op forward costs more FLOPs than it saves launches)."""
     if engine != "auto":
         return engine
-    from track1.nas.step import LossConfig
     from track1.nb201.fast import FastPathError, check_supported
-    if config["device"] == "cpu" or not torch.cuda.is_available():
+    if config.device == "cpu" or not torch.cuda.is_available():
         return "plain"
     try:
-        check_supported(LossConfig.from_dict(config["loss"]), clip_grad=config.get("clip_grad"))
+        check_supported(config.loss, clip_grad=config.clip_grad)
     except FastPathError:
         return "plain"
     return "fast"
@@ -322,11 +300,11 @@ def steps_per_epoch_of(config: dict) -> int:
     """The trainer's steps per epoch for ``config`` (drop_last, one process)."""
     from track1.data import resolve_source
     from track1.data.split import training_subset
-    n = len(resolve_source(config["data"], "train"))
-    subset = training_subset(n, config.get("train_subset"))
-    steps = (n if subset is None else len(subset)) // config["batch_size"]
-    if config.get("max_steps_per_epoch"):
-        steps = min(steps, int(config["max_steps_per_epoch"]))
+    n = len(resolve_source(config.data, "train"))
+    subset = training_subset(n, config.train_subset)
+    steps = (n if subset is None else len(subset)) // config.batch_size
+    if config.max_steps_per_epoch:
+        steps = min(steps, int(config.max_steps_per_epoch))
     return steps
 
 
@@ -343,7 +321,7 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     """Train (or resume) one method; at each budget fraction score ``codes`` (Kendall over
     training), write the summary; returns it."""
     from track1.checkpoint import load_checkpoint
-    from track1.registry import build_supernet
+    from track1.registry import load_supernet
     from track1.train.loop import train
     run_dir = out / f"{method}_s{seed}"
     summary_path = run_dir / "summary.json"
@@ -359,15 +337,15 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     kwargs = dict(train_kwargs)
     engine = kwargs.pop("engine", "plain")
     config = bench_config(method, seed, run_dir, **kwargs)
-    config["engine"] = choose_engine(engine, config)
+    config.engine = choose_engine(engine, config)
     # wall time per trained step, summed over sessions (a killed session's time is lost,
     # its steps are not counted either, so the per-step figure stays honest)
     timing_path = run_dir / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing = {"train_s": 0.0, "steps_timed": 0, "score_s": 0.0, **timing}
-    last_path = Path(config["ckpt_dir"]) / config["name"] / "last.pth"
-    total = config["epochs"] * (len(batches) if batches is not None else steps_per_epoch_of(config))
-    device = torch.device("cuda" if torch.cuda.is_available() and config["device"] != "cpu"
+    last_path = Path(config.ckpt_dir) / config.name / "last.pth"
+    total = config.epochs * (len(batches) if batches is not None else steps_per_epoch_of(config))
+    device = torch.device("cuda" if torch.cuda.is_available() and config.device != "cpu"
                           else "cpu")
     curve, rows = [], {}
     ckpt = load_checkpoint(last_path) if last_path.exists() else None
@@ -393,12 +371,10 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 import gc
                 gc.collect()
                 torch.cuda.empty_cache()
-        supernet = build_supernet(ckpt["config"])
-        supernet.load_state_dict(ckpt["model"])
-        supernet.to(device)
+        supernet, _ = load_supernet(ckpt, device)
         t0 = time.perf_counter()
         rows = score_run(supernet, codes, pred_path, eval_data, bn_mode, target, score_batch,
-                         progress=config["progress"], scorer=scorer, archs_per_pass=archs_per_pass)
+                         progress=config.progress, scorer=scorer, archs_per_pass=archs_per_pass)
         timing["score_s"] += time.perf_counter() - t0
         _write_json(timing_path, timing)
         m = metrics_of(rows.values())
@@ -420,19 +396,20 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
         "curve": curve,
         "protocol": (protocol.to_dict() if protocol is not None else {"name": "quick"}) | {
             "eval_images": len(eval_data[0]), "calib_images": len(eval_data[2])},
-        "budget": {"epochs": config["epochs"], "steps": steps,
-                   "steps_per_epoch": config["max_steps_per_epoch"] or total // config["epochs"],
-                   "batch_size": config["batch_size"],
+        "budget": {"epochs": config.epochs, "steps": steps,
+                   "steps_per_epoch": config.max_steps_per_epoch or total // config.epochs,
+                   "batch_size": config.batch_size,
                    "paths_per_step": paths_per_step(config),
-                   "images_seen": steps * config["batch_size"],
-                   "lr": config["lr"], "engine": config["engine"], "scorer": scorer,
+                   "images_seen": steps * config.batch_size,
+                   "lr": config.lr, "engine": config.engine, "scorer": scorer,
                    "device": str(device), "threads": torch.get_num_threads(),
                    "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                                    else "CPU")},
         "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2])},
         "wall_s": {"train": round(per_step * steps, 1), "train_per_step": round(per_step, 4),
                    "score": round(timing["score_s"], 1)},
-        "config": {k: config[k] for k in ("loss", "sampler", "teacher", "lambda", "model")},
+        "config": {k: config.to_dict()[k] for k in ("loss", "sampler", "teacher", "lambda",
+                                                     "model")},
     }
     _write_json(summary_path, summary)
     m = summary["accuracy"]
@@ -441,9 +418,9 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     return summary
 
 
-def paths_per_step(config: dict) -> int:
+def paths_per_step(config: TrainConfig) -> int:
     """Forward+backward paths per step of a bench method (SPOS / reuse ranking)."""
-    return int(config["loss"].get("num_random", 2))
+    return int(config.loss.num_random)
 
 
 def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple, *,
@@ -451,15 +428,13 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
                      log: Callable[[str], None] = print) -> dict:
     """Score one trained run's supernet under each BN mode (picks evaluate's default)."""
     from track1.checkpoint import find_latest, load_checkpoint
-    from track1.registry import build_supernet
+    from track1.registry import load_supernet
     ckpt_path = out / run / "ckpt" / "supernet" / "last.pth"
     if not ckpt_path.exists():
         raise BenchError(f"no trained supernet for run {run!r} at {ckpt_path}; train it first")
     ckpt = load_checkpoint(ckpt_path)
-    supernet = build_supernet(ckpt["config"])
-    supernet.load_state_dict(ckpt["model"])
-    if torch.cuda.is_available() and ckpt["config"].get("device") != "cpu":
-        supernet.cuda()
+    supernet, _ = load_supernet(ckpt, "cuda" if torch.cuda.is_available()
+                                and ckpt["config"].get("device") != "cpu" else "cpu")
     cmp_dir = out / "bn_compare" / run
     cmp_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"run": run, "archs": len(codes), "target": f"cifar10_{target}_acc",
@@ -474,7 +449,7 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
             # the run was already scored in this mode on the same images: reuse its rows
             rows = read_predictions(out / run / "predictions.csv")
             if all(c in rows for c in codes):
-                _write_rows(target_csv, [rows[c] for c in codes])
+                write_records(target_csv, [rows[c] for c in codes], PREDICTION_FIELDS)
         rows = score_run(supernet, codes, target_csv, eval_data, mode, target, score_batch)
         result["modes"][mode] = {**metrics_of(rows.values()),
                                  "score_s_this_session": round(time.perf_counter() - t0, 1)}

@@ -1,22 +1,31 @@
 """Training configuration: built-in defaults <- YAML file <- command line.
 
-As in timm, a YAML file supplies the defaults and the command line overrides them; the
-resolved config (a plain nested dict) is saved as ``config.yaml`` beside the checkpoint
-and inside it, so a run is reproducible and the evaluator can rebuild the supernet
-(``track1.registry.build_supernet(config)`` reads ``space`` and ``model``).
-Overrides use dotted keys: ``--set loss.ranking=hinge --set teacher.priors=zen``.
+As in timm, a YAML file supplies the defaults and the command line overrides them. The
+result is a ``TrainConfig``: one dataclass per section (``loss``, ``sampler``,
+``teacher``, ``lambda``, ``train_subset``), the defaults in one place (the fields), and an
+unknown key refused at every depth with its full path and the section's known keys
+(``model`` is checked against the chosen supernet's constructor). Its plain mapping is
+saved as ``config.yaml`` beside the checkpoint and inside it, so a run is reproducible,
+resumption compares like with like, and the evaluator can rebuild the supernet from
+``space`` and ``model``. Overrides use dotted keys: ``--set loss.ranking=hinge --set
+teacher.priors=zen``.
 """
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from track1.atomic import atomic_write
+from track1.nas.schedules import Schedule, make_schedule
+from track1.nas.step import LossConfig
+from track1.sections import SectionError, build_section, section_to_dict
 from track1.train.errors import TrainError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -26,90 +35,131 @@ class TrainConfigError(TrainError):
     """A bad config file, key or value (one line, names the key)."""
 
 
-DEFAULTS: dict[str, Any] = {
-    "name": "run",                 # run folder under ckpt_dir
-    "space": "track1_resnet48",    # key of track1.registry.SUPERNETS
-    "model": {"num_classes": 10, "activation": "relu"},
-    "data": None,                  # dataset root / tar; None = embedded CIFAR-10 subset
-    "image_size": 32,
-    "multiscale": None,            # e.g. [192, 224, 256]: one size per step
-    "augment": "crop_flip",        # rrc | crop_flip | none
-    "batch_size": 64,              # per rank
-    "epochs": 3,
-    "max_steps_per_epoch": None,   # cap (tests, benchmarks)
-    "lr": 0.1,                     # base lr for a global batch of 256 (scaled linearly)
-    "min_lr": 0.0,
-    "warmup_epochs": 1.0,
-    "warmup_lr": 1.0e-5,
-    "sched_per": "step",           # step | epoch
-    "momentum": 0.9,
-    "nesterov": False,
-    "weight_decay": 0.0,
-    "zero_init_residual": False,   # start each residual branch at zero (last BN gamma = 0)
-    "clip_grad": None,             # max global gradient norm per optimiser step (None = off)
-    "amp": True,                   # bf16 autocast, CUDA only
-    "channels_last": True,         # every device (CPU too: tools/bench_train.py --layouts)
-    "device": "auto",              # auto | cpu | cuda
-    "workers": 4,
-    "threads": None,               # torch CPU threads (None = torch's default)
-    "seed": 0,
-    "engine": "plain",             # plain | fast (static-graph step: NB201, SPOS / reuse pairs)
-    "cuda_graph": True,            # engine fast on CUDA: capture the step as one CUDA graph
-    "train_subset": None,          # {fraction: 0.5, seed: 0}: train on a seeded part only
-    "loss": {},                    # track1.nas.step.LossConfig fields
-    "sampler": {"threshold": 0.0, "distance": None},
-    "teacher": {"priors": "flops", "cache": None,
-                "zen": {"batch": 8, "resolution": 32, "repeats": 1, "residual": True}},
-    "lambda": {"schedule": "warmup"},   # + options of track1.nas.schedules.make_schedule
-    "log_interval": 10,
-    "save_every_steps": 50,        # mid-epoch checkpoints (0 = epoch ends only)
-    "ckpt_dir": None,              # default track1.checkpoint.DEFAULT_DIR
-    "init_from": None,             # .pdparams (organisers' ResNet-48) or a track1 .pth
-    "init_head": True,             # also copy the classifier (class counts must agree)
-    "resume": None,                # path | auto
-    "tensorboard": False,
-    "progress": True,
-}
+# ------------------------------------------------------------------ the sections
+@dataclass
+class SamplerConfig:
+    """Which subnets the random slots of a step train (``track1.nas.sampler``)."""
+
+    threshold: float = 0.0          # margin sampler: minimum distance between the step's subnets
+    distance: str | None = None     # the space's distance for the threshold (None: its default)
 
 
-#: known keys of the mapping-valued sections ("a.b" for nested ones); ``loss`` is checked
-#: by ``LossConfig`` and ``model`` by the chosen supernet's constructor
-SECTION_KEYS: dict[str, set[str]] = {
-    "sampler": {"threshold", "distance"},
-    "teacher": {"priors", "cache", "zen"},
-    "teacher.zen": {"batch", "resolution", "repeats", "residual"},
-    "lambda": {"schedule", "value", "cap", "epochs_per_unit", "amplitude", "frequency",
-               "milestones", "values"},
-    "train_subset": {"fraction", "seed"},
-}
+@dataclass
+class ZenConfig:
+    """Zen-score probe of the ranking teacher (``track1.proxies.zen``)."""
+
+    batch: int = 8
+    resolution: int = 32
+    repeats: int = 1
+    residual: bool = True
 
 
-def _check_keys(where: str, value: Any, known: set[str]) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        raise TrainConfigError(f"config {where!r} must be a mapping, got {value!r}")
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise TrainConfigError(f"unknown config key {where + '.' + unknown[0]!r}; known keys of "
-                               f"{where!r}: {sorted(known)}")
+@dataclass
+class TeacherConfig:
+    """The zero-cost proxies whose ranking the supernet distils (``track1.nas.teacher``)."""
+
+    priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
+    cache: str | None = None            # JSONL of precomputed scores (tools/zen_cache.py)
+    zen: ZenConfig = field(default_factory=ZenConfig)
 
 
-def check_section_keys(config: dict) -> None:
-    """Refuse unknown keys inside every section (a typo such as ``sampler.thresold``
-    would otherwise train without a word), naming the key's full path."""
-    for section, known in SECTION_KEYS.items():
-        node: Any = config
-        for part in section.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        _check_keys(section, node, known)
-    from track1.nas.step import LossConfig
-    from dataclasses import fields
-    _check_keys("loss", config.get("loss"), {f.name for f in fields(LossConfig)})
-    from track1.registry import supernet_options
-    options = supernet_options(config["space"])
-    if options is not None:
-        _check_keys("model", config.get("model"), options)
+@dataclass
+class LambdaConfig:
+    """lambda(epoch), the weight of the ranking term (``track1.nas.schedules``)."""
+
+    schedule: str = "warmup"            # constant | warmup | sine | multistage
+    value: float = 1.0                  # constant
+    cap: float = 2.0                    # warmup: min(cap, e / epochs_per_unit) (PGONAS)
+    epochs_per_unit: float = 10.0
+    amplitude: float = 2.0              # sine: amplitude * sin(frequency * pi * e / E)
+    frequency: float = 0.8
+    milestones: list[float] | None = None   # multistage (None: thirds of the run)
+    values: list[float] | None = None       # multistage (None: 0, 1, 2)
+
+    def build(self, total_epochs: float) -> Schedule:
+        """The schedule as a function of the (fractional) epoch."""
+        return make_schedule(self.schedule, total_epochs, value=self.value, cap=self.cap,
+                             epochs_per_unit=self.epochs_per_unit, amplitude=self.amplitude,
+                             frequency=self.frequency, milestones=self.milestones,
+                             values=self.values)
+
+
+@dataclass
+class TrainSubsetConfig:
+    """Train on a seeded part of the training images only (the NB201 protocols' half)."""
+
+    fraction: float = 0.5
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """One training run, resolved: built-in defaults <- YAML <- command line."""
+
+    name: str = "run"                  # run folder under ckpt_dir
+    space: str = "track1_resnet48"     # key of track1.registry.SUPERNETS
+    model: dict[str, Any] = field(default_factory=lambda: {"num_classes": 10, "activation": "relu"})
+    data: str | None = None            # dataset root / tar; None = embedded CIFAR-10 subset
+    image_size: int = 32
+    multiscale: list[int] | None = None   # e.g. [192, 224, 256]: one size per step
+    augment: str = "crop_flip"         # rrc | crop_flip | none
+    batch_size: int = 64               # per rank
+    epochs: int = 3
+    max_steps_per_epoch: int | None = None   # cap (tests, benchmarks)
+    lr: float = 0.1                    # base lr for a global batch of 256 (scaled linearly)
+    min_lr: float = 0.0
+    warmup_epochs: float = 1.0
+    warmup_lr: float = 1.0e-5
+    sched_per: str = "step"            # step | epoch
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    zero_init_residual: bool = False   # start each residual branch at zero (last BN gamma = 0)
+    clip_grad: float | None = None     # max global gradient norm per optimiser step (None = off)
+    amp: bool = True                   # bf16 autocast, CUDA only
+    channels_last: bool = True         # every device (CPU too: tools/bench_train.py --layouts)
+    device: str = "auto"               # auto | cpu | cuda
+    workers: int = 4
+    threads: int | None = None         # torch CPU threads (None = torch's default)
+    seed: int = 0
+    engine: str = "plain"              # plain | fast (static-graph step: NB201, SPOS / reuse pairs)
+    cuda_graph: bool = True            # engine fast on CUDA: capture the step as one CUDA graph
+    train_subset: TrainSubsetConfig | None = None
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    lambda_: LambdaConfig = field(default_factory=LambdaConfig, metadata={"key": "lambda"})
+    log_interval: int = 10
+    save_every_steps: int = 50         # mid-epoch checkpoints (0 = epoch ends only)
+    ckpt_dir: str | None = None        # default track1.checkpoint.DEFAULT_DIR
+    init_from: str | None = None       # .pdparams (organisers' ResNet-48) or a track1 .pth
+    init_head: bool = True             # also copy the classifier (class counts must agree)
+    resume: str | None = None          # path | auto
+    tensorboard: bool = False
+    progress: bool = True
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model["num_classes"])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """The typed config of a resolved mapping; ``TrainConfigError`` names the first
+        unknown key (full path, with the section's known keys) or bad value."""
+        try:
+            config = build_section(cls, data)
+        except SectionError as e:
+            raise TrainConfigError(str(e)) from None
+        check_values(config)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain nested mapping (saved as ``config.yaml`` and inside checkpoints)."""
+        return section_to_dict(self)
+
+
+#: the built-in defaults as a mapping (the base YAML files and ``--set`` items merge into)
+DEFAULTS: dict[str, Any] = TrainConfig().to_dict()
 
 
 def deep_merge(base: dict, override: dict, path: str = "") -> dict:
@@ -185,8 +235,9 @@ def apply_sets(config: dict, sets: list[str]) -> None:
 
 
 def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | None = None,
-                   sets: list[str] | None = None) -> dict:
-    """DEFAULTS <- YAML file <- ``overrides`` (dotted key -> value) <- ``--set k=v``."""
+                   sets: list[str] | None = None) -> TrainConfig:
+    """DEFAULTS <- YAML file <- ``overrides`` (dotted key -> value; None skipped) <- ``--set
+    k=v``, typed and checked (``TrainConfigError`` before any work)."""
     config = copy.deepcopy(DEFAULTS)
     if config_file:
         config = deep_merge(config, load_yaml(find_config(config_file)))
@@ -194,82 +245,64 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
         if value is not None:
             set_dotted(config, key, value)
     apply_sets(config, sets or [])
-    validate(config)
-    return config
+    return TrainConfig.from_dict(config)
 
 
-def validate(config: dict) -> None:
-    if config["space"] in _known_spaces():  # an unknown space is reported below
-        check_section_keys(config)
-
-    def positive(key: str, integer: bool = True) -> None:
-        check_number(config, key, low=0, low_open=True, integer=integer)
-    for k in ("batch_size", "epochs", "image_size", "log_interval"):
-        positive(k)
-    positive("lr", integer=False)
-    # every other number is checked here, before any work: a wrong type used to fail as
-    # a traceback (some only after training had started)
+def check_values(config: TrainConfig) -> None:
+    """Every value the sections' types cannot promise, checked before any work (a wrong
+    type used to fail as a traceback, some only after training had started)."""
+    from track1.registry import SUPERNETS, supernet_options
+    if config.space not in SUPERNETS:
+        raise TrainConfigError(f"unknown space {config.space!r}; known: {sorted(SUPERNETS)}")
+    if not isinstance(config.model, dict) or "num_classes" not in config.model:
+        raise TrainConfigError("config 'model' must be a mapping with num_classes")
+    known = supernet_options(config.space)
+    unknown = [k for k in config.model if k not in known]
+    if unknown:
+        raise TrainConfigError(f"unknown config key {'model.' + str(unknown[0])!r}; known keys "
+                               f"of 'model': {sorted(known)}")
+    check_number(config.model["num_classes"], "model.num_classes", low=0, low_open=True,
+                 integer=True)
+    for key in ("batch_size", "epochs", "image_size", "log_interval"):
+        check_number(getattr(config, key), key, low=0, low_open=True, integer=True)
+    check_number(config.lr, "lr", low=0, low_open=True)
     for key, low, integer in (("min_lr", 0, False), ("warmup_lr", 0, False),
                               ("warmup_epochs", 0, False), ("weight_decay", 0, False),
                               ("momentum", 0, False), ("seed", None, True),
                               ("save_every_steps", 0, True), ("workers", 0, True)):
-        check_number(config, key, low=low, integer=integer)
-    if not config["momentum"] < 1:
-        raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {config['momentum']!r}")
+        check_number(getattr(config, key), key, low=low, integer=integer)
+    if not config.momentum < 1:
+        raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {config.momentum!r}")
     for key, integer in (("clip_grad", False), ("threads", True), ("max_steps_per_epoch", True)):
-        if config[key] is not None:
-            check_number(config, key, low=0, low_open=True, integer=integer)
-    if isinstance(config["model"], dict) and "num_classes" in config["model"]:
-        check_number(config["model"], "num_classes", low=0, low_open=True, integer=True,
-                     where="model.num_classes")
-    if config["sched_per"] not in ("step", "epoch"):
-        raise TrainConfigError(f"config 'sched_per' must be step or epoch, got {config['sched_per']!r}")
-    if config["engine"] not in ("plain", "fast"):
-        raise TrainConfigError(f"config 'engine' must be plain or fast, got {config['engine']!r}")
-    subset = config["train_subset"]
-    if subset is not None:
-        if not isinstance(subset, dict):
-            raise TrainConfigError("config 'train_subset' must be null or a mapping with keys "
-                                   f"fraction and seed, got {subset!r}")
-        fraction = subset.get("fraction", 0.5)
+        if getattr(config, key) is not None:
+            check_number(getattr(config, key), key, low=0, low_open=True, integer=integer)
+    for key, allowed in (("sched_per", ("step", "epoch")), ("engine", ("plain", "fast")),
+                         ("device", ("auto", "cpu", "cuda"))):
+        if getattr(config, key) not in allowed:
+            raise TrainConfigError(f"config {key!r} must be {' or '.join(allowed)}, got "
+                                   f"{getattr(config, key)!r}")
+    if config.train_subset is not None:
+        fraction = config.train_subset.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \
                 not 0 < fraction < 1:
-            raise TrainConfigError(f"config 'train_subset.fraction' must be in (0, 1), got {fraction!r}")
-    if config["device"] not in ("auto", "cpu", "cuda"):
-        raise TrainConfigError(f"config 'device' must be auto, cpu or cuda, got {config['device']!r}")
-    if not isinstance(config["model"], dict) or "num_classes" not in config["model"]:
-        raise TrainConfigError("config 'model' must be a mapping with num_classes")
-    from track1.registry import SUPERNETS
-    if config["space"] not in SUPERNETS:
-        raise TrainConfigError(f"unknown space {config['space']!r}; known: {sorted(SUPERNETS)}")
-    from track1.nas.step import LossConfig
-    try:
-        LossConfig.from_dict(config["loss"])
-    except (TypeError, ValueError) as e:
-        raise TrainConfigError(f"config 'loss': {e}") from None
+            raise TrainConfigError(f"config 'train_subset.fraction' must be in (0, 1), got "
+                                   f"{fraction!r}")
 
 
-def check_number(section: dict, key: str, *, low: float | None = None, low_open: bool = False,
-                 integer: bool = False, where: str | None = None) -> None:
-    """``section[key]`` is a finite number (an integer when ``integer``) above ``low``
-    (strictly when ``low_open``), else one ``TrainConfigError`` naming the key."""
-    import math
-    v = section[key]
+def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
+                 integer: bool = False) -> None:
+    """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly
+    when ``low_open``), else one ``TrainConfigError`` naming the key ``where``."""
     kind = "integer" if integer else "number"
     bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and \
-        (not integer or int(v) == v) and \
-        (low is None or (v > low if low_open else v >= low))
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and (not integer or int(value) == value) and \
+        (low is None or (value > low if low_open else value >= low))
     if not ok:
-        raise TrainConfigError(f"config {where or key!r} must be a finite {kind}{bound}, "
-                               f"got {v!r}")
+        raise TrainConfigError(f"config {where!r} must be a finite {kind}{bound}, got {value!r}")
 
 
-def _known_spaces() -> set[str]:
-    from track1.registry import SUPERNETS
-    return set(SUPERNETS)
-
-
-def save_yaml(config: dict, path: str | os.PathLike) -> None:
+def save_yaml(config: TrainConfig | dict, path: str | os.PathLike) -> None:
     """Write the resolved config atomically (temp file + rename)."""
-    atomic_write(path, lambda f: yaml.safe_dump(config, f, sort_keys=False), binary=False)
+    data = config.to_dict() if isinstance(config, TrainConfig) else config
+    atomic_write(path, lambda f: yaml.safe_dump(data, f, sort_keys=False), binary=False)

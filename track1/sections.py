@@ -1,0 +1,93 @@
+"""Typed config sections: dataclasses built from YAML-like mappings, and back.
+
+A section is a dataclass; a field whose type is another dataclass (or ``Optional`` of
+one) is a nested section. ``build_section`` refuses an unknown key at any depth with its
+full dotted path and the keys that section knows, so a typo such as
+``sampler.thresold`` stops a run before it starts instead of training without a word.
+A field may carry ``metadata={"key": "lambda"}`` when its config key is not a valid
+Python name. ``section_to_dict`` gives the plain nested mapping back (what is saved
+beside a checkpoint and compared on resume).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any, Mapping, TypeVar
+
+from track1.messages import clip
+
+T = TypeVar("T")
+
+
+class SectionError(ValueError):
+    """A key or value a section refuses; the message names its full path."""
+
+
+def config_key(f: dataclasses.Field) -> str:
+    """The key of field ``f`` in the mapping (its name unless metadata renames it)."""
+    return f.metadata.get("key", f.name)
+
+
+def join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+@functools.lru_cache(maxsize=None)
+def _nested_sections(cls: type) -> dict[str, tuple[type, bool]]:
+    """``{field name: (section class, optional)}`` of the fields that are sections."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) \
+            else (hint,)
+        sections = [a for a in args if dataclasses.is_dataclass(a)]
+        if sections:
+            out[f.name] = (sections[0], type(None) in args)
+    return out
+
+
+def build_section(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
+    """An instance of dataclass ``cls`` from ``data`` (missing keys take the defaults).
+
+    Raises ``SectionError`` naming the first unknown key by its full path (``where`` is
+    the path of ``data`` itself) with the keys the section knows, a section given as
+    something other than a mapping, or a value the section's own checks refuse."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise SectionError(f"config {where!r} must be a mapping, got {clip(data)}")
+    by_key = {config_key(f): f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in by_key]
+    if unknown:
+        raise SectionError(f"unknown config key {join(where, str(unknown[0]))!r}; known keys of "
+                           f"{where or 'the config'!r}: {sorted(by_key)}")
+    nested = _nested_sections(cls)
+    kwargs = {}
+    for key, value in data.items():
+        f = by_key[key]
+        if f.name in nested:
+            section, optional = nested[f.name]
+            if not (value is None and optional):
+                value = build_section(section, value, join(where, key))
+        kwargs[f.name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, SectionError):
+            raise
+        raise SectionError(f"config {where or 'the config'!r}: {e}") from None
+
+
+def section_to_dict(obj: Any) -> Any:
+    """The plain nested mapping of a section (lists and mappings copied)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {config_key(f): section_to_dict(getattr(obj, f.name))
+                for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: section_to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [section_to_dict(v) for v in obj]
+    return obj
