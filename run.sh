@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# track1 front door. Creates .venv/ on first use (pinned deps from requirements*.txt),
-# then dispatches:
+# track1 front door. Creates .venv/ on first use (pinned deps from requirements*.txt,
+# then the project itself, editable), then dispatches:
 #   bash run.sh demo                   the main job on the embedded default: train, then evaluate
 #   bash run.sh train [options]        train the supernet (default: CPU demo, embedded data)
 #   bash run.sh evaluate [options]     score the official list, write submission/ JSON
@@ -20,14 +20,17 @@ STAMP="$VENV/.track1-requirements"
 ensure_venv() {
   local want
   if [[ -n "${TRACK1_PYTHON:-}" ]]; then
+    # that interpreter does not have the project installed: it finds the package here
     PY="$TRACK1_PYTHON"
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
     return
   fi
-  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/pyproject.toml" \
+    | sha256sum | cut -d' ' -f1)"
   if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     return
   fi
-  echo "[run.sh] setting up $VENV (first run, or requirements changed) ..." >&2
+  echo "[run.sh] setting up $VENV (first run, or requirements or pyproject.toml changed) ..." >&2
   if [[ ! -x "$PY" ]]; then
     "${PYTHON:-python3}" -m venv "$VENV"
   fi
@@ -35,7 +38,13 @@ ensure_venv() {
   # takes that wheel and no CUDA packages; the rest then finds torch already satisfied.
   "$PY" -m pip install --quiet --disable-pip-version-check "$(grep -E '^torch==' "$ROOT/requirements.txt")" 2> >(grep -v "is ignored" >&2)
   "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt" 2> >(grep -v "is ignored" >&2)
-  "$PY" -c "import track1, torchvision, timm" # fail here, not later, if imports break
+  # the project itself, editable and without resolving its dependencies again (they are the
+  # pins just installed): `import track1` from any folder, and the `track1` console script.
+  # Its build backend, setuptools, comes with torch; installed here only if it is missing.
+  "$PY" -c "import setuptools" 2>/dev/null \
+    || "$PY" -m pip install --quiet --disable-pip-version-check "setuptools>=64" 2> >(grep -v "is ignored" >&2)
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" 2> >(grep -v "is ignored" >&2)
+  (cd / && "$PY" -c "import track1, torchvision, timm") # fail here, not later, if imports break
   echo "$want" > "$STAMP"
   echo "[run.sh] environment ready" >&2
 }
@@ -51,7 +60,6 @@ case "$cmd" in
     ;;
   demo)
     ensure_venv
-    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
     "$PY" -m track1 train "$@"
     exec "$PY" -m track1 evaluate
     ;;
@@ -63,9 +71,8 @@ case "$cmd" in
   *)
     ensure_venv
     # run from the caller's folder, so relative paths (--out, --data, files) mean what
-    # the caller sees; the package is found through PYTHONPATH, and every default
-    # location (supernet_ckpt/, submission/, runs/) is anchored at the repository
-    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+    # the caller sees; every default location (supernet_ckpt/, submission/, runs/) is
+    # anchored at the repository
     exec "$PY" -m track1 "$cmd" "$@"
     ;;
 esac

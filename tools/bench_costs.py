@@ -11,18 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-
-import track1  # noqa: E402,F401
-from track1.resnet48.costs import count_costs, count_costs_many  # noqa: E402
-from track1.resnet48.static import StaticResNet  # noqa: E402
-from track1.resnet48.official import load_arch_list  # noqa: E402
+from track1.resnet48.costs import count_costs, count_costs_many
+from track1.resnet48.static import StaticResNet
+from track1.resnet48.official import load_arch_list
 
 
 def timed(fn):

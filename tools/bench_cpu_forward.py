@@ -26,7 +26,6 @@ import platform
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared machines: see BENCHMARKS.md
 
 import torch  # noqa: E402

@@ -27,22 +27,18 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-import track1  # noqa: E402,F401
-from track1.ops.geometry import out_size, valid_taps  # noqa: E402
-from track1.resnet48.costs import block_conv_macs  # noqa: E402
-from track1.data import decode_to_tensor, resolve_source  # noqa: E402
-from track1.evaluate import SubnetScorer  # noqa: E402
-from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN  # noqa: E402
-from track1.evaluate.prefix import PrefixScorer  # noqa: E402
-from track1.evaluate.runner import subset_indices  # noqa: E402
-from track1.hardware import cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
-from track1.ops.dynamic_ops import DynamicConv2d  # noqa: E402
-from track1.resnet48.official import load_arch_list  # noqa: E402
+from track1.ops.geometry import out_size, valid_taps
+from track1.resnet48.costs import block_conv_macs
+from track1.data import decode_to_tensor, resolve_source
+from track1.evaluate import SubnetScorer
+from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN
+from track1.evaluate.prefix import PrefixScorer
+from track1.evaluate.runner import subset_indices
+from track1.hardware import cpu_native_bf16, cpu_peak_gmacs
+from track1.ops.dynamic_ops import DynamicConv2d
+from track1.resnet48.official import load_arch_list
 
 FULL_LIST = 45_000
 

@@ -21,15 +21,10 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import random  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-import track1  # noqa: E402,F401
 from track1.evaluate import SubnetScorer  # noqa: E402
 from track1.nas.sampler import MarginSampler  # noqa: E402
 from track1.nas.step import LossConfig, terms_to_floats, train_step  # noqa: E402

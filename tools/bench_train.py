@@ -29,14 +29,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spin-wai
 import statistics
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-import track1  # noqa: E402,F401
 from track1.data import TrainBatches, resolve_source  # noqa: E402
 from track1.registry import build_supernet  # noqa: E402
 from track1.nas.sampler import MarginSampler  # noqa: E402

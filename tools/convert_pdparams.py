@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import track1  # noqa: E402,F401
-from track1.checkpoint import save_atomic  # noqa: E402
-from track1.resnet48.supernet import ResNet48Supernet  # noqa: E402
-from track1.resnet48.pdparams import PdparamsError, load_pdparams, map_pdparams  # noqa: E402
+from track1.checkpoint import save_atomic
+from track1.resnet48.supernet import ResNet48Supernet
+from track1.resnet48.pdparams import PdparamsError, load_pdparams, map_pdparams
 
 
 def main(argv: list[str] | None = None) -> int:

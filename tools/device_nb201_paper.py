@@ -44,12 +44,17 @@ def stamp(msg: str, t0: float) -> None:
 
 
 def run(cmd: list[str], timeout: float, log: Path | None = None) -> int:
-    """Run ``cmd`` (its output to ``log`` and to stdout's tail); 124 on timeout."""
+    """Run ``cmd`` from the repository root (its output to ``log`` and to stdout's tail);
+    124 on timeout. The repository is on the child's PYTHONPATH: on a device machine the
+    interpreter is a CUDA python3 with the package not installed (as run.sh's
+    TRACK1_PYTHON)."""
     print("$ " + " ".join(cmd), flush=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     with open(log, "w") if log else open(os.devnull, "w") as f:
         try:
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, timeout=max(1.0, timeout), cwd=ROOT)
+                                  text=True, timeout=max(1.0, timeout), cwd=ROOT, env=env)
             out, rc = proc.stdout, proc.returncode
         except subprocess.TimeoutExpired as e:
             out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -179,9 +184,12 @@ def main() -> int:
             print(f"CIFAR-10 tar not found at {data}: carry .devdata/", flush=True)
             return 2
         stamp("decode the CIFAR-10 training split once (shared cache)", t0)
-        sys.path.insert(0, str(ROOT))
-        from track1.data import decode_to_tensor, resolve_source
-        decode_to_tensor(resolve_source(data, "train"), 32, crop_ratio=1.0, progress=False)
+        decode = ("import sys; from track1.data import decode_to_tensor, resolve_source; "
+                  "decode_to_tensor(resolve_source(sys.argv[1], 'train'), 32, crop_ratio=1.0, "
+                  "progress=False)")
+        if run([py, "-c", decode, str(Path(data).resolve())], timeout=args.limit_s - (time.time() - t0)) != 0:
+            print("decoding the CIFAR-10 training split failed (above)", flush=True)
+            return 2
         probe = [py, "tools/bench_nb201_engine.py", "--device", "cuda", "--batch", "512",
                  "--steps", "30", "--warmup", "5", "--archs", "100", "--archs-per-pass", "50",
                  "--eval-images", "5000", "--calib-images", "512", "--score-batch", "1000",

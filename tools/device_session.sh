@@ -21,6 +21,8 @@ OUT="${OUT:-runs/device_out}"
 CIFAR="${CIFAR:-.devdata/cifar10-jpeg.tar.gz}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 TRACK1_CACHE_DIR="${TRACK1_CACHE_DIR:-/tmp/track1_cache}"
+# the device's python3 has no track1 installed: the tools find the package through here
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 phase="${1:?phase: check | eval224 | probe | nb201}"
 shift
 

@@ -12,17 +12,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
 import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import track1  # noqa: E402,F401
-from track1.atomic import atomic_write  # noqa: E402
-from track1.nb201.bench import metrics_of  # noqa: E402
+from track1.atomic import atomic_write
+from track1.nb201.bench import metrics_of
 
 ROOT = Path(__file__).resolve().parent.parent
 #: SPEC section 3 (RD-NAS paper, NB201 CIFAR-10, 200 random subnets, 250-epoch GPU budget)

@@ -17,24 +17,20 @@ import argparse
 import csv
 import json
 import math
-import os
 import platform
 import random
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import track1  # noqa: E402,F401
-from track1.evaluate.results import write_json_atomic  # noqa: E402
-from track1.nb201.ground_truth import fixed_subset, load_ground_truth  # noqa: E402
-from track1.nb201.space import NB201Space  # noqa: E402
-from track1.proxies import PROXIES, get_proxy  # noqa: E402
-from track1.proxies.zen import arch_seed, zen_score  # noqa: E402
+from track1.evaluate.results import write_json_atomic
+from track1.nb201.ground_truth import fixed_subset, load_ground_truth
+from track1.nb201.space import NB201Space
+from track1.proxies import PROXIES, get_proxy
+from track1.proxies.zen import arch_seed, zen_score
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"

@@ -20,17 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import torch  # noqa: E402
 
-import track1  # noqa: E402,F401
 from track1.resnet48.costs import count_costs_many  # noqa: E402
 from track1.evaluate.arch_list import ArchListError  # noqa: E402
 from track1.resnet48.official import load_arch_list  # noqa: E402
 from track1.proxies.zen import zen_score  # noqa: E402
 from track1.resnet48.space import ResNet48Space  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def done_keys(path: Path) -> set[str]:

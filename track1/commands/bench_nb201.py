@@ -16,7 +16,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from track1.nb201.bench import BN_MODES, DEFAULT_DATA, METHODS
+    from track1.evaluate.defaults import BN_MODES
+    from track1.nb201.methods import DEFAULT_DATA, METHODS
     from track1.nb201.protocols import PROTOCOLS
     p = sub.add_parser("bench-nb201", help="NAS-Bench-201 ranking bench (SPOS vs RD-NAS)",
                        description=__doc__.split("\n\n")[1])

@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 
 from track1.commands.argtypes import int_at_least, positive_float
-from track1.evaluate.bn import BN_MODES, DEFAULT_BN_MODE
-from track1.evaluate.runner import (DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES,
-                                    EvalOptions, evaluate)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from track1.evaluate.defaults import (BN_MODES, DEFAULT_BN_MODE, DEFAULT_CALIB_IMAGES,
+                                          DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES)
     p = sub.add_parser(
         "evaluate", help="score the 45,000-subnet list, write submission/ JSON",
         description="Top-1 accuracy of every listed subnet of a trained supernet, written as "
@@ -66,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from track1.evaluate.runner import EvalOptions, evaluate
     opts = EvalOptions(
         checkpoint=args.checkpoint, archs=args.archs, data=args.data,
         limit=args.limit,

@@ -6,8 +6,6 @@ import argparse
 import json
 
 from track1.commands.argtypes import int_at_least
-from track1.resnet48.costs import count_costs
-from track1.resnet48.arch import decode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from track1.resnet48.arch import decode
+    from track1.resnet48.costs import count_costs
     archs = [decode(code, tied=not args.untied) for code in args.archs]  # all-or-nothing
     for arch in archs:
         row = {"arch": arch.code,

@@ -4,15 +4,37 @@ rank metrics and the submission validator.
     from track1.evaluate import SubnetScorer
     with SubnetScorer(supernet, eval_u8, labels, calib_u8, bn_mode="recalibrate") as s:
         accs = s.score_many(entries)          # {key: top-1 fraction}
-"""
-from track1.evaluate.bn import (BN_MODES, DEFAULT_BN_MODE, PreserveBN, recalibrate,
-                                reset_bn_statistics, set_bn_train)
-from track1.evaluate.engine import ScoringError, SubnetScorer, score_subnets
-from track1.evaluate.metrics import (concordant_pair_ratio, kendall, pearson, rank_correlations,
-                                     spearman, top_k_precision)
-from track1.evaluate.results import ResultsLog, collect, read_jsonl, write_json_atomic
 
-__all__ = ["BN_MODES", "DEFAULT_BN_MODE", "PreserveBN", "ResultsLog", "ScoringError",
-           "SubnetScorer", "collect", "concordant_pair_ratio", "kendall", "pearson",
-           "rank_correlations", "read_jsonl", "recalibrate", "reset_bn_statistics",
-           "score_subnets", "set_bn_train", "spearman", "top_k_precision", "write_json_atomic"]
+The names below are imported on first use (PEP 562), so that importing a light
+submodule (``track1.evaluate.defaults``, which the CLI reads for its help text) does
+not load torch and scipy.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: exported name -> the submodule that defines it
+_EXPORTS = {
+    "BN_MODES": "defaults", "DEFAULT_BN_MODE": "defaults",
+    "PreserveBN": "bn", "recalibrate": "bn", "reset_bn_statistics": "bn", "set_bn_train": "bn",
+    "ScoringError": "engine", "SubnetScorer": "engine", "score_subnets": "engine",
+    "concordant_pair_ratio": "metrics", "kendall": "metrics", "pearson": "metrics",
+    "rank_correlations": "metrics", "spearman": "metrics", "top_k_precision": "metrics",
+    "ResultsLog": "results", "collect": "results", "read_jsonl": "results",
+    "write_json_atomic": "results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -15,10 +15,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-#: candidate ops, in the index order an arch tuple uses
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: (to_node, from_node) of the 6 edges, in the order of the string form
-EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+# OPS: candidate ops in arch-tuple index order; EDGES: (to_node, from_node) of the 6 edges
+from track1.nb201.opnames import EDGES, OPS
+
 NONE, SKIP, POOL = OPS.index("none"), OPS.index("skip_connect"), OPS.index("avg_pool_3x3")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from track1.nb201.space import PAPER_OPS
+from track1.nb201.opnames import PAPER_OPS
 
 
 @dataclass(frozen=True)

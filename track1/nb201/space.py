@@ -12,7 +12,9 @@ import random
 from typing import Iterator, Sequence
 
 from track1.errors import UserError
-from track1.nb201.network import EDGES, OPS, NB201Network, stage_layout
+from track1.nb201.network import NB201Network, stage_layout
+# PAPER_OPS: the authors' 4-op subset (4,096 archs), re-exported for the space's users
+from track1.nb201.opnames import EDGES, OPS, PAPER_OPS  # noqa: F401
 from track1.messages import clip
 
 NB201Arch = tuple[int, int, int, int, int, int]
@@ -21,9 +23,6 @@ NB201Arch = tuple[int, int, int, int, int, int]
 GROUPS: dict[str, int] = {"nor_conv_1x1": 0, "nor_conv_3x3": 0,
                           "skip_connect": 1, "avg_pool_3x3": 1, "none": 1}
 NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
-#: the candidate ops of the authors' one-shot NB201 network (PicoNAS comments ``none`` out):
-#: 4 ** 6 = 4,096 archs, the space the RD-NAS paper's Kendall figures are measured on
-PAPER_OPS: tuple[str, ...] = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 def check_ops(ops: "Sequence[str] | None") -> tuple[str, ...]:
