@@ -28,11 +28,11 @@ import torch
 
 from track1 import distributed as D
 from track1.checkpoint import find_latest
-from track1.data import DataError, decode_to_tensor, resolve_source
 from track1.evaluate.arch_list import ArchListError, load_arch_list
 from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
+from track1.evaluate.images import ScoringImages
 from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, collect,
@@ -48,7 +48,6 @@ DEFAULT_RESULTS_ROOT = ROOT / "runs" / "evaluate"
 DEFAULT_CPU_LIMIT = 20
 DEFAULT_CALIB_IMAGES = 2048
 DEFAULT_EVAL_IMAGES = 10_000
-SUBSET_SEED = 0
 
 
 @dataclass
@@ -91,15 +90,6 @@ class EvalReport:
     @property
     def subnets_per_second(self) -> float:
         return self.scored / self.seconds if self.seconds > 0 else math.nan
-
-
-def subset_indices(n: int, k: int | None, seed: int) -> list[int] | None:
-    """A fixed, class-balanced-in-expectation subset: the first ``k`` of a seeded
-    permutation, sorted (None = all ``n``)."""
-    if k is None or k >= n:
-        return None
-    g = torch.Generator().manual_seed(seed)
-    return sorted(torch.randperm(n, generator=g)[:k].tolist())
 
 
 def default_batch_size(device: torch.device, image_size: int) -> int:
@@ -154,28 +144,17 @@ class Evaluation:
                                     f"{config.get('space')!r}: {e}") from None
         self.image_size = int(config.get("image_size", 224))
         num_classes = int(config.get("model", {}).get("num_classes", 1000))
-        self.val = val = resolve_source(opts.data, "val")
-        if val.num_classes != num_classes:
-            raise DataError(f"the checkpoint {ckpt_path} has {num_classes} classes but the data "
-                            f"{val.name} has {val.num_classes}")
-        self.n_eval = min(len(val), opts.eval_images or DEFAULT_EVAL_IMAGES)
-        self.eval_idx = subset_indices(len(val), self.n_eval, SUBSET_SEED)
-        self.calib_source, self.calib_idx, self.n_calib = None, None, 0
-        if opts.bn_mode == "recalibrate":
-            self.calib_source = resolve_source(opts.data, "train")
-            if self.calib_source.num_classes != num_classes:
-                raise DataError(f"the checkpoint has {num_classes} classes but "
-                                f"{self.calib_source.name} train/ has "
-                                f"{self.calib_source.num_classes}")
-            self.n_calib = min(len(self.calib_source), max(1, opts.calib_images))
-            self.calib_idx = subset_indices(len(self.calib_source), self.n_calib, SUBSET_SEED + 1)
+        self.images = ScoringImages.resolve(
+            opts.data, self.image_size, num_classes, opts.eval_images or DEFAULT_EVAL_IMAGES,
+            opts.calib_images, opts.bn_mode == "recalibrate", what=f"the checkpoint {ckpt_path}")
+        self.n_eval, self.n_calib = self.images.n_eval, self.images.n_calib
         self.amp = bf16_is_native(info.device) if opts.amp is None else opts.amp
         self.batch_size = opts.batch_size or default_batch_size(info.device, self.image_size)
+        ids = self.images.identity()
         self.setup = {
             "checkpoint": str(ckpt_path.resolve()), "ckpt_size": ckpt_path.stat().st_size,
-            "ckpt_mtime": int(ckpt_path.stat().st_mtime), "data": val.identity,
-            "calib": self.calib_source.identity if self.calib_source else None,
-            "image_size": self.image_size, "eval_images": self.n_eval,
+            "ckpt_mtime": int(ckpt_path.stat().st_mtime), "data": ids["data"],
+            "calib": ids["calib"], "image_size": self.image_size, "eval_images": self.n_eval,
             "calib_images": self.n_calib, "bn_mode": opts.bn_mode,
             "calib_batch_size": opts.calib_batch_size, "amp": self.amp,
             "batch_size": self.batch_size if opts.bn_mode == "batch" else None}
@@ -242,13 +221,7 @@ class Evaluation:
         """Score ``todo`` into this rank's log, each result appended as it is produced."""
         opts, info = self.opts, self.info
         rank, world, device = info.rank, info.world_size, info.device
-        eval_u8, eval_labels = decode_to_tensor(self.val, self.image_size, indices=self.eval_idx,
-                                                cache_dir=opts.cache_dir, progress=opts.progress)
-        calib_u8 = None
-        if self.calib_source is not None:
-            calib_u8, _ = decode_to_tensor(self.calib_source, self.image_size,
-                                           indices=self.calib_idx, cache_dir=opts.cache_dir,
-                                           progress=opts.progress)
+        eval_u8, eval_labels, calib_u8 = self.images.decode(opts.cache_dir, opts.progress)
         bar = None
         if opts.progress:
             from tqdm import tqdm

@@ -19,7 +19,7 @@ from track1.messages import clip
 
 NB201Arch = tuple[int, int, int, int, int, int]
 
-#: RD-NAS groups (SPEC section 3): parameterised ops vs parameter-free ops
+#: RD-NAS groups (docs/REFERENCE.md §4): parameterised ops vs parameter-free ops
 GROUPS: dict[str, int] = {"nor_conv_1x1": 0, "nor_conv_3x3": 0,
                           "skip_connect": 1, "avg_pool_3x3": 1, "none": 1}
 NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
@@ -189,6 +189,17 @@ class NB201Space:
 
     def cost(self, arch: NB201Arch) -> dict[str, float]:
         return count_costs(arch, C=self.C, N=self.N)
+
+    # ------------------------------------------------------------------ genome
+    # Search (``track1.search``) sees an arch as one gene per edge: its op index.
+    def gene_choices(self) -> list[tuple[int, ...]]:
+        return [self.op_indices] * len(EDGES)
+
+    def genes(self, arch: NB201Arch) -> tuple[int, ...]:
+        return tuple(arch)
+
+    def from_genes(self, genes: tuple[int, ...]) -> NB201Arch:
+        return tuple(genes)  # type: ignore[return-value]
 
     def build(self, arch: NB201Arch | str, num_classes: int = 10, **options) -> NB201Network:
         """A fresh standalone network (``C``/``N`` default to the space's)."""

@@ -1,0 +1,165 @@
+"""``track1 search``: regularised evolution and random search under cost bounds, the
+cache that makes a rerun resume without scoring any arch twice, and the outputs."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from track1.checkpoint import save_atomic
+from track1.cli import main
+from track1.nb201.space import NB201Space
+from track1.nb201.supernet import NB201Supernet
+from track1.resnet48.space import ResNet48Space
+from track1.search.evolution import (Bounds, SearchError, pareto_front, random_search,
+                                     regularized_evolution)
+
+
+def _objective(space, seed: int = 0):
+    """A synthetic fitness with structure (per-gene values, one interaction), so search
+    has something to find; counts every arch it is asked about."""
+    rng = random.Random(seed)
+    table = [{o: rng.random() for o in options} for options in space.gene_choices()]
+    calls: list = []
+
+    def fitness(archs):
+        calls.extend(archs)
+        out = []
+        for a in archs:
+            g = space.genes(a)
+            out.append(sum(t[x] for t, x in zip(table, g)) + 0.5 * (g[0] == g[-1]))
+        return out
+    return fitness, calls
+
+
+@pytest.mark.parametrize("space", [NB201Space(), ResNet48Space()], ids=["nb201", "resnet48"])
+def test_no_arch_outside_the_bounds_is_ever_scored(space):
+    rng = random.Random(1)
+    costs = sorted(space.cost(space.sample(rng))["flops"] for _ in range(200))
+    params = sorted(space.cost(space.sample(rng))["params"] for _ in range(200))
+    bounds = Bounds(min_flops=costs[40], max_flops=costs[160], max_params=params[150])
+    for method in ("evolution", "random"):
+        fitness, calls = _objective(space)
+        if method == "evolution":
+            history = regularized_evolution(space, fitness, population=8, generations=4,
+                                            bounds=bounds, seed=3)
+        else:
+            history = random_search(space, fitness, samples=40, batch=8, bounds=bounds, seed=3)
+        assert len(history) == 40 and len(calls) == 40
+        for arch in calls:
+            c = space.cost(arch)
+            assert costs[40] <= c["flops"] <= costs[160] and c["params"] <= params[150]
+
+
+def test_impossible_bounds_are_one_clear_error():
+    fitness, _ = _objective(NB201Space())
+    with pytest.raises(SearchError, match="too tight.*smallest arch"):
+        regularized_evolution(NB201Space(), fitness, population=4, generations=1,
+                              bounds=Bounds(max_flops=1.0))
+    with pytest.raises(SearchError, match="above --max-flops"):
+        Bounds(min_flops=2, max_flops=1).check()
+
+
+def test_evolution_beats_random_search_at_equal_cost():
+    """On a structured objective, the best arch evolution finds is better than random
+    search's at the same number of scored archs (mean over seeds), and evolution's later
+    generations are better than its random first one."""
+    space = ResNet48Space()
+    evo, rnd = [], []
+    for seed in range(6):
+        fitness, _ = _objective(space, seed)
+        h = regularized_evolution(space, fitness, population=10, generations=8, seed=seed)
+        evo.append(max(v for _, v in h))
+        assert sum(v for _, v in h[-10:]) > sum(v for _, v in h[:10])
+        fitness, _ = _objective(space, seed)
+        rnd.append(max(v for _, v in random_search(space, fitness, samples=90, batch=10,
+                                                   seed=seed)))
+    assert sum(evo) / len(evo) > sum(rnd) / len(rnd)
+
+
+def test_pareto_front():
+    pts = [(3, 0.5), (1, 0.2), (2, 0.6), (2, 0.1), (4, 0.55), (5, 0.9)]
+    assert pareto_front(pts) == [1, 2, 5]
+
+
+# ------------------------------------------------------------------ the command
+@pytest.fixture()
+def nb201_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=10, C=4, N=1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / "ckpt.pth"
+    save_atomic({"model": net.state_dict(), "image_size": 32,
+                 "config": {"space": "nb201", "model": {"num_classes": 10, "C": 4, "N": 1},
+                            "image_size": 32}}, path)
+    return path
+
+
+def _search(ckpt, out, *extra):
+    return main(["search", "--checkpoint", str(ckpt), "--out", str(out), "--population", "4",
+                 "--eval-images", "40", "--calib-images", "16", "--no-progress", "--device",
+                 "cpu", *extra])
+
+
+def test_search_resumes_and_never_scores_an_arch_twice(nb201_checkpoint, tmp_path, monkeypatch):
+    """A run killed in its second generation, rerun: the archs scored before the kill come
+    from the cache; the finished run equals an uninterrupted one."""
+    from track1.evaluate.engine import SubnetScorer
+    scored: list[str] = []
+    real = SubnetScorer.score
+
+    def counting(self, arch):
+        scored.append(self.space.encode(arch) if not isinstance(arch, str) else arch)
+        if kill_after[0] is not None and len(scored) == kill_after[0]:
+            raise KeyboardInterrupt
+        return real(self, arch)
+    monkeypatch.setattr(SubnetScorer, "score", counting)
+    kill_after = [None]
+    assert _search(nb201_checkpoint, tmp_path / "whole", "--generations", "2") == 0
+    whole = json.loads((tmp_path / "whole" / "top.json").read_text())
+    assert len(scored) == len(set(scored)) == whole["archs_scored"] == 12
+    scored.clear()
+    kill_after[0] = 6
+    assert _search(nb201_checkpoint, tmp_path / "split", "--generations", "2") == 130
+    assert len((tmp_path / "split" / "scored.jsonl").read_text().splitlines()) == 5
+    before_kill = scored[:5]  # the 6th was in flight when the run died
+    kill_after[0] = None
+    scored.clear()
+    assert _search(nb201_checkpoint, tmp_path / "split", "--generations", "2") == 0
+    split = json.loads((tmp_path / "split" / "top.json").read_text())
+    assert len(scored) == len(set(scored)) == 7 and not set(scored) & set(before_kill)
+    assert split["scored_this_run"] == 7
+    assert split["top"] == whole["top"]
+    lines = (tmp_path / "whole" / "history.jsonl").read_text()
+    assert (tmp_path / "split" / "history.jsonl").read_text() == lines
+    assert (tmp_path / "split" / "pareto.png").stat().st_size > 1000
+    # a longer run on the same folder scores only the new generation
+    scored.clear()
+    assert _search(nb201_checkpoint, tmp_path / "whole", "--generations", "3") == 0
+    assert len(scored) == 4
+
+
+def test_search_bounds_and_bad_inputs(nb201_checkpoint, tmp_path, capsys):
+    space = NB201Space(C=4, N=1)  # the checkpoint's supernet: its costs
+    rng = random.Random(0)
+    flops = sorted(space.cost(space.sample(rng))["flops"] for _ in range(100))
+    lo, hi = flops[30], flops[70]
+    assert _search(nb201_checkpoint, tmp_path / "b", "--generations", "1", "--method", "random",
+                   "--min-flops", str(lo), "--max-flops", str(hi)) == 0
+    top = json.loads((tmp_path / "b" / "top.json").read_text())["top"]
+    history = [json.loads(line) for line in (tmp_path / "b" / "history.jsonl").open()]
+    assert len(history) == 8 and all(lo <= h["flops"] <= hi for h in history + top)
+    capsys.readouterr()
+    assert _search(nb201_checkpoint, tmp_path / "c", "--max-flops", "10") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too tight" in err[0]
+    # another checkpoint's scores are not mixed into a folder
+    other = tmp_path / "other.pth"
+    other.write_bytes(nb201_checkpoint.read_bytes() + b"")
+    assert _search(other, tmp_path / "b", "--generations", "1", "--method", "random",
+                   "--min-flops", str(lo), "--max-flops", str(hi)) == 2
+    assert "different setup" in capsys.readouterr().err

@@ -1,0 +1,42 @@
+"""Options of ``track1 search`` and their defaults: a module that imports no torch, so
+``track1 search --help`` shows them at once. The defaults are a small budget that
+finishes on a CPU in minutes (8 x 4 = 32 archs on the embedded data)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from track1.evaluate.defaults import DEFAULT_BN_MODE
+from track1.search.evolution import Bounds
+
+METHODS = ("evolution", "random")
+
+
+@dataclass
+class SearchOptions:
+    checkpoint: str | None = None
+    out: str | None = None
+    method: str = "evolution"
+    population: int = 8
+    generations: int = 3
+    tournament: int | None = None
+    mutate_prob: float = 0.1
+    crossover_prob: float = 0.25
+    seed: int = 0
+    bounds: Bounds = field(default_factory=Bounds)
+    data: str | None = None
+    eval_images: int = 1000
+    calib_images: int = 512
+    bn_mode: str = DEFAULT_BN_MODE
+    batch_size: int | None = None
+    calib_batch_size: int = 512
+    device: str = "auto"
+    top_k: int = 10
+    fresh: bool = False
+    progress: bool = True
+    plot: bool = True
+    cache_dir: str | None = None
+
+    @property
+    def budget(self) -> int:
+        """Archs scored: the first population and one population per generation."""
+        return self.population * (self.generations + 1)

@@ -1,0 +1,248 @@
+"""``track1 search``: architecture search on a trained supernet, for either space.
+
+The fitness of an arch is the supernet's top-1 accuracy on a fixed held-out image subset,
+from the evaluation engine (BN re-calibrated per arch by default; prefix sharing where the
+supernet exposes its segments). Every scored arch is appended to ``scored.jsonl`` in the
+run folder as soon as it is scored (``track1.resumable``): a rerun with the same options
+replays the same search (its decisions depend only on the seed and the fitness values) and
+never scores an arch twice. The folder's ``setup.json`` records what the scores depend on
+(checkpoint, images, BN mode); a different setup is refused instead of mixed in.
+
+Outputs, beside the cache: ``top.json`` (the best ``top_k`` archs with predicted accuracy,
+FLOPs and params), ``history.jsonl`` (every scored arch in search order with its
+generation) and ``pareto.png`` (predicted accuracy against FLOPs, the Pareto front drawn).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Hashable, Sequence
+
+import torch
+
+from track1 import distributed as D
+from track1.checkpoint import find_latest
+from track1.evaluate.bn import check_bn_mode
+from track1.evaluate.engine import SubnetScorer
+from track1.evaluate.images import ScoringImages
+from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
+from track1.evaluate.results import write_json_atomic
+from track1.registry import load_supernet
+from track1.resumable import AppendLog, write_records
+from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
+from track1.search.options import METHODS, SearchOptions
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_OUT_ROOT = ROOT / "runs" / "search"
+
+
+class SupernetFitness:
+    """Scores batches of archs with the evaluation engine, through the run's cache."""
+
+    def __init__(self, supernet: torch.nn.Module, images: tuple, opts: SearchOptions,
+                 cache: AppendLog, device: torch.device,
+                 on_scored: Callable[[int], None] = lambda n: None) -> None:
+        eval_u8, labels, calib_u8 = images
+        batch = opts.batch_size or (500 if device.type == "cuda" else 256)
+        self.scorer = SubnetScorer(supernet, eval_u8, labels, calib_u8, bn_mode=opts.bn_mode,
+                                   batch_size=batch, calib_batch_size=opts.calib_batch_size,
+                                   device=device)
+        self.space, self.cache, self.on_scored = supernet.space, cache, on_scored
+        self.prefix = supports_prefix_sharing(supernet)
+        self.scored_now = 0
+
+    def close(self) -> None:
+        self.scorer.close()
+
+    def __call__(self, archs: Sequence[Hashable]) -> list[float]:
+        codes = [self.space.encode(a) for a in archs]
+        todo = {c: a for c, a in zip(codes, archs) if c not in self.cache.done}
+        cached = len(set(codes)) - len(todo)
+        if cached:
+            self.on_scored(cached)
+
+        def record(code: str, acc: float) -> None:
+            cost = self.space.cost(todo[code])
+            self.cache.append({"arch": code, "acc": acc, "flops": cost["flops"],
+                               "params": cost["params"]})
+            self.scored_now += 1
+            self.on_scored(1)
+        if todo:
+            if self.prefix:
+                for code, _, acc in PrefixScorer(self.scorer).score_many(list(todo.items())):
+                    record(code, acc)
+            else:
+                for code, arch in todo.items():
+                    record(code, self.scorer.score(arch))
+        return [float(self.cache.done[c]["acc"]) for c in codes]
+
+
+class Search:
+    """One search run: the constructor validates (options, checkpoint, images, the run
+    folder's setup) before any work; ``run`` searches and writes the outputs."""
+
+    def __init__(self, opts: SearchOptions, log: Callable[[str], None] = print) -> None:
+        if opts.method not in METHODS:
+            raise SearchError(f"--method must be one of {METHODS}, got {opts.method!r}")
+        check_bn_mode(opts.bn_mode)
+        opts.bounds.check()
+        if opts.top_k < 1:
+            raise SearchError(f"--top-k must be >= 1, got {opts.top_k}")
+        self.opts, self.log = opts, log
+        self.device = D.pick_device(opts.device)
+        self.ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
+        self.supernet, config = load_supernet(self.ckpt_path, self.device)
+        self.space = self.supernet.space
+        self.images = ScoringImages.resolve(
+            opts.data, int(config.get("image_size", 224)),
+            int((config.get("model") or {}).get("num_classes", 1000)), opts.eval_images,
+            opts.calib_images, opts.bn_mode == "recalibrate",
+            what=f"the checkpoint {self.ckpt_path}")
+        self.setup = {"checkpoint": str(self.ckpt_path.resolve()),
+                      "ckpt_size": self.ckpt_path.stat().st_size,
+                      "ckpt_mtime": int(self.ckpt_path.stat().st_mtime),
+                      "space": self.space.name, "bn_mode": opts.bn_mode,
+                      "calib_batch_size": opts.calib_batch_size, **self.images.identity()}
+        name = f"{self.space.name}-{opts.method}-s{opts.seed}"
+        self.out = Path(opts.out) if opts.out else DEFAULT_OUT_ROOT / name
+        if self.out.exists() and not self.out.is_dir():
+            raise SearchError(f"--out {self.out} is a file; name a folder")
+
+    def _open_cache(self) -> AppendLog:
+        meta = self.out / "setup.json"
+        cache_path = self.out / "scored.jsonl"
+        if self.opts.fresh:
+            for p in (meta, cache_path):
+                p.unlink(missing_ok=True)
+        if meta.exists():
+            try:
+                old = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                old = None
+            if old != self.setup:
+                diff = sorted(k for k in self.setup
+                              if not isinstance(old, dict) or old.get(k) != self.setup[k])
+                raise SearchError(f"{self.out} holds scores of a different setup (differs in: "
+                                  f"{', '.join(diff) or 'format'}); pass --fresh to discard "
+                                  "them or another --out")
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.setup, meta, indent=1)
+        return AppendLog(cache_path, "arch", ("acc",))
+
+    def run(self) -> dict[str, Any]:
+        """Search; returns the summary written to ``top.json``."""
+        from tqdm import tqdm
+        opts = self.opts
+        cache = self._open_cache()
+        if cache.skipped:
+            self.log(f"{cache.skipped} damaged line(s) in {cache.path} dropped; those archs are "
+                     "scored again")
+        self.log(f"search: {opts.method} on the {self.space.name} supernet {self.ckpt_path}, "
+                 f"{opts.budget} archs ({opts.population} x {opts.generations + 1}), "
+                 f"{opts.bounds.describe()}, {self.images.n_eval} eval + {self.images.n_calib} "
+                 f"calibration images at {self.images.image_size}px, BN {opts.bn_mode}, device "
+                 f"{self.device}; {len(cache.done)} archs already scored in {self.out}")
+        images = self.images.decode(opts.cache_dir, opts.progress)
+        bar = tqdm(total=opts.budget, desc=f"search ({opts.method})", unit="arch",
+                   disable=not opts.progress, dynamic_ncols=True)
+        history: list[dict[str, Any]] = []
+
+        def on_generation(generation: int, scored: list[tuple[Hashable, float]]) -> None:
+            history.extend({"generation": generation, "arch": self.space.encode(a), "acc": acc}
+                           for a, acc in scored)
+            best = max(h["acc"] for h in history)
+            bar.set_postfix_str(f"gen {generation} best {100 * best:.2f}%")
+
+        fitness = SupernetFitness(self.supernet, images, opts, cache, self.device, bar.update)
+        start = time.perf_counter()
+        try:
+            if opts.method == "evolution":
+                regularized_evolution(self.space, fitness, population=opts.population,
+                                      generations=opts.generations, bounds=opts.bounds,
+                                      seed=opts.seed, tournament=opts.tournament,
+                                      mutate_prob=opts.mutate_prob,
+                                      crossover_prob=opts.crossover_prob,
+                                      on_generation=on_generation)
+            else:
+                random_search(self.space, fitness, samples=opts.budget, batch=opts.population,
+                              bounds=opts.bounds, seed=opts.seed, on_generation=on_generation)
+        finally:
+            bar.close()
+            fitness.close()
+            cache.close()
+        seconds = time.perf_counter() - start
+        return self._write_outputs(history, fitness.scored_now, seconds)
+
+    def _write_outputs(self, history: list[dict[str, Any]], scored_now: int,
+                       seconds: float) -> dict[str, Any]:
+        opts = self.opts
+        for h in history:
+            cost = self.space.cost(self.space.decode(h["arch"]))
+            h["flops"], h["params"] = cost["flops"], cost["params"]
+        write_records(self.out / "history.jsonl", history)
+        unique = {h["arch"]: h for h in history}
+        ranked = sorted(unique.values(), key=lambda h: (-h["acc"], h["flops"], h["arch"]))
+        top = [{"rank": i + 1, "arch": h["arch"], "acc": h["acc"], "flops": h["flops"],
+                "params": h["params"], "generation": h["generation"]}
+               for i, h in enumerate(ranked[:opts.top_k])]
+        summary = {"method": opts.method, "space": self.space.name,
+                   "checkpoint": str(self.ckpt_path), "seed": opts.seed,
+                   "population": opts.population, "generations": opts.generations,
+                   "bounds": asdict(opts.bounds), "archs_scored": len(unique),
+                   "scored_this_run": scored_now, "seconds_this_run": round(seconds, 2),
+                   "bn_mode": opts.bn_mode, "eval_images": self.images.n_eval,
+                   "calib_images": self.images.n_calib, "top": top}
+        write_json_atomic(summary, self.out / "top.json", indent=1)
+        if opts.plot:
+            plot_search(list(unique.values()), self.out / "pareto.png",
+                        f"{opts.method} on {self.space.name}: {len(unique)} archs")
+        best = top[0]
+        self.log(f"best: {best['arch']} predicted {100 * best['acc']:.2f}% at "
+                 f"{best['flops']:.4g} FLOPs, {best['params']:.4g} params; "
+                 f"{scored_now} scored now, {len(unique) - scored_now} from the cache, "
+                 f"{seconds:.1f} s")
+        self.log(f"wrote {self.out / 'top.json'}, {self.out / 'history.jsonl'}"
+                 + (f", {self.out / 'pareto.png'}" if opts.plot else ""))
+        return summary
+
+
+def plot_search(points: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Predicted accuracy against FLOPs for every scored arch (colour: generation), the
+    Pareto front (no arch both cheaper and better) as a line, the best arch marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401 (bar.locator)
+    flops = [p["flops"] for p in points]
+    accs = [100 * p["acc"] for p in points]
+    front = pareto_front(list(zip(flops, accs)))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    sc = ax.scatter(flops, accs, c=[p["generation"] for p in points], cmap="viridis", s=14,
+                    alpha=0.8)
+    bar = fig.colorbar(sc, ax=ax, label="generation")
+    bar.locator = matplotlib.ticker.MaxNLocator(integer=True)
+    bar.update_ticks()
+    ax.plot([flops[i] for i in front], [accs[i] for i in front], "-o", color="crimson",
+            ms=4, lw=1.2, label="Pareto front")
+    best = max(range(len(points)), key=lambda i: accs[i])
+    ax.scatter([flops[best]], [accs[best]], marker="*", s=160, color="crimson", zorder=3,
+               label="best")
+    ax.set_xlabel("FLOPs")
+    ax.set_ylabel("predicted top-1 (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run one search (see ``Search``); returns the ``top.json`` summary."""
+    return Search(opts, log).run()
