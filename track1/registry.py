@@ -73,3 +73,25 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
         raise CheckpointError(f"{name}: weights do not fit the supernet of its config "
                               f"({' '.join(first[:2])[:200]})") from None
     return net.to(device).eval(), config
+
+
+#: space name -> ("module:class" of its search space, "module:class" of its static network,
+#: the plain-layer model of one arch): what an exported subnet (``track1.export``) is
+#: rebuilt as, ``Static(Space().decode(code), **options)``
+STATIC_MODELS: dict[str, tuple[str, str]] = {
+    "track1_resnet48": ("track1.resnet48.space:ResNet48Space",
+                        "track1.resnet48.static:StaticResNet"),
+    "nb201": ("track1.nb201.space:NB201Space", "track1.nb201.network:NB201Network"),
+}
+
+
+def build_static(space: str, code: str, options: dict[str, Any]) -> nn.Module:
+    """A freshly initialised static network of the arch ``code`` of ``space``, built with
+    ``options`` (the static class's keyword arguments after the arch). ``ValueError`` for
+    an unknown space; the space's own decode error (a ``ValueError`` naming the position
+    and rule) for a bad code."""
+    if space not in STATIC_MODELS:
+        raise ValueError(f"unknown search space {space!r}; known: {sorted(STATIC_MODELS)}")
+    space_cls, static_cls = (getattr(importlib.import_module(module), name)
+                             for module, name in (p.split(":") for p in STATIC_MODELS[space]))
+    return static_cls(space_cls().decode(code), **options)
