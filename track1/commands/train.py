@@ -16,13 +16,20 @@ FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "image_size
          "max_steps_per_epoch": "max_steps_per_epoch", "ranking": "loss.ranking",
          "ranking_mode": "loss.ranking_mode", "teacher": "teacher.priors",
          "teacher_cache": "teacher.cache", "lambda_schedule": "lambda.schedule",
-         "margin_threshold": "sampler.threshold", "space": "space"}
+         "margin_threshold": "sampler.threshold", "space": "space", "val_gt": "val_gt.file",
+         "val_gt_every": "val_gt.every"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the supernet (sandwich + ranking distillation)",
                        description="Train a weight-sharing supernet. With no arguments: the "
                                    "CPU demo (embedded CIFAR-10 subset, 32x32).")
+    add_train_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of every training command (``train``, ``train-subnet``)."""
     p.add_argument("--config", default="demo",
                    help="YAML file or shipped config name (demo, track1_imagenet, ...)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -52,7 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin-threshold", type=float, help="margin sampler's distance threshold")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
-    p.set_defaults(func=run)
+    p.add_argument("--val-gt", metavar="FILE",
+                   help="ground truth to rank against during training: the challenge's JSON "
+                        "({key: {arch, acc}}) or a CSV with arch + accuracy columns (e.g. "
+                        "track1/assets/nb201_cifar10_gt.csv.gz); logs Kendall/Spearman/Pearson "
+                        "and keeps best.pth by Kendall (val_gt.* keys for more options)")
+    p.add_argument("--val-gt-every", type=int, metavar="N", help="epochs between --val-gt checks")
 
 
 def _reexec_with_passive_omp() -> None:
@@ -68,21 +80,24 @@ def _reexec_with_passive_omp() -> None:
     os.execve(sys.executable, [sys.executable, "-m", "track1", *sys.argv[1:]], env)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, extra: dict | None = None, sets: list[str] = ()) -> int:
+    """Train with the flags of ``args``; ``extra`` (dotted key -> value) and ``sets``
+    (``--set`` items) come after the flags and before the user's own ``--set`` items."""
     _reexec_with_passive_omp()
     from track1.train.config import resolve_config
     from track1.train.loop import train
     overrides = {key: getattr(args, dest) for dest, key in FLAGS.items()}
+    overrides.update(extra or {})
     if args.tensorboard:
         overrides["tensorboard"] = True
     if args.no_progress:
         overrides["progress"] = False
-    config = resolve_config(args.config, overrides, args.sets)
+    config = resolve_config(args.config, overrides, [*sets, *args.sets])
     if args.fresh:
         if args.resume:
             from track1.train.errors import TrainError
             raise TrainError("--fresh and --resume contradict each other")
-        config["resume"] = None
+        config.resume = None
     path = train(config)
     import os
     if int(os.environ.get("RANK", "0")) == 0:

@@ -93,6 +93,22 @@ class TrainSubsetConfig:
 
 
 @dataclass
+class ValGtConfig:
+    """Ranking against a ground-truth file during training (``track1.train.rank_check``);
+    off while ``file`` is None. Measured only: nothing of it reaches the loss."""
+
+    file: str | None = None         # ground truth: challenge JSON, or CSV with arch + accuracy
+    column: str | None = None       # CSV accuracy column (None: acc, else cifar10_valid_acc)
+    limit: int | None = 100         # a seeded subset of this many archs (None: every arch)
+    seed: int = 0
+    every: int = 1                  # epochs between checks (and always after the last)
+    eval_images: int = 500          # held-out images per arch
+    calib_images: int = 256         # training images for BN re-calibration
+    bn_mode: str = "recalibrate"
+    batch_size: int = 256
+
+
+@dataclass
 class TrainConfig:
     """One training run, resolved: built-in defaults <- YAML <- command line."""
 
@@ -125,10 +141,12 @@ class TrainConfig:
     engine: str = "plain"              # plain | fast (static-graph step: NB201, SPOS / reuse pairs)
     cuda_graph: bool = True            # engine fast on CUDA: capture the step as one CUDA graph
     train_subset: TrainSubsetConfig | None = None
+    subnet: str | None = None          # train this one arch alone (``track1 train-subnet``)
     loss: LossConfig = field(default_factory=LossConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     lambda_: LambdaConfig = field(default_factory=LambdaConfig, metadata={"key": "lambda"})
+    val_gt: ValGtConfig = field(default_factory=ValGtConfig)
     log_interval: int = 10
     save_every_steps: int = 50         # mid-epoch checkpoints (0 = epoch ends only)
     ckpt_dir: str | None = None        # default track1.checkpoint.DEFAULT_DIR
@@ -281,6 +299,27 @@ def check_values(config: TrainConfig) -> None:
         if getattr(config, key) not in allowed:
             raise TrainConfigError(f"config {key!r} must be {' or '.join(allowed)}, got "
                                    f"{getattr(config, key)!r}")
+    if config.subnet is not None:
+        loss = config.loss
+        if not isinstance(config.subnet, str) or loss.largest or loss.smallest or \
+                loss.num_random != 1 or loss.ranking != "none" or loss.distill:
+            raise TrainConfigError("config 'subnet' trains one arch alone: it needs a code and "
+                                   "loss.largest, loss.smallest, loss.distill false, "
+                                   "loss.num_random 1, loss.ranking none (track1 train-subnet "
+                                   "sets them)")
+    gt = config.val_gt
+    if gt.file is not None:
+        for key in ("every", "eval_images", "calib_images", "batch_size"):
+            check_number(getattr(gt, key), f"val_gt.{key}", low=1, integer=True)
+        if gt.limit is not None:
+            check_number(gt.limit, "val_gt.limit", low=2, integer=True)
+        from track1.evaluate.defaults import BN_MODES
+        if gt.bn_mode not in BN_MODES:
+            raise TrainConfigError(f"config 'val_gt.bn_mode' must be one of {list(BN_MODES)}, "
+                                   f"got {gt.bn_mode!r}")
+        if config.engine == "fast":
+            raise TrainConfigError("config 'val_gt' needs engine plain (the static-graph step "
+                                   "holds the weights in flat buffers the scorer would move)")
     if config.train_subset is not None:
         fraction = config.train_subset.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \

@@ -30,16 +30,19 @@ from track1.atomic import remove_stale_temps
 from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
 from track1.data.split import training_subset
 from track1.nas.sampler import MarginSampler
+from track1.nas.space import OneArchSpace
 from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
+from track1.resumable import AppendLog, read_records
 from track1.sections import section_to_dict
 from track1.train.config import TrainConfig, save_yaml
 from track1.train.errors import TrainError
+from track1.train.rank_check import GroundTruthCheck
 
 #: config keys that may change between a run and its resumption
 RESUMABLE_CHANGES = {"epochs", "resume", "progress", "log_interval", "tensorboard", "workers",
                      "threads", "save_every_steps", "device", "data", "ckpt_dir", "init_from",
-                     "max_steps_per_epoch", "amp", "engine", "cuda_graph"}
+                     "max_steps_per_epoch", "amp", "engine", "cuda_graph", "val_gt"}
 
 
 def run_dir(config: TrainConfig) -> Path:
@@ -307,9 +310,18 @@ class Trainer:
         self.optimizer = build_optimizer(supernet, config, info.world_size)
         self.scheduler = build_scheduler(self.optimizer, config, steps)
         space = supernet.space
+        subnet = None
+        if config.subnet is not None:
+            try:
+                subnet = space.decode(config.subnet)
+            except ValueError as e:
+                raise TrainError(f"config 'subnet': {e}") from None
         try:
-            self.sampler = MarginSampler(build_space_for_sampler(space, config.sampler.distance),
-                                         config.sampler.threshold or 0.0, seed=config.seed + 7919)
+            sample_space = build_space_for_sampler(space, config.sampler.distance)
+            if subnet is not None:  # stand-alone training: every step, that one path
+                sample_space = OneArchSpace(sample_space, subnet)
+            self.sampler = MarginSampler(sample_space, config.sampler.threshold or 0.0,
+                                         seed=config.seed + 7919)
             self.schedule = config.lambda_.build(config.epochs)
         except (TypeError, ValueError) as e:
             raise TrainError(f"config 'sampler' / 'lambda': {e}") from None
@@ -325,8 +337,14 @@ class Trainer:
                 raise TrainError(f"config 'teacher': {e}") from None
 
         self.epoch, self.epoch_step, self.global_step = 0, 0, 0
+        self.val_gt_best: dict[str, Any] | None = None  # {"epoch", "step", "kendall"} of best.pth
         if ckpt is not None:
             self.load_state_dict(ckpt)
+        self.rank_check = None
+        if config.val_gt.file is not None and info.is_main:
+            self.rank_check = GroundTruthCheck(config.val_gt, supernet, config.data,
+                                               config.image_size, config.num_classes,
+                                               info.device, config.channels_last, self.log)
 
         self.model: nn.Module = supernet
         self.saver = CheckpointSaver(self.out_dir, config, info)
@@ -372,7 +390,7 @@ class Trainer:
                 "sampler": self.sampler.state_dict(),
                 "teacher": self.teacher.state_dict() if self.teacher is not None else None,
                 "config": self.config.to_dict(), "image_size": self.config.image_size,
-                "loss_config": self.loss_cfg.to_dict()}
+                "loss_config": self.loss_cfg.to_dict(), "val_gt_best": self.val_gt_best}
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         config = self.config
@@ -393,6 +411,7 @@ class Trainer:
             if self.teacher is not None and ckpt.get("teacher"):
                 self.teacher.load_state_dict(ckpt["teacher"])
             set_rng_state(ckpt["rng"])
+            self.val_gt_best = ckpt.get("val_gt_best")
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"cannot resume from {self.last}: {type(e).__name__}: "
                                   f"{str(e).splitlines()[0]}") from None
@@ -494,11 +513,55 @@ class Trainer:
         self.save(epoch + 1, 0)
         return True
 
+    def check_ranking(self, epoch: int) -> dict[str, Any]:
+        """``--val-gt``: rank the ground-truth archs with the supernet as it is after epoch
+        ``epoch``; log the correlations (text, TensorBoard, ``val_gt.jsonl``) and keep
+        ``best.pth`` by Kendall (main rank only). ``val_gt.jsonl`` is the record of what
+        was checked: the best so far is read from it, and a check a kill interrupted is
+        made on the next start (``fit``)."""
+        t0 = time.perf_counter()
+        m = self.rank_check.measure()
+        record = {"epoch": epoch + 1, "step": self.global_step,
+                  **{k: m[k] for k in ("kendall", "spearman", "pearson", "n")},
+                  "seconds": round(time.perf_counter() - t0, 2)}
+        with AppendLog(self.out_dir / "val_gt.jsonl", "epoch") as log:
+            earlier = [r for r in log.records if r["epoch"] != epoch + 1]
+            best = all(m["kendall"] > r["kendall"] for r in earlier)
+            if best:  # best.pth first: a kill before the log line repeats this check
+                self.val_gt_best = {"epoch": epoch + 1, "step": self.global_step,
+                                    "kendall": m["kendall"]}
+                save_atomic(self.state_dict(), self.out_dir / "best.pth")
+            log.append({**record, "best": best})
+        if not best:
+            top = max(earlier, key=lambda r: r["kendall"])
+            self.val_gt_best = {k: top[k] for k in ("epoch", "step", "kendall")}
+        self.log(f"val-gt after epoch {epoch + 1}: Kendall {m['kendall']:.4f} Spearman "
+                 f"{m['spearman']:.4f} Pearson {m['pearson']:.4f} over {m['n']} archs "
+                 f"({record['seconds']:.1f} s)"
+                 + (f"; best so far: {self.out_dir / 'best.pth'}" if best else
+                    f"; best stays epoch {self.val_gt_best['epoch']} "
+                    f"(Kendall {self.val_gt_best['kendall']:.4f})"))
+        if self.writer is not None:
+            for k in ("kendall", "spearman", "pearson"):
+                self.writer.add_scalar(f"val_gt/{k}", m[k], self.global_step)
+        return m
+
+    def _ranking_missed(self) -> bool:
+        """Whether the run stopped after an epoch whose ``--val-gt`` check did not land."""
+        if self.rank_check is None or self.epoch == 0 or self.epoch_step != 0 or \
+                not self.rank_check.due(self.epoch - 1, self.config.epochs):
+            return False
+        checked = read_records(self.out_dir / "val_gt.jsonl", "epoch")[0]
+        return not any(r["epoch"] == self.epoch for r in checked)
+
     def fit(self, stop_after_steps: int | None = None) -> Path:
         """Train to ``config.epochs``; returns the path of ``last.pth``. ``stop_after_steps``
         ends the run early after that many global steps, after saving (tests use it to
         simulate a crash)."""
         config, info = self.config, self.info
+        if self._ranking_missed():
+            self.check_ranking(self.epoch - 1)
+        D.barrier(info)
         if self.epoch >= config.epochs:
             self.log(f"run {config.name!r} already finished {self.epoch} epochs; nothing to do")
             return self.last
@@ -527,6 +590,9 @@ class Trainer:
                 if not self.train_one_epoch(epoch, first, stop_after_steps):
                     return self.last
                 self.log(f"epoch {epoch + 1}/{config.epochs} done; checkpoint {self.last}")
+                if self.rank_check is not None and self.rank_check.due(epoch, config.epochs):
+                    self.check_ranking(epoch)
+                D.barrier(info)
         finally:
             if self.writer is not None:
                 self.writer.close()
