@@ -6,23 +6,23 @@ import subprocess
 
 import pytest
 
-from tests.test_costs import SPEC_TABLE
+from tests.test_costs import REFERENCE_COSTS
 from track1.cli import main
 
 
 def test_info_reproduces_spec_table(capsys):
-    assert main(["info", *SPEC_TABLE]) == 0
+    assert main(["info", *REFERENCE_COSTS]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["arch"] for r in rows] == list(SPEC_TABLE)
+    assert [r["arch"] for r in rows] == list(REFERENCE_COSTS)
     for row in rows:
-        flops, macs, params = SPEC_TABLE[row["arch"]]
+        flops, macs, params = REFERENCE_COSTS[row["arch"]]
         assert (row["flops"], row["macs"], row["params"]) == (flops, macs, params)
     assert rows[1]["depths"] == [2, 2, 2, 2]
     assert rows[1]["widths"]["stem"] == 48 and rows[1]["widths"]["stages"][3] == [[360, 360]] * 2
 
 
 def test_info_bad_code_is_one_line_and_exit_2(python_exe):
-    good = next(iter(SPEC_TABLE))
+    good = next(iter(REFERENCE_COSTS))
     bad = good[:10] + "0" + good[11:]
     proc = subprocess.run([python_exe, "-m", "track1", "info", good, bad],
                           capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""Cost counts: SPEC's table to the unit, vectorised == scalar == real modules, fvcore."""
+"""Cost counts: docs/REFERENCE.md §2 to the unit, vectorised == scalar == real modules, fvcore."""
 from __future__ import annotations
 
 import random
@@ -12,8 +12,8 @@ from track1.resnet48.costs import count_costs, count_costs_many, digit_matrix
 from track1.resnet48.static import StaticResNet
 from track1.resnet48.arch import decode, random_arch
 
-# SPEC section 1: arch -> (Paddle-convention FLOPs, conv+fc MACs, torch params)
-SPEC_TABLE = {
+# docs/REFERENCE.md §2: arch -> (Paddle-convention FLOPs, conv+fc MACs, torch params)
+REFERENCE_COSTS = {
     "155851" + "11" * 23: (5_292_349_440, 5_282_238_464, 34_043_688),
     "1222277777000000777700000077770000000000007777000000": (946_450_400, 942_812_672, 5_833_080),
     "1458211151515100563636565641111131414141516141000000": (3_501_143_072, 3_493_012_480, 16_528_904),
@@ -21,9 +21,9 @@ SPEC_TABLE = {
 }
 
 
-@pytest.mark.parametrize("code", list(SPEC_TABLE))
+@pytest.mark.parametrize("code", list(REFERENCE_COSTS))
 def test_spec_table_exact(code):
-    flops, macs, params = SPEC_TABLE[code]
+    flops, macs, params = REFERENCE_COSTS[code]
     costs = count_costs(decode(code))
     assert (costs["flops"], costs["macs"], costs["params"]) == (flops, macs, params)
     assert costs["macs_unpadded"] < macs  # border taps of the 3x3 and 7x7 convs left out
@@ -36,7 +36,7 @@ def test_vectorised_equals_scalar_and_random_mean(official_codes):
         assert {k: int(v[i]) for k, v in many.items()} == count_costs(codes[i])
     rng = random.Random(0)
     sample = count_costs_many([random_arch(rng).code for _ in range(2000)])
-    gmacs = sample["macs"] / 1e9  # SPEC: uniformly random archs average ~2.6 GMACs, ~1.1-4.4
+    gmacs = sample["macs"] / 1e9  # docs/REFERENCE.md §2: about 2.6 GMACs, 1.1-4.4
     assert 2.4 < gmacs.mean() < 2.8 and gmacs.min() > 0.9 and gmacs.max() < 4.6
 
 
@@ -111,7 +111,7 @@ def test_fvcore_cross_check():
         warnings.simplefilter("ignore")
         from fvcore.nn import FlopCountAnalysis
     code = "1458211151515100563636565641111131414141516141000000"
-    flops, macs, _ = SPEC_TABLE[code]
+    flops, macs, _ = REFERENCE_COSTS[code]
     analysis = FlopCountAnalysis(StaticResNet(code).eval(), torch.zeros(1, 3, 224, 224))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     by_op = analysis.by_operator()

@@ -5,7 +5,7 @@ For every loss configuration the accumulated ``.grad`` of every parameter after 
 (``set_arch`` + forward + the loss functions of ``track1.nas.step`` / ``ranking``) on
 the SAME archs: a twin ``MarginSampler`` with the same seed draws them, and the archs the
 step really ran (``set_arch`` calls) are checked against them. The expected terms follow
-the SPEC (track1/nas/step.py docstring):
+docs/REFERENCE.md §3 (and the track1/nas/step.py docstring):
 
 - largest: CE on labels; its softmax, detached, is the distillation target;
 - smallest and each random subnet: soft CE vs that target (``distill``) or CE, weight 1;
@@ -83,7 +83,7 @@ def _draws(cfg: LossConfig, sampler: MarginSampler):
 
 
 def _pair(cfg, space, a, b, la, lb, teacher):
-    """The pair term by the SPEC: the hinge never differentiates La (detached here,
+    """The pair term (docs/REFERENCE.md §3-4): the hinge never differentiates La (detached here,
     whatever ``hinge_pair_loss`` does), the margin grows with the pair's distance."""
     pa, pb = teacher.scores([a, b])
     if cfg.ranking == "hinge":

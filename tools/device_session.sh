@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# GPU measurements for one lease of a lent GPU machine (run from the repository root).
-# Each phase fits one 10-minute call; logs and result archives go to $OUT (default
+# GPU measurements on one CUDA machine (run from the repository root).
+# Each phase fits in 10 minutes; logs and result archives go to $OUT (default
 # runs/device_out). The machine needs a CUDA PyTorch with torchvision, timm, scipy,
 # pyyaml and tqdm (TRACK1_PYTHON, default python3), and the CIFAR-10 JPEG tar at
-# $CIFAR (default .devdata/cifar10-jpeg.tar.gz: copy ../shared/data/cifar10/ there,
-# since only the repository travels to the device machine).
+# $CIFAR (default .devdata/cifar10-jpeg.tar.gz, git-ignored: the CIFAR-10 JPEG tar of
+# docs/REFERENCE.md §8).
 #
 #   bash tools/device_session.sh check      CUDA test suite + demo train/evaluate on CUDA
 #   bash tools/device_session.sh eval224    evaluation benchmark at 224 px (issue 4)

@@ -1,11 +1,14 @@
 """Generate docs/RESULTS.md from bench run directories and proxy-report summaries.
 
-    .venv/bin/python tools/make_results.py --bench runs/bench_nb201_cpu \
-        --proxies runs/proxy_report/summary_nb201_track1_fixed1000.json
+    .venv/bin/python tools/make_results.py --bench runs/nb201-quick-700steps-b64-2core-cpu \
+        --proxies runs/proxies-nb201-1000archs-2core-cpu/summary_nb201_track1_fixed1000.json
 
-Every run in the tables has its ``predictions.csv`` (and summary) copied under
-``docs/results/nb201/<run>/`` and the proxy scores under ``docs/results/proxies/``, and
-the bench figures are recomputed from those very files, so anyone can check them.
+Every bench run in the tables has its ``predictions.csv`` (and summary) copied under
+``docs/results/<bench folder>/<run>/`` and every proxy report under
+``docs/results/<report folder>/`` (the folder names as given, so name ``--out`` by the
+scheme of docs/results/README.md), and the bench figures are recomputed from those very
+files, so anyone can check them. ``bash tools/rebuild_results.sh`` regenerates
+docs/RESULTS.md from the committed folders alone.
 """
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ from track1.atomic import atomic_write
 from track1.nb201.bench import metrics_of
 
 ROOT = Path(__file__).resolve().parent.parent
-#: SPEC section 3 (RD-NAS paper, NB201 CIFAR-10, 200 random subnets, 250-epoch GPU budget)
+#: docs/REFERENCE.md §4 (RD-NAS paper, NB201 CIFAR-10, 200 random subnets, 250-epoch GPU budget)
 PAPER = {"spos": (0.7743, 0.9273, 0.8955), "fairnas": (0.7062, 0.8874, 0.8281),
          "rdnas": (0.8708, 0.9734, 0.9500)}
 PAPER_PROXIES = {"flops": 0.5292, "params": 0.5664, "snip": 0.5116, "synflow": 0.5883,
                  "zen": 0.4880, "naswot": 0.5513}
-#: SPEC section 5, measured here over all 15,625 archs vs cifar10_valid_acc
-SPEC_ALL = {"params": 0.533, "naswot": 0.569}
+#: docs/REFERENCE.md §6: the anchors over all 15,625 archs vs cifar10_valid_acc
+ANCHOR_ALL = {"params": 0.533, "naswot": 0.569}
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
@@ -210,23 +213,23 @@ def bn_section(bench: Path, docs_results: Path) -> list[str]:
     return lines
 
 
-def _merge_nb201(paths: list[Path], docs_proxies: Path) -> tuple[dict, list[dict]]:
+def _merge_nb201(paths: list[Path], docs_results: Path) -> tuple[dict, list[dict]]:
     """NB201 proxy results by subset label, in order: a later summary of the same subset
     replaces the proxies it names (a proxy re-run after a fix), keeping the others.
-    Each file and its per-arch CSVs are copied (later ones into a folder of their own)."""
+    Each file and its per-arch CSVs are copied into ``docs/results/<its folder's name>/``."""
     merged: dict[str, dict] = {}
     summaries = []
-    for i, path in enumerate(paths):
+    for path in paths:
         s = json.loads(path.read_text())
         summaries.append(s)
-        dest = docs_proxies if i == 0 else docs_proxies / path.parent.name
+        dest = docs_results / path.parent.resolve().name
         _copy(path, dest / path.name)
         nb = s.get("nb201")
         if not nb:
             continue
         for csv_path in path.parent.glob(f"nb201_{nb['label']}_*.csv"):
             _copy(csv_path, dest / csv_path.name)
-        rel = (dest / path.name).resolve().relative_to(ROOT)
+        rel = f"docs/results/{dest.name}/{path.name}"
         entry = merged.setdefault(nb["label"], {**nb, "proxies": {}, "source": {},
                                                 "machine": s["machine"]})
         for name, r in nb["proxies"].items():
@@ -235,9 +238,9 @@ def _merge_nb201(paths: list[Path], docs_proxies: Path) -> tuple[dict, list[dict
     return merged, summaries
 
 
-def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dict]:
+def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dict]:
     lines: list[str] = []
-    merged, summaries = _merge_nb201(paths, docs_proxies)
+    merged, summaries = _merge_nb201(paths, docs_results)
     first_source = {lbl: next(iter(nb["source"].values()))[0] for lbl, nb in merged.items()}
     for label, nb in merged.items():
         which = (f"all {nb['archs']:,} archs" if label == "all" else
@@ -248,7 +251,7 @@ def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dic
                   f"{nb['zen_batch']} Gaussian images; {nb['machine']}, "
                   f"{nb['wall_s_this_run'] / 60:.0f} min:", "",
                   "| proxy | Kendall (valid) | Spearman (valid) | Kendall (test) | "
-                  "Spearman (test) | paper Kendall (200 archs) | SPEC, all 15,625 |",
+                  "Spearman (test) | paper Kendall (200 archs) | anchor, all 15,625 |",
                   "|---|---|---|---|---|---|---|"]
         later = {}
         for name, r in nb["proxies"].items():
@@ -261,7 +264,7 @@ def proxy_section(paths: list[Path], docs_proxies: Path) -> tuple[list[str], dic
                          f"{r['valid']['spearman']:.3f} | {r['test']['kendall']:.3f} | "
                          f"{r['test']['spearman']:.3f} | "
                          f"{format(PAPER_PROXIES[name], '.3f') if name in PAPER_PROXIES else ''} | "
-                         f"{SPEC_ALL[name] if name in SPEC_ALL else ''} |")
+                         f"{ANCHOR_ALL[name] if name in ANCHOR_ALL else ''} |")
         for name, (rel, machine, wall) in later.items():
             lines.append("")
             lines.append(f"`{name}` (re-run): from `{rel}` ({machine}, {wall / 60:.0f} min), "
@@ -339,17 +342,17 @@ def standing(info: dict, proxies: dict) -> list[str]:
     if fixed:
         best = max(fixed["proxies"], key=lambda n: fixed["proxies"][n]["valid"]["kendall"])
         out.append(f"- Best single proxy on the fixed {fixed['archs']}: `{best}` Kendall "
-                   f"{fixed['proxies'][best]['valid']['kendall']:.3f} (SPEC: about 0.57).")
+                   f"{fixed['proxies'][best]['valid']['kendall']:.3f} (anchor: about 0.57).")
         every = proxies.get("all")
         if every:
             out.append("- Over all 15,625 archs: " + ", ".join(
-                f"`{n}` {r['valid']['kendall']:.3f}" + (f" (SPEC {SPEC_ALL[n]})" if n in SPEC_ALL else "")
+                f"`{n}` {r['valid']['kendall']:.3f}" + (f" (anchor {ANCHOR_ALL[n]})" if n in ANCHOR_ALL else "")
                 for n, r in every["proxies"].items()) + ".")
-        for name, ref in SPEC_ALL.items():
+        for name, ref in ANCHOR_ALL.items():
             if name in fixed["proxies"]:
                 v = fixed["proxies"][name]["valid"]["kendall"]
                 out.append(f"- `{name}` on the fixed {fixed['archs']}: {v:.3f} vs {ref} over "
-                           f"all 15,625 in SPEC ({v - ref:+.3f}).")
+                           f"all 15,625 in the anchors ({v - ref:+.3f}).")
     return out
 
 
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     proxies: dict = {}
     commands = args.bench_command + [""] * (len(args.bench) - len(args.bench_command))
     for bench, command in zip(args.bench, commands):
-        dest = docs / "results" / "nb201" / bench.name
+        dest = docs / "results" / bench.name
         table, bench_info = bench_section(bench, dest)
         info = info or bench_info
         ev = bench_info.get("eval", {})
@@ -401,12 +404,12 @@ def main(argv: list[str] | None = None) -> int:
                   "Every row shares the budget, the seed and the data order; SPOS trains two "
                   "uniform single paths per step, RD-NAS the same two paths ranked against "
                   "each other by the teacher (no extra forward), so the budgets are equal. "
-                  f"Predictions: `docs/results/nb201/{bench.name}/`.", ""]
+                  f"Predictions: `docs/results/{bench.name}/`.", ""]
         if command:
             lines += ["```", command, "```", ""]
         lines += table + [""]
         if curve_plot(bench_info.get("by_method", {}), dest / "kendall_over_training.png"):
-            lines += [f"![Kendall over training](results/nb201/{bench.name}/"
+            lines += [f"![Kendall over training](results/{bench.name}/"
                       "kendall_over_training.png)", "",
                       "Kendall over training: " + "; ".join(
                           f"{s['run']} " + ", ".join(f"{c['steps']}: {c['kendall']:.3f}"
@@ -417,10 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         if bn:
             lines += ["## BN handling when scoring (picks evaluate's default)", ""] + bn + [""]
     if args.proxies:
-        body, proxies = proxy_section(args.proxies, docs / "results" / "proxies")
+        body, proxies = proxy_section(args.proxies, docs / "results")
         lines += ["## Zero-cost proxies", ""]
         if args.proxy_command:
             lines += ["```", args.proxy_command, "```", ""]
+        lines += ["`paper`: the RD-NAS paper's Kendall on its 200 archs (docs/REFERENCE.md §4); "
+                  "`anchor`: Kendall over all 15,625 archs measured independently of this "
+                  "code (docs/REFERENCE.md §6).", ""]
         lines += body
     stand = standing(info, proxies)
     if stand:

@@ -1,6 +1,6 @@
 """Build an ImageNet-sized JPEG ImageFolder tree for timing decode-bound paths.
 
-Where no ImageNet is at hand (the lent GPU machines reach no network), the evaluation
+Where no ImageNet is at hand (a GPU machine without network access), the evaluation
 benchmark at 224 px still needs files that cost what ImageNet files cost to decode.
 This tool upsamples labelled images of any track1 source (default: the embedded CIFAR-10
 demo set, or the CIFAR-10 JPEG tar) to ImageNet's typical 500x375, adds mild Gaussian

@@ -7,7 +7,7 @@ different subnets, so they are wrong for any one sliced subnet. Three modes:
   cumulative average over the calibration batches), forward the SAME fixed
   calibration tensors in train mode without gradients, then evaluate in eval mode.
   Identical calibration tensors for every subnet keep calibration noise common to all
-  subnets, which is what a ranking needs (SPEC section 6).
+  subnets, which is what a ranking needs (docs/REFERENCE.md §7).
 - ``batch``: BN in train mode on each evaluation batch (batch statistics), stored
   statistics untouched. Cheapest; results depend on the evaluation batch size.
 - ``stored``: plain eval mode with the supernet's stored statistics.

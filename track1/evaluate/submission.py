@@ -1,6 +1,6 @@
 """Validate a submission JSON (the challenge's format) against the list it answers.
 
-Rules (SPEC section 1): the same keys in the same order as the list (arch1..arch45000
+Rules (docs/REFERENCE.md §1): the same keys in the same order as the list (arch1..arch45000
 for the official one), each entry's ``arch`` string identical to the list's, and
 every ``acc`` a finite number in [0, 1]. ``first_problem`` returns the first broken
 rule as one line, or None when the file is valid.

@@ -1,6 +1,6 @@
 """One training step: sandwich rule + in-place distillation + ranking distillation.
 
-SPEC section 2, per step, every backward accumulating into ONE optimiser step:
+docs/REFERENCE.md §3, per step, every backward accumulating into ONE optimiser step:
 
 1. the largest subnet, cross-entropy on labels; its logits are kept, detached;
 2. the smallest and ``num_random`` random subnets, soft cross-entropy against the

@@ -2,7 +2,7 @@
 
 Used only to MEASURE ranking (never inside training). ``valid`` is the 200-epoch
 accuracy on the validation half of CIFAR-10 train when trained on the other half (the
-bench's default target, as in the SPEC's proxy figures); ``test`` is the 200-epoch test
+bench's default target, as in the anchors of docs/REFERENCE.md §6); ``test`` is the 200-epoch test
 accuracy when trained on the full training set.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""NAS-Bench-201 operations, cell and standalone network (SPEC section 5).
+"""NAS-Bench-201 operations, cell and standalone network (docs/REFERENCE.md §6).
 
 Layout (Dong & Yang, ICLR 2020): conv3x3 stem + BN, three stages of ``N`` cells at
 ``C``, ``2C``, ``4C`` channels joined by residual reduction blocks, then BN-ReLU,

@@ -1,4 +1,4 @@
-"""Single-path weight-sharing supernet of NAS-Bench-201 (SPEC section 5).
+"""Single-path weight-sharing supernet of NAS-Bench-201 (docs/REFERENCE.md §6).
 
 Every cell edge holds all five candidate ops; the active arch picks one per edge and
 only that op runs (``none`` contributes nothing), so one step costs about what the

@@ -1,6 +1,6 @@
 """The CVPR 2022 Track 1 search space (ResNet-48) and its 52-character arch code.
 
-Code layout (SPEC section 1), 0-based indices::
+Code layout (docs/REFERENCE.md §1), 0-based indices::
 
     code[0]       image-size code, always '1' (224x224)
     code[1:5]     depth of stages 1-4: [2-5], [2-5], [2-8], [2-5]

@@ -1,7 +1,7 @@
 """Analytic FLOPs and params of Track 1 archs, vectorised over many codes.
 
-FLOPs follow the convention of ``paddle.flops`` that the competition used (SPEC
-section 1): multiply-adds of every conv and of the fc (bias-free), plus 2 per BN
+FLOPs follow the convention of ``paddle.flops`` that the competition used (docs/REFERENCE.md
+§2): multiply-adds of every conv and of the fc (bias-free), plus 2 per BN
 output element, plus (kernel area + 1) per output element of the adaptive average
 pool; ReLU, max pool and the residual add count 0. Params are PyTorch's (weights and
 biases; BN running statistics excluded).
