@@ -80,17 +80,19 @@ def test_help_loads_no_heavy_module(argv):
     assert not heavy, f"{' '.join(argv) or 'track1'} --help imported {heavy[:10]}"
 
 
-def test_light_constants_are_the_pipelines_values():
-    """Each constant the CLI reads from a torch-free module is the value the pipeline uses."""
+def test_light_constants_are_the_pipelines_own():
+    """Each constant the CLI reads from a torch-free module is the very object the pipeline
+    uses (imported from there, not a copy that could drift)."""
     from track1.evaluate import bn, defaults, runner
     from track1.nb201 import bench, methods, network, opnames, protocols, space
-    assert (bn.BN_MODES, bn.DEFAULT_BN_MODE) == (defaults.BN_MODES, defaults.DEFAULT_BN_MODE)
-    assert (runner.DEFAULT_CPU_LIMIT, runner.DEFAULT_CALIB_IMAGES, runner.DEFAULT_EVAL_IMAGES) == \
-        (defaults.DEFAULT_CPU_LIMIT, defaults.DEFAULT_CALIB_IMAGES, defaults.DEFAULT_EVAL_IMAGES)
-    assert bench.METHODS == methods.METHODS and bench.DEFAULT_DATA == methods.DEFAULT_DATA
-    assert bench.BN_MODES == defaults.BN_MODES
-    assert (network.OPS, network.EDGES, space.PAPER_OPS) == \
-        (opnames.OPS, opnames.EDGES, opnames.PAPER_OPS)
+    assert bn.BN_MODES is defaults.BN_MODES and bench.BN_MODES is defaults.BN_MODES
+    assert bn.DEFAULT_BN_MODE is defaults.DEFAULT_BN_MODE
+    for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_CALIB_IMAGES", "DEFAULT_EVAL_IMAGES",
+                 "DEFAULT_BN_MODE"):
+        assert getattr(runner, name) is getattr(defaults, name), name
+    assert bench.METHODS is methods.METHODS and bench.DEFAULT_DATA is methods.DEFAULT_DATA
+    assert network.OPS is opnames.OPS and network.EDGES is opnames.EDGES
+    assert space.PAPER_OPS is opnames.PAPER_OPS
     assert protocols.PROTOCOLS["paper"].ops == space.PAPER_OPS
 
 

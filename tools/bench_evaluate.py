@@ -35,7 +35,7 @@ from track1.data import decode_to_tensor, resolve_source
 from track1.evaluate import SubnetScorer
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN
 from track1.evaluate.prefix import PrefixScorer
-from track1.evaluate.runner import subset_indices
+from track1.evaluate.images import subset_indices
 from track1.hardware import cpu_native_bf16, cpu_peak_gmacs
 from track1.ops.dynamic_ops import DynamicConv2d
 from track1.resnet48.official import load_arch_list
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.checkpoint:
-        from track1.evaluate.runner import load_supernet
+        from track1.registry import load_supernet
         net, config = load_supernet(args.checkpoint, device)
         size = int(config.get("image_size", args.image_size))
     else:

@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in [m for m in args.modes.split(",") if m]:
         for layout in layouts:
             torch.manual_seed(0)
-            net = build_supernet({"space": args.space,
-                                  "model": {"num_classes": source.num_classes}}).to(device)
+            net = build_supernet(args.space, {"num_classes": source.num_classes}).to(device)
             net = net.to(memory_format=formats[layout])
             name = mode if len(layouts) == 1 else f"{mode} ({layout})"
             runs[name] = {"mode": mode, "format": formats[layout], "net": net,

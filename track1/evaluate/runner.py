@@ -29,7 +29,9 @@ import torch
 from track1 import distributed as D
 from track1.checkpoint import find_latest
 from track1.evaluate.arch_list import ArchListError, load_arch_list
-from track1.evaluate.bn import DEFAULT_BN_MODE, check_bn_mode
+from track1.evaluate.bn import check_bn_mode
+from track1.evaluate.defaults import (DEFAULT_BN_MODE, DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT,
+                                      DEFAULT_EVAL_IMAGES)
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
 from track1.evaluate.images import ScoringImages
@@ -44,10 +46,6 @@ from track1.registry import load_supernet
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT_DIR = ROOT / "submission"
 DEFAULT_RESULTS_ROOT = ROOT / "runs" / "evaluate"
-#: on CPU without --limit, score this many entries and project the full run
-DEFAULT_CPU_LIMIT = 20
-DEFAULT_CALIB_IMAGES = 2048
-DEFAULT_EVAL_IMAGES = 10_000
 
 
 @dataclass

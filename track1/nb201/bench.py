@@ -36,57 +36,13 @@ from torch import nn
 from track1.errors import UserError
 from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
+from track1.nb201.methods import DEFAULT_DATA, METHODS
 from track1.nb201.space import decode
 from track1.resumable import AppendLog, read_records, write_records
 
 if TYPE_CHECKING:  # the trainer loads torch-heavy modules: only where a run starts
     from track1.train.config import TrainConfig
 
-#: the shared CIFAR-10 tarball, relative to the repository root
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / \
-    "cifar10-jpeg.tar.gz"
-
-_SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": False,
-              "ranking": "none"}
-
-
-def _rdnas(priors: str, ranking: str = "margin", threshold: float = 6.7,
-           distance: str = "group", lam: str | None = None, **loss: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"loss": {**_SPOS_LOSS, "ranking": ranking, "ranking_mode": "reuse",
-                                    **loss},
-                           "sampler": {"threshold": threshold, "distance": distance},
-                           "teacher": {"priors": priors}}
-    if lam:
-        out["lambda_variant"] = lam
-    return out
-
-
-#: method name -> trainer config overrides (on top of the protocol's common config).
-#: ``lambda_variant`` rescales the protocol's lambda schedule: ``cap1`` caps it at 1 (a
-#: larger lambda turns the pair term into gradient ascent on the teacher-worse subnet's
-#: cross-entropy: its gradient there is 1 - lambda), ``ramp`` rises linearly from 0 to 1
-#: over the whole run.
-METHODS: dict[str, dict[str, Any]] = {
-    "spos": {"loss": dict(_SPOS_LOSS), "sampler": {"threshold": 0.0, "distance": None}},
-    # the authors' SPOS baseline: one uniform path per step (half the forwards of RD-NAS)
-    "spos1": {"loss": {**_SPOS_LOSS, "num_random": 1},
-              "sampler": {"threshold": 0.0, "distance": None}},
-    "rdnas_flops": _rdnas("flops"),
-    "rdnas_params": _rdnas("params"),
-    "rdnas_zen": _rdnas("zen"),
-    "rdnas_synflow": _rdnas("synflow"),
-    "rdnas_naswot": _rdnas("naswot"),
-    "rdnas_flops_nosampler": _rdnas("flops", threshold=0.0),
-    # the authors resample below Hamming 4.5 (>= 5 of 6 edges differ); 3.0 accepted 98%
-    "rdnas_flops_hamming": _rdnas("flops", threshold=4.5, distance="hamming"),
-    "rdnas_flops_hamming3": _rdnas("flops", threshold=3.0, distance="hamming"),
-    "rdnas_flops_hinge": _rdnas("flops", ranking="hinge"),
-    "rdnas_flops_diffkendall": _rdnas("flops", ranking="diffkendall"),
-    "rdnas_flops_cap1": _rdnas("flops", lam="cap1"),
-    "rdnas_flops_ramp": _rdnas("flops", lam="ramp"),
-    # the distance-proportional margin this bench used before (not in the paper)
-    "rdnas_flops_margin005": _rdnas("flops", margin_per_distance=0.005),
-}
 
 
 def lambda_options(base: dict[str, Any], variant: str | None, epochs: float) -> dict[str, Any]:
