@@ -1,20 +1,18 @@
 """Shared fixtures. Importing track1 first makes torchvision/timm importable on CPU torch."""
 from __future__ import annotations
 
-import os
 import random
 import sys
 from pathlib import Path
 
-# Before torch loads OpenMP: sleep rather than spin while waiting, so tests that start
-# several processes (torchrun ranks, killed-and-resumed runs) do not starve each other
-# on a small machine. Subprocesses inherit it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# First, before torch: importing track1 sets OpenMP's wait policy to sleep rather than
+# spin, so tests that start several processes (torchrun ranks, killed-and-resumed runs) do
+# not starve each other on a small machine (subprocesses inherit it), and makes
+# torchvision/timm importable on a CPU torch.
+import track1  # noqa: F401,I001
 
-import pytest
-import torch
-
-import track1  # noqa: F401  (applies the torchvision compatibility step)
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

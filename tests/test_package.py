@@ -72,7 +72,7 @@ def test_help_loads_no_heavy_module(argv):
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "track1", *argv, "--help"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("usage: python -m track1")
+    assert proc.stdout.startswith("usage: track1")
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:") and "|" in line}
     assert "track1.cli" in imported  # the import trace is really there
@@ -138,3 +138,13 @@ def test_installed_requirements_are_the_pins_of_requirements_txt():
     assert runtime == pins
     assert any(re.fullmatch(r"torch==[\w.+]+", r) for r in runtime)
     assert any(re.fullmatch(r"torchvision==[\w.+]+", r) for r in runtime)
+
+
+def test_importing_track1_sets_the_openmp_wait_policy_unless_set():
+    """One place sets OpenMP's wait policy, before torch loads: the package import."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, track1; print(os.environ.get('OMP_WAIT_POLICY'))"
+    run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,  # noqa: E731
+                                   text=True, check=True).stdout.strip()
+    assert run(env) == "PASSIVE"
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"

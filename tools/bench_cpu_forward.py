@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared machines: see BENCHMARKS.md
+import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 import random  # noqa: E402
 import time  # noqa: E402
 

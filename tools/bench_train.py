@@ -23,9 +23,8 @@ Prints a Markdown table (img/s, steps/s, forwards/step, ratio to the first sandw
 from __future__ import annotations
 
 import argparse
-import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spin-waiting on a shared CPU
+import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 import statistics
 import sys
 import time

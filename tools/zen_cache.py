@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spin-waiting on a shared CPU
+import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 import sys
 import time
 from pathlib import Path

@@ -24,7 +24,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m track1",
+        prog="track1",
         description="One-shot NAS with ranking distillation for the CVPR 2022 Track 1 space.")
     parser.add_argument("--version", action="version", version=f"track1 {track1.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

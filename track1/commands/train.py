@@ -67,23 +67,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-gt-every", type=int, metavar="N", help="epochs between --val-gt checks")
 
 
-def _reexec_with_passive_omp() -> None:
-    """On a shared CPU, OpenMP threads that spin-wait for each other slow training up to
-    10x (measured here: 10.7 s vs 0.69 s per step). The wait policy is read once, when
-    torch loads, so a CLI run without it restarts itself once with it set."""
-    import os
-    import sys
-    if os.environ.get("OMP_WAIT_POLICY") or not sys.argv or \
-            not sys.argv[0].endswith(os.path.join("track1", "__main__.py")):
-        return
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    os.execve(sys.executable, [sys.executable, "-m", "track1", *sys.argv[1:]], env)
-
-
 def run(args: argparse.Namespace, extra: dict | None = None, sets: list[str] = ()) -> int:
     """Train with the flags of ``args``; ``extra`` (dotted key -> value) and ``sets``
     (``--set`` items) come after the flags and before the user's own ``--set`` items."""
-    _reexec_with_passive_omp()
     from track1.train.config import resolve_config
     from track1.train.loop import train
     overrides = {key: getattr(args, dest) for dest, key in FLAGS.items()}
