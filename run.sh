@@ -4,6 +4,9 @@
 #   bash run.sh demo                   the main job on the embedded default: train, then evaluate
 #   bash run.sh train [options]        train the supernet (default: CPU demo, embedded data)
 #   bash run.sh evaluate [options]     score the official list, write submission/ JSON
+#   bash run.sh search [options]       search the trained supernet under FLOPs/params bounds
+#   bash run.sh export ARCH            one subnet as a standalone network file
+#   bash run.sh train-subnet ARCH      train one arch alone (scratch or supernet weights)
 #   bash run.sh bench-nb201 [options]  rank-consistency bench on NAS-Bench-201
 #   bash run.sh test [pytest args]     run the test suite
 #   bash run.sh setup                  only create / update the virtual environment
@@ -53,7 +56,7 @@ cmd="${1:-help}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
   help|-h|--help)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   setup)
     ensure_venv

@@ -163,3 +163,14 @@ def test_search_bounds_and_bad_inputs(nb201_checkpoint, tmp_path, capsys):
     assert _search(other, tmp_path / "b", "--generations", "1", "--method", "random",
                    "--min-flops", str(lo), "--max-flops", str(hi)) == 2
     assert "different setup" in capsys.readouterr().err
+
+
+def test_evolution_scores_distinct_archs():
+    """Equal cost means equal distinct archs: crossovers of near-identical parents fall back
+    to mutation instead of re-asking for an arch already scored."""
+    space = NB201Space(ops=["skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"])
+    for seed in range(3):
+        fitness, calls = _objective(space, seed)
+        regularized_evolution(space, fitness, population=10, generations=9, seed=seed,
+                              crossover_prob=0.5)
+        assert len(calls) == len(set(calls)) == 100

@@ -133,13 +133,16 @@ class Candidates:
             return self.space.from_genes(tuple(genes))
         return self._first(draw, avoid, "mutation")
 
-    def crossover(self, a: Hashable, b: Hashable, avoid: set) -> Hashable:
+    def crossover(self, a: Hashable, b: Hashable, avoid: set, tries: int = 100) -> Hashable:
+        """A uniform crossover of ``a`` and ``b`` not in ``avoid``; parents that differ in
+        few genes have few children, so after ``tries`` draws it mutates ``a`` instead."""
         ga, gb = self.space.genes(a), self.space.genes(b)
-
-        def draw() -> Hashable:
-            return self.space.from_genes(tuple(x if self.rng.random() < 0.5 else y
-                                               for x, y in zip(ga, gb)))
-        return self._first(draw, avoid, "crossover")
+        for _ in range(tries):
+            child = self.space.from_genes(tuple(x if self.rng.random() < 0.5 else y
+                                                for x, y in zip(ga, gb)))
+            if child not in avoid and self.admits(child):
+                return child
+        return self.mutate(a, avoid)
 
 
 def _score(fitness: Fitness, archs: list[Hashable], generation: int,
