@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from track1.paths import CIFAR10_TAR
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+DEFAULT_TAR = CIFAR10_TAR
 DEFAULT_OUT = ROOT / "track1" / "assets" / "cifar10_demo.npz"
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import platform
 import random
@@ -31,9 +30,11 @@ from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
 from track1.proxies import PROXIES, get_proxy
 from track1.proxies.zen import arch_seed, zen_score
+from track1.paths import CIFAR10_TAR
+from track1.resumable import AppendLog
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+DEFAULT_DATA = CIFAR10_TAR
 
 
 # ---------------------------------------------------------------- correlations
@@ -72,20 +73,16 @@ def probe_batch(data: str | None, n: int, size: int, seed: int) -> tuple[torch.T
 
 # ---------------------------------------------------------------- scoring
 class ScoreCache:
-    """Per-arch proxy scores in a JSONL file: one line per finished arch, appended and
-    flushed as produced, so a crash loses at most the arch in flight."""
+    """Per-arch proxy scores in a JSONL file (``track1.resumable``): one line per finished
+    arch, appended and flushed as produced, so a crash loses at most the arch in flight.
+    Lines of one arch merge (a later run may add proxies an earlier one did not score)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.log = AppendLog(path, "arch", fsync_every=1)  # open for the run; flushed per line
         self.rows: dict[str, dict] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # torn last line of an interrupted run
-                self.rows.setdefault(row["arch"], {}).update(row)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for row in self.log.records:
+            self.rows.setdefault(row["arch"], {}).update(row)
 
     def missing(self, code: str, names: list[str]) -> list[str]:
         row = self.rows.get(code, {})
@@ -93,9 +90,7 @@ class ScoreCache:
 
     def add(self, row: dict) -> None:
         self.rows.setdefault(row["arch"], {}).update(row)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+        self.log.append(row)
 
 
 def score_archs(space, codes: list[str], names: list[str], cache: ScoreCache, *,

@@ -12,8 +12,6 @@ config's ``teacher.cache`` read. Zen-scores are seeded per arch (reproducible).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 import sys
@@ -27,26 +25,9 @@ from track1.evaluate.arch_list import ArchListError  # noqa: E402
 from track1.resnet48.official import load_arch_list  # noqa: E402
 from track1.proxies.zen import zen_score  # noqa: E402
 from track1.resnet48.space import ResNet48Space  # noqa: E402
+from track1.resumable import AppendLog
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def done_keys(path: Path) -> set[str]:
-    """Keys already scored; a torn last line (crash mid-write) is dropped and rewritten."""
-    if not path.is_file():
-        return set()
-    keys, good = set(), []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-                keys.add(row["key"])
-                good.append(line if line.endswith("\n") else line + "\n")
-            except (json.JSONDecodeError, KeyError):
-                continue
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(good)
-    return keys
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,26 +54,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     items = list(archs.items())[: args.limit] if args.limit else list(archs.items())
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = done_keys(out)
-    todo = [(k, c) for k, c in items if k not in done]
-    costs = count_costs_many([c for _, c in todo]) if todo else {}
-    space = ResNet48Space()
     from tqdm import tqdm
-    t0 = time.perf_counter()
-    with open(out, "a", encoding="utf-8") as f:
+    with AppendLog(out, "key", ("zen",), fsync_every=1) as cache:
+        done = set(cache.done)
+        todo = [(k, c) for k, c in items if k not in done]
+        costs = count_costs_many([c for _, c in todo]) if todo else {}
+        space = ResNet48Space()
+        t0 = time.perf_counter()
         for i, (key, code) in enumerate(tqdm(todo, desc="zen", unit="arch",
                                               disable=args.no_progress)):
             z = zen_score(space, space.decode(code), batch=args.batch, resolution=args.resolution,
                           repeats=args.repeats, residual=not args.no_residual, seed=args.seed,
                           device=args.device)
-            row = {"key": key, "arch": code, "flops": int(costs["flops"][i]),
-                   "params": int(costs["params"][i]), "zen": z, "zen_batch": args.batch,
-                   "zen_resolution": args.resolution, "zen_repeats": args.repeats,
-                   "zen_residual": not args.no_residual}
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            cache.append({"key": key, "arch": code, "flops": int(costs["flops"][i]),
+                          "params": int(costs["params"][i]), "zen": z, "zen_batch": args.batch,
+                          "zen_resolution": args.resolution, "zen_repeats": args.repeats,
+                          "zen_residual": not args.no_residual})
     elapsed = time.perf_counter() - t0
     rate = len(todo) / elapsed if todo and elapsed > 0 else 0.0
     print(f"scored {len(todo)} archs ({len(done)} already cached) in {elapsed:.1f} s: "

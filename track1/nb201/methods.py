@@ -7,12 +7,9 @@ overrides on top of the protocol's common config.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-#: the shared CIFAR-10 tarball, relative to the repository root
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / \
-    "cifar10-jpeg.tar.gz"
+from track1.paths import CIFAR10_TAR as DEFAULT_DATA  # the full CIFAR-10
 
 _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": False,
               "ranking": "none"}
