@@ -473,3 +473,39 @@ def test_out_naming_a_directory_is_refused_before_scoring(tiny_setup, tmp_path, 
                "--out", str(tmp_path), "--results-dir", str(tmp_path / "res")])
     assert rc == 2 and "is a directory" in capsys.readouterr().err
     assert not (tmp_path / "res").exists()
+
+
+def test_top5_beside_top1(supernet, images):
+    """Issue 14, item 6: top-5 comes with every score, equal to a direct count, the same
+    through prefix sharing; the results log keeps it, the submission only top-1."""
+    from track1.evaluate.engine import top1_top5_hits
+    from track1.evaluate.prefix import PrefixScorer
+    logits = torch.tensor([[0.9, 0.1, 0.0, 0.2, 0.3, 0.4, 0.5], [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    assert top1_top5_hits(logits, torch.tensor([0, 1])).tolist() == [1, 1]
+    assert top1_top5_hits(logits, torch.tensor([3, 0])).tolist() == [0, 1]  # 3: 5th best
+    assert top1_top5_hits(logits, torch.tensor([1, 0])).tolist() == [0, 0]
+    assert top1_top5_hits(logits[:, :3], torch.tensor([2, 0])).tolist() == [0, 2]  # k = classes
+    ev, labels, calib = images
+    arch = load_arch_list(validate=False)["arch3"]
+    with SubnetScorer(supernet, ev, labels, calib, batch_size=16, calib_batch_size=25,
+                      device="cpu") as scorer:
+        top1 = scorer.score(arch)
+        top5 = scorer.last_top5
+        supernet.set_arch(arch)
+        with torch.inference_mode():  # the recalibrated statistics are still in place
+            out = torch.cat([supernet(scorer.eval_images._prep(ev[i:i + 16]))
+                             for i in range(0, len(ev), 16)])
+        direct = (out.topk(5, 1).indices == labels[:, None]).any(1).float().mean().item()
+        assert top5 == pytest.approx(direct) and top5 >= top1 and top5 > 0
+        via_prefix = list(PrefixScorer(scorer, cache_bytes=0).score_many([("k", arch)]))
+        assert via_prefix[0][2] == top1 and scorer.last_top5 == top5
+
+
+def test_results_log_has_top5_and_submission_only_top1(tiny_setup, tmp_path):
+    r = subprocess.run(_cmd(tiny_setup, tmp_path / "s.json", tmp_path / "res"), cwd=ROOT,
+                       env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    records, _ = read_jsonl(tmp_path / "res" / "rank000.jsonl")
+    assert records and all(0 <= rec["acc"] <= rec["acc5"] <= 1 for rec in records)
+    sub = json.loads((tmp_path / "s.json").read_text())
+    assert all(set(v) == {"acc", "arch"} for v in sub.values())

@@ -153,6 +153,7 @@ def test_search_bounds_and_bad_inputs(nb201_checkpoint, tmp_path, capsys):
     top = json.loads((tmp_path / "b" / "top.json").read_text())["top"]
     history = [json.loads(line) for line in (tmp_path / "b" / "history.jsonl").open()]
     assert len(history) == 8 and all(lo <= h["flops"] <= hi for h in history + top)
+    assert all(0 <= h["acc"] <= h["acc5"] <= 1 for h in history + top)
     capsys.readouterr()
     assert _search(nb201_checkpoint, tmp_path / "c", "--max-flops", "10") == 2
     err = capsys.readouterr().err.strip().splitlines()

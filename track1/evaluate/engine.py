@@ -28,6 +28,15 @@ from track1.evaluate.bn import (DEFAULT_BN_MODE, PreserveBN, check_bn_mode, reca
 PRENORMALIZE_MAX_BYTES = 3 * 1024 ** 3
 
 
+def top1_top5_hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``[top-1 hits, top-5 hits]`` of a batch (top-k over min(5, classes) classes), as
+    int64 on the logits' device (no sync). Ties at the boundary are broken as ``topk``
+    breaks them, so top-1 here is ``argmax`` exactly."""
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    match = top == labels[:, None]
+    return torch.stack([(logits.argmax(1) == labels).sum(), match.any(1).sum()])
+
+
 class ScoringError(RuntimeError):
     """The scoring could not proceed (e.g. out of memory even at batch size 1)."""
 
@@ -119,6 +128,7 @@ class SubnetScorer:
         self._preserve = PreserveBN(self.supernet).__enter__()
         self.images_scored = 0
         self.last_loss = float("nan")
+        self.last_top5 = float("nan")
         self.seconds = 0.0
 
     # ----------------------------------------------------------------- lifecycle
@@ -152,15 +162,17 @@ class SubnetScorer:
                 recalibrate(net, (x for _, x in self.calib.batches(self.calib_batch_size)))
             else:
                 set_bn_train(net, self.bn_mode == "batch")
-            correct = torch.zeros((), dtype=torch.int64, device=self.device)
+            hits = torch.zeros(2, dtype=torch.int64, device=self.device)
             loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
             for lo, x in self.eval_images.batches(batch_size):
                 logits = net(x)
                 y = self.labels[lo:lo + len(x)]
-                correct += (logits.argmax(1) == y).sum()
+                hits += top1_top5_hits(logits, y)
                 loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         self.last_loss = loss_sum.item() / self.eval_images.n
-        return correct.item() / self.eval_images.n
+        top1, top5 = hits.tolist()
+        self.last_top5 = top5 / self.eval_images.n
+        return top1 / self.eval_images.n
 
     def evaluate(self, arch) -> tuple[float, float]:
         """(top-1 accuracy as a fraction, mean cross-entropy) of ``arch``."""
@@ -169,7 +181,8 @@ class SubnetScorer:
 
     def score(self, arch) -> float:
         """Top-1 accuracy (a fraction) of ``arch`` (an arch of the space, or its code);
-        the mean cross-entropy of the same pass is left in ``last_loss``."""
+        the mean cross-entropy and the top-5 accuracy of the same pass are left in
+        ``last_loss`` and ``last_top5``."""
         start = time.perf_counter()
         self.activate(arch)
         while True:

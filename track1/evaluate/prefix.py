@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from track1.evaluate.bn import bn_layers, reset_bn_statistics
-from track1.evaluate.engine import SubnetScorer
+from track1.evaluate.engine import SubnetScorer, top1_top5_hits
 
 #: cap on cached activations on CPU (bytes); deeper prefixes are recomputed, not cached
 DEFAULT_CACHE_BYTES = 8 * 1024 ** 3
@@ -113,13 +113,14 @@ class PrefixScorer:
                 self.stack.append((key, calib, evals, size))
                 self.cached += size
         sc = self.scorer
-        correct = torch.zeros((), dtype=torch.int64, device=sc.device)
+        hits = torch.zeros(2, dtype=torch.int64, device=sc.device)
         lo = 0
         for x in evals:
-            logits = self.net.forward_head(x)
-            correct += (logits.argmax(1) == sc.labels[lo:lo + len(x)]).sum()
+            hits += top1_top5_hits(self.net.forward_head(x), sc.labels[lo:lo + len(x)])
             lo += len(x)
-        return correct.item() / sc.eval_images.n
+        top1, top5 = hits.tolist()
+        sc.last_top5 = top5 / sc.eval_images.n  # as SubnetScorer.score leaves it
+        return top1 / sc.eval_images.n
 
     def score_many(self, entries: Iterable[tuple[str, object]]) -> Iterator[tuple[str, object, float]]:
         """Yield ``(key, arch, accuracy)`` for every entry, in prefix order (not input order)."""

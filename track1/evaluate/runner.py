@@ -231,7 +231,9 @@ class Evaluation:
                              batch_size=self.batch_size, calib_batch_size=opts.calib_batch_size,
                              device=device, amp=self.amp) as scorer:
             def record(key: str, acc: float) -> None:
-                results.append({"key": key, "arch": self.wanted[key], "acc": acc})
+                # top-5 beside top-1 (every peer reports both); the submission keeps top-1
+                results.append({"key": key, "arch": self.wanted[key], "acc": acc,
+                                "acc5": scorer.last_top5})
                 report.accs[key] = acc
                 report.scored += 1
                 if bar is not None:

@@ -66,8 +66,8 @@ class SupernetFitness:
 
         def record(code: str, acc: float) -> None:
             cost = self.space.cost(todo[code])
-            self.cache.append({"arch": code, "acc": acc, "flops": cost["flops"],
-                               "params": cost["params"]})
+            self.cache.append({"arch": code, "acc": acc, "acc5": self.scorer.last_top5,
+                               "flops": cost["flops"], "params": cost["params"]})
             self.scored_now += 1
             self.on_scored(1)
         if todo:
@@ -175,6 +175,8 @@ class Search:
             fitness.close()
             cache.close()
         seconds = time.perf_counter() - start
+        for h in history:  # top-5 beside top-1 (absent for scores cached before it existed)
+            h["acc5"] = cache.done[h["arch"]].get("acc5")
         return self._write_outputs(history, fitness.scored_now, seconds)
 
     def _write_outputs(self, history: list[dict[str, Any]], scored_now: int,
@@ -186,7 +188,8 @@ class Search:
         write_records(self.out / "history.jsonl", history)
         unique = {h["arch"]: h for h in history}
         ranked = sorted(unique.values(), key=lambda h: (-h["acc"], h["flops"], h["arch"]))
-        top = [{"rank": i + 1, "arch": h["arch"], "acc": h["acc"], "flops": h["flops"],
+        top = [{"rank": i + 1, "arch": h["arch"], "acc": h["acc"], "acc5": h["acc5"],
+                "flops": h["flops"],
                 "params": h["params"], "generation": h["generation"]}
                for i, h in enumerate(ranked[:opts.top_k])]
         summary = {"method": opts.method, "space": self.space.name,
