@@ -81,21 +81,3 @@ def sample_distinct(space: SearchSpace, rng: random.Random, n: int,
         out.append(space.sample(rng))
     return out
 
-
-class OneArchSpace:
-    """A view of ``space`` that samples only ``arch``: the sampler of stand-alone training
-    (``track1 train-subnet``), where every step trains the same path. Everything else
-    (codes, costs, builds, the sandwich's ends) is the underlying space's."""
-
-    def __init__(self, space: SearchSpace, arch: Hashable) -> None:
-        self.space, self.arch = space, arch
-        self.name = space.name
-
-    def sample(self, rng: random.Random) -> Hashable:
-        return self.arch
-
-    def distance(self, a: Hashable, b: Hashable) -> float:
-        return 0.0 if a == b else self.space.distance(a, b)
-
-    def __getattr__(self, name: str):
-        return getattr(self.space, name)

@@ -36,6 +36,12 @@ METHODS: dict[str, dict[str, Any]] = {
     # the authors' SPOS baseline: one uniform path per step (half the forwards of RD-NAS)
     "spos1": {"loss": {**_SPOS_LOSS, "num_random": 1},
               "sampler": {"threshold": 0.0, "distance": None}},
+    # sampler kinds against uniform (issue 14): the same SPOS step, other random subnets
+    "spos_flops_balanced": {"loss": dict(_SPOS_LOSS),
+                            "sampler": {"threshold": 0.0, "distance": None,
+                                        "kind": "flops_balanced"}},
+    "spos_size_biased": {"loss": dict(_SPOS_LOSS),
+                         "sampler": {"threshold": 0.0, "distance": None, "kind": "size_biased"}},
     "rdnas_flops": _rdnas("flops"),
     "rdnas_params": _rdnas("params"),
     "rdnas_zen": _rdnas("zen"),

@@ -42,6 +42,10 @@ class SamplerConfig:
 
     threshold: float = 0.0          # margin sampler: minimum distance between the step's subnets
     distance: str | None = None     # the space's distance for the threshold (None: its default)
+    kind: str = "uniform"           # uniform | list | flops_balanced | size_biased
+    archs: str | None = None        # kind list: an arch list file (None: the official list)
+    bins: int = 10                  # kind flops_balanced: equal-count FLOPs bands
+    bias: int = 2                   # kind size_biased: the largest of this many draws
 
 
 @dataclass
@@ -299,6 +303,12 @@ def check_values(config: TrainConfig) -> None:
         if getattr(config, key) not in allowed:
             raise TrainConfigError(f"config {key!r} must be {' or '.join(allowed)}, got "
                                    f"{getattr(config, key)!r}")
+    from track1.nas.distributions import SAMPLER_KINDS
+    if config.sampler.kind not in SAMPLER_KINDS:
+        raise TrainConfigError(f"config 'sampler.kind' must be one of {list(SAMPLER_KINDS)}, "
+                               f"got {config.sampler.kind!r}")
+    check_number(config.sampler.bins, "sampler.bins", low=2, integer=True)
+    check_number(config.sampler.bias, "sampler.bias", low=1, integer=True)
     if config.subnet is not None:
         loss = config.loss
         if not isinstance(config.subnet, str) or loss.largest or loss.smallest or \

@@ -30,7 +30,7 @@ from track1.atomic import remove_stale_temps
 from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
 from track1.data.split import training_subset
 from track1.nas.sampler import MarginSampler
-from track1.nas.space import OneArchSpace
+from track1.nas.distributions import OneArchSpace, sampling_space
 from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
 from track1.resumable import AppendLog, read_records
@@ -130,6 +130,20 @@ def build_batches(config: TrainConfig, info: D.DistInfo):
                             progress=info.is_main and config.progress)
     except DataError as e:
         raise TrainError(str(e)) from None
+
+
+def list_archs(space: Any, path: str | None) -> list:
+    """The archs of a list file (default: the space's official list) for ``sampler.kind
+    list``; one ``TrainError`` line when there is none or an entry is not of the space."""
+    from track1.evaluate.arch_list import ArchListError, load_arch_list
+    path = path or getattr(space, "official_list", None)
+    if path is None:
+        raise TrainError(f"sampler.kind list: the {space.name!r} space has no official list; "
+                         "set sampler.archs to a list file")
+    try:
+        return [space.decode(code) for code in load_arch_list(path, space.decode).values()]
+    except ArchListError as e:
+        raise TrainError(f"sampler.archs: {e}") from None
 
 
 def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:
@@ -320,6 +334,12 @@ class Trainer:
             sample_space = build_space_for_sampler(space, config.sampler.distance)
             if subnet is not None:  # stand-alone training: every step, that one path
                 sample_space = OneArchSpace(sample_space, subnet)
+            else:
+                sample_space = sampling_space(
+                    sample_space, config.sampler.kind, bins=config.sampler.bins,
+                    bias=config.sampler.bias, seed=config.seed,
+                    archs=list_archs(space, config.sampler.archs)
+                    if config.sampler.kind == "list" else ())
             self.sampler = MarginSampler(sample_space, config.sampler.threshold or 0.0,
                                          seed=config.seed + 7919)
             self.schedule = config.lambda_.build(config.epochs)
