@@ -11,7 +11,10 @@ docs/REFERENCE.md §3 (and the track1/nas/step.py docstring):
 - smallest and each random subnet: soft CE vs that target (``distill``) or CE, weight 1;
 - ranking, weighted by lambda: ``reuse`` ranks consecutive random subnets (a margin
   chain) with the earlier one's CE detached; ``extra`` runs fresh margin pairs (the
-  hinge detaches La) or one DiffKendall group.
+  hinge detaches La) or one DiffKendall group;
+- an external teacher (``teacher_kd`` = r > 0): the largest, smallest and random
+  subnets' terms above weigh 1 - r, and each of them adds r times its soft CE against
+  the frozen teacher's softmax (its own term, ``teacher_kd``).
 
 The supernet is the tiny NB201 one in float64, in train mode (BN uses batch statistics,
 so outputs, hence gradients, do not depend on the running statistics the extra hand
@@ -92,32 +95,54 @@ def _pair(cfg, space, a, b, la, lb, teacher):
     return margin_ranking_loss(la, lb, pa, pb, m)
 
 
-def _hand_terms(net, x, y, cfg, draws, teacher, lam):
+def _external_teacher(seed: int = 0):
+    """A frozen network unlike the student (other seed, one fixed arch, eval mode)."""
+    torch.manual_seed(seed + 1)
+    sup = NB201Supernet(num_classes=10, C=4, N=1)
+    ext = sup.extract(sup.space.largest()).double().eval()
+    for p in ext.parameters():
+        p.requires_grad_(False)
+    return ext
+
+
+def _hand_terms(net, x, y, cfg, draws, teacher, lam, external=None):
     """[(name, weighted loss with its graph)] of one step, built independently."""
     space = net.space
     randoms, pairs, group = draws
+    r = cfg.teacher_kd
+    p_t = F.softmax(external(x).detach().float(), dim=1) if r else None
 
     def fwd(arch):
         net.set_arch(arch)
         return net(x)
 
     terms: list[tuple[str, torch.Tensor]] = []
+
+    def mixed(name, logits, loss):
+        """The term, and with an external teacher (1 - r) x it + r x soft CE vs it."""
+        if not r:
+            terms.append((name, loss))
+            return
+        terms.append((name, (1 - r) * loss))
+        terms.append(("teacher_kd", r * soft_cross_entropy(logits, p_t)))
+
     soft = None
     if cfg.largest:
         logits = fwd(space.largest())
-        terms.append(("largest", _ce(logits, y)))
+        mixed("largest", logits, _ce(logits, y))
         soft = F.softmax(logits.detach().float(), dim=1)
 
     def student(logits):
         return soft_cross_entropy(logits, soft) if cfg.distill else _ce(logits, y)
 
     if cfg.smallest:
-        terms.append(("smallest", student(fwd(space.smallest()))))
+        logits = fwd(space.smallest())
+        mixed("smallest", logits, student(logits))
     reuse = cfg.ranking != "none" and cfg.ranking_mode == "reuse"
     ces = []
     for i, arch in enumerate(randoms):
         logits = fwd(arch)
-        terms.append(("random", student(logits)))
+        mixed("random", logits, student(logits))
         if reuse:
             ces.append(_ce(logits, y))
             if cfg.ranking != "diffkendall" and i > 0:
@@ -150,11 +175,12 @@ def _step_and_hand(cfg, sampler_seed=0, lam=LAM, seed=0):
     expected arch sequence, step's returned terms, hand loss values)."""
     net, x, y = _setup(seed)
     teacher = Teacher(net.space, "flops") if cfg.ranking != "none" else None
+    external = _external_teacher(seed) if cfg.teacher_kd else None
     sampler = MarginSampler(net.space, THRESHOLD, seed=sampler_seed)
     twin = MarginSampler(net.space, THRESHOLD, seed=sampler_seed)
     calls, set_arch = _record_set_arch(net)
     net.zero_grad(set_to_none=True)
-    out = train_step(net, net, x, y, cfg, sampler, teacher, lam=lam)
+    out = train_step(net, net, x, y, cfg, sampler, teacher, lam=lam, external_teacher=external)
     step_grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone()
                   for p in net.parameters()]
     net.set_arch = set_arch
@@ -163,7 +189,7 @@ def _step_and_hand(cfg, sampler_seed=0, lam=LAM, seed=0):
     expected_calls = ([space.largest()] if cfg.largest else []) + \
         ([space.smallest()] if cfg.smallest else []) + list(draws[0]) + \
         [a for pr in draws[1] for a in pr] + list(draws[2])
-    terms = _hand_terms(net, x, y, cfg, draws, teacher, lam)
+    terms = _hand_terms(net, x, y, cfg, draws, teacher, lam, external)
     term_grads = [(name, _grads(net, loss)) for name, loss in terms]
     return net, step_grads, term_grads, calls, expected_calls, out, terms, draws
 
@@ -211,6 +237,16 @@ CASES = [
                                               ranking="diffkendall", ranking_mode="reuse"), 0),
     ("extra_diffkendall", LossConfig(**SANDWICH, ranking="diffkendall", ranking_mode="extra",
                                      group_size=3), 0),
+    # an external teacher mixed with in-place distillation, with CE (SPOS), with ranking
+    ("teacher_kd_sandwich", LossConfig(**SANDWICH, ranking="none", teacher_kd=0.3), 0),
+    ("teacher_kd_spos", LossConfig(**SPOS, ranking="none", teacher_kd=0.6), 0),
+    ("teacher_kd_reuse_hinge", LossConfig(**{**SANDWICH, "num_random": 3}, ranking="hinge",
+                                          ranking_mode="reuse", teacher_kd=0.4), 0),
+    ("teacher_kd_reuse_diffkendall", LossConfig(**{**SANDWICH, "num_random": 3},
+                                                ranking="diffkendall", ranking_mode="reuse",
+                                                teacher_kd=0.25), 0),
+    ("teacher_kd_extra_margin", LossConfig(**SANDWICH, ranking="margin", ranking_mode="extra",
+                                           num_pairs=2, margin=1.0, teacher_kd=0.5), 0),
 ]
 
 
@@ -235,15 +271,22 @@ def test_step_grad_is_sum_of_independent_term_grads(cfg, sampler_seed):
     # the ranking part is a real share of the step's gradient
     if cfg.ranking != "none":
         assert _norm(_sum(term_grads, {"rank"})) > 1e-6 * _norm(want)
-    # the reported values agree with the hand terms
+    # the reported values agree with the hand terms (reported before the teacher's mix)
     hand = {}
     for name, loss in terms:
         hand.setdefault(name, []).append(loss.item())
+    r = cfg.teacher_kd
     for name in ("largest", "smallest"):
         if name in hand:
-            assert out[name] == pytest.approx(hand[name][0], rel=1e-6)
+            assert out[name] == pytest.approx(hand[name][0] / (1 - r), rel=1e-6)
     if "random" in hand:
-        assert out["random"] == pytest.approx(sum(hand["random"]) / len(hand["random"]), rel=1e-6)
+        assert out["random"] == pytest.approx(sum(hand["random"]) / len(hand["random"]) / (1 - r),
+                                              rel=1e-6)
+    assert ("teacher_kd" in out) == (r > 0)
+    if r:   # one soft CE per largest/smallest/random subnet, reported as their mean
+        assert len(hand["teacher_kd"]) == cfg.largest + cfg.smallest + cfg.num_random
+        assert out["teacher_kd"] == pytest.approx(sum(hand["teacher_kd"]) / r
+                                                  / len(hand["teacher_kd"]), rel=1e-6)
     assert ("rank" in out) == (cfg.ranking != "none")
     if "rank" in hand:   # reported: the pair / group losses before lambda, summed
         assert out["rank"] == pytest.approx(sum(hand["rank"]) / LAM, rel=1e-6)

@@ -15,7 +15,12 @@ step at a time so that load drift on a shared machine hits every mode alike:
 - ``dk_extra``: sandwich + a DiffKendall group of 4 (extra forwards).
 
 With ``--layouts nchw,channels_last`` every mode also runs in each memory layout (its
-own supernet again), timed in the same round-robin. ``--space nb201`` benches the
+own supernet again), timed in the same round-robin. With ``--teacher-kd R`` every mode
+also runs as ``MODE+kd``: the same loss plus distillation from a frozen external teacher
+at weight R (``loss.teacher_kd``; its forward once per step, in the timed step); the
+teacher is ``--kd-teacher FILE`` (a track1 checkpoint or the organisers' .pdparams, as
+the trainer's ``kd_teacher``), else the largest subnet of a freshly initialised supernet
+of the bench's space (the cost is the same whatever its weights). ``--space nb201`` benches the
 NAS-Bench-201 supernet instead of ResNet-48.
 
 Prints a Markdown table (img/s, steps/s, forwards/step, ratio to the first sandwich run).
@@ -23,6 +28,7 @@ Prints a Markdown table (img/s, steps/s, forwards/step, ratio to the first sandw
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import track1  # noqa: E402,F401 (first: it sets OpenMP's wait policy before torch loads)
 import statistics
@@ -36,6 +42,7 @@ from track1.registry import build_supernet  # noqa: E402
 from track1.nas.sampler import MarginSampler  # noqa: E402
 from track1.nas.step import LossConfig, train_step  # noqa: E402
 from track1.nas.teacher import Teacher  # noqa: E402
+from track1.train.kd_teacher import freeze_teacher, load_kd_teacher  # noqa: E402
 
 MODES = {
     "spos": LossConfig(largest=False, smallest=False, num_random=1, distill=False),
@@ -60,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated of nchw, channels_last (default: channels_last, the "
                         "trainer's own choice on every device)")
     p.add_argument("--space", default="track1_resnet48", help="track1_resnet48 or nb201")
+    p.add_argument("--teacher-kd", type=float, default=None, metavar="R",
+                   help="also time every mode with a frozen external teacher at weight R")
+    p.add_argument("--kd-teacher", default=None, metavar="FILE",
+                   help="the --teacher-kd teacher (default: the largest subnet of a fresh "
+                        "supernet of --space)")
+    p.add_argument("--kd-teacher-bn", default="auto", help="auto, stored or batch")
     args = p.parse_args(argv)
+    if args.kd_teacher and args.teacher_kd is None:
+        p.error("--kd-teacher needs --teacher-kd")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -74,14 +89,28 @@ def main(argv: list[str] | None = None) -> int:
                            augment="crop_flip" if args.image_size <= 64 else "rrc",
                            progress=False)
     data = iter(batches)
+
+    def kd_teacher(layout: str) -> torch.nn.Module:
+        cl = layout == "channels_last"
+        if args.kd_teacher:
+            return load_kd_teacher(args.kd_teacher, source.num_classes, bn=args.kd_teacher_bn,
+                                   device=device, channels_last=cl, log=print)
+        torch.manual_seed(1)
+        sup = build_supernet(args.space, {"num_classes": source.num_classes})
+        return freeze_teacher(sup.extract(sup.space.largest()), device=device, channels_last=cl,
+                              batch_bn=args.kd_teacher_bn == "batch")
+
+    variants = [("", None)] + ([("+kd", args.teacher_kd)] if args.teacher_kd is not None else [])
     runs = {}
     for mode in [m for m in args.modes.split(",") if m]:
-        for layout in layouts:
+        for (suffix, kd), layout in ((v, lay) for v in variants for lay in layouts):
             torch.manual_seed(0)
             net = build_supernet(args.space, {"num_classes": source.num_classes}).to(device)
             net = net.to(memory_format=formats[layout])
-            name = mode if len(layouts) == 1 else f"{mode} ({layout})"
-            runs[name] = {"mode": mode, "format": formats[layout], "net": net,
+            name = mode + suffix if len(layouts) == 1 else f"{mode}{suffix} ({layout})"
+            cfg = MODES[mode] if kd is None else dataclasses.replace(MODES[mode], teacher_kd=kd)
+            runs[name] = {"mode": mode, "cfg": cfg, "format": formats[layout], "net": net,
+                          "kd_teacher": None if kd is None else kd_teacher(layout),
                           "opt": torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9),
                           "sampler": MarginSampler(net.space, 33 if args.space == "track1_resnet48"
                                                    else 0, seed=0),
@@ -99,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
             r["opt"].zero_grad(set_to_none=True)
-            terms = train_step(r["net"], r["net"], xi, y, MODES[r["mode"]], r["sampler"],
-                               r["teacher"], lam=1.0, autocast=autocast)
+            terms = train_step(r["net"], r["net"], xi, y, r["cfg"], r["sampler"],
+                               r["teacher"], lam=1.0, autocast=autocast,
+                               external_teacher=r["kd_teacher"])
             r["opt"].step()
             if cuda:
                 torch.cuda.synchronize()

@@ -12,9 +12,23 @@ docs/REFERENCE.md §3, per step, every backward accumulating into ONE optimiser 
      against each other; their logits already give their cross-entropy, so ranking
      costs no extra forward. In pair mode the earlier subnet's loss is detached (its
      backward has run); the later one carries the pair term.
+4. (not in the reference) distillation from a frozen external teacher, once-for-all's
+   ``kd_ratio`` (``teacher_kd`` = r > 0; the trainer's ``kd_teacher``): its softmax p_T,
+   computed ONCE per step under ``no_grad`` (and the autocast context), is a soft
+   target for every subnet of steps 1-2. Each such subnet's loss L (the largest's CE; a
+   student's soft CE vs the largest, or its CE when ``distill`` is off) becomes
+   ``(1 - r) * L + r * softCE(z, p_T)``, z its logits. With in-place distillation on, a
+   student learns ``(1 - r) * softCE(z, p_largest) + r * softCE(z, p_T)`` and the
+   largest ``(1 - r) * CE(z, y) + r * softCE(z, p_T)``; r = 1 is pure teacher
+   distillation. The ranking terms' CE and the extra-mode ranking forwards are not
+   mixed. Once-for-all's ``CE + k * KD`` is this loss with r = k / (1 + k), times
+   (1 + k) (scale the lr). The reported ``largest``/``smallest``/``random`` stay the
+   unmixed L; ``teacher_kd`` reports the mean softCE(z, p_T) over those subnets (before
+   r); ``forwards`` does not count the teacher's forward.
 
 Every term can be switched off: plain sandwich is ``ranking="none"``; SPOS is
-``largest=False, smallest=False, num_random=1, distill=False``. The caller owns the
+``largest=False, smallest=False, num_random=1, distill=False``; ``teacher_kd = 0`` (the
+default) is the step without an external teacher, exactly. The caller owns the
 optimiser: this function only runs forwards and backwards (``zero_grad`` before,
 ``optimizer.step`` after). Under DDP ``no_sync`` wraps every forward+backward except the
 last one, and the last loss touches every parameter (times 0) so DDP sees a gradient for
@@ -54,6 +68,7 @@ class LossConfig:
     margin_per_distance: float = 0.0  # ... plus this times the pair's distance (not in the paper)
     kendall_alpha: float = 0.5
     label_smoothing: float = 0.0     # on every cross-entropy against labels (4th place: 0.1)
+    teacher_kd: float = 0.0          # r: (1 - r) * loss + r * soft CE vs the external teacher
 
     def __post_init__(self) -> None:
         if self.ranking not in RANKING_LOSSES:
@@ -71,6 +86,13 @@ class LossConfig:
             raise ValueError("loss.group_size must be >= 2 for diffkendall")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise ValueError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        r = self.teacher_kd
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
+            raise ValueError(f"loss.teacher_kd must be in [0, 1] (the external teacher's "
+                             f"share of each subnet's loss; 0 = off), got {r!r}")
+        if r > 0 and not (self.largest or self.smallest or self.num_random):
+            raise ValueError("loss.teacher_kd mixes the external teacher into the largest, "
+                             "smallest and random subnets' losses: all of them are off")
         if not (self.largest or self.smallest or self.num_random or self.ranking != "none"):
             raise ValueError("every loss term is switched off: nothing to train")
 
@@ -104,10 +126,14 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
                teacher: Any = None, lam: float = 1.0, *,
                no_sync: Callable[[], ContextManager] | None = None,
                autocast: Callable[[], ContextManager] | None = None,
-               ddp: bool = False) -> dict[str, float]:
+               ddp: bool = False,
+               external_teacher: Callable[[torch.Tensor], torch.Tensor] | None = None
+               ) -> dict[str, float]:
     """Run every forward/backward of one step; returns each loss term (floats) and the
     number of forward passes. ``model`` is what runs the forward (the supernet itself,
-    or its DDP wrapper); ``supernet`` receives ``set_arch``."""
+    or its DDP wrapper); ``supernet`` receives ``set_arch``. ``external_teacher``
+    (images -> logits, frozen) gives the soft targets of ``cfg.teacher_kd``; it is not
+    called when ``cfg.teacher_kd`` is 0."""
     no_sync = no_sync or contextlib.nullcontext
     autocast = autocast or contextlib.nullcontext
     space = supernet.space
@@ -115,6 +141,16 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     if cfg.ranking != "none" and teacher is None:
         raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
     state: dict[str, Any] = {"soft": None}
+    r = float(cfg.teacher_kd)
+    external = None  # the external teacher's softmax, once per step
+    if r > 0:
+        if external_teacher is None:
+            raise ValueError("loss.teacher_kd > 0 needs an external teacher (kd_teacher)")
+        with torch.no_grad():
+            with autocast():
+                teacher_logits = external_teacher(images)
+            external = F.softmax(teacher_logits.detach().float(), dim=1)
+        kd_count = int(cfg.largest) + int(cfg.smallest) + cfg.num_random
     # loss terms stay on the device until every backward is queued: one host sync per
     # step (at the end) instead of one per term in the middle of the step
     pending: list[tuple[str, torch.Tensor]] = []
@@ -135,6 +171,14 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
             return soft_cross_entropy(logits, state["soft"])
         return _ce(logits, targets, cfg.label_smoothing)
 
+    def teacher_mix(logits: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+        """``(1 - r) * loss + r * softCE(logits, p_T)``; ``loss`` itself when r = 0."""
+        if external is None:
+            return loss
+        kd = soft_cross_entropy(logits, external)
+        add("teacher_kd", kd / kd_count)
+        return (1.0 - r) * loss + r * kd
+
     # 1. largest: CE on labels, keep the detached softmax for in-place distillation
     if cfg.largest:
         def largest_job() -> torch.Tensor:
@@ -142,15 +186,16 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
             state["soft"] = F.softmax(logits.detach().float(), dim=1)
             loss = _ce(logits, targets, cfg.label_smoothing)
             add("largest", loss)
-            return loss
+            return teacher_mix(logits, loss)
         jobs.append(largest_job)
 
     # 2. smallest + random subnets (in reuse mode the random ones form a margin chain)
     if cfg.smallest:
         def smallest_job() -> torch.Tensor:
-            loss = student_loss(run(space.smallest()))
+            logits = run(space.smallest())
+            loss = student_loss(logits)
             add("smallest", loss)
-            return loss
+            return teacher_mix(logits, loss)
         jobs.append(smallest_job)
 
     reuse = ranking and cfg.ranking_mode == "reuse"
@@ -158,14 +203,15 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
                                                            for _ in range(cfg.num_random)]
     if reuse and cfg.ranking == "diffkendall":
         def reuse_group_job() -> torch.Tensor:
-            kd, ce = [], []
+            kd, base, ce = [], [], []
             for arch in randoms:
                 logits = run(arch)
-                kd.append(student_loss(logits))
+                base.append(student_loss(logits))
+                kd.append(teacher_mix(logits, base[-1]))
                 ce.append(_ce(logits, targets, cfg.label_smoothing))
             kd_sum = torch.stack(kd).sum()
             rank = diff_kendall_loss(torch.stack(ce), teacher.scores(randoms), cfg.kendall_alpha)
-            add("random", kd_sum / len(kd))
+            add("random", (kd_sum if external is None else torch.stack(base).sum()) / len(kd))
             add("rank", rank)
             return kd_sum + lam * rank
         jobs.append(reuse_group_job)
@@ -176,6 +222,7 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
                 logits = run(arch)
                 loss = student_loss(logits)
                 add("random", loss / len(randoms))
+                loss = teacher_mix(logits, loss)
                 if reuse:
                     ce = _ce(logits, targets, cfg.label_smoothing)
                     if i > 0:

@@ -342,6 +342,9 @@ def check_supported(cfg: LossConfig, distributed: bool = False, clip_grad: Any =
                             "(none, hinge, margin)")
     if cfg.ranking != "none" and cfg.ranking_mode != "reuse":
         raise FastPathError("engine 'fast' ranks in loss.ranking_mode 'reuse' only")
+    if cfg.teacher_kd:
+        raise FastPathError("engine 'fast' has no external-teacher distillation: set "
+                            "loss.teacher_kd to 0 or use engine: plain")
 
 
 class FastNB201Step:

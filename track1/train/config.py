@@ -156,6 +156,9 @@ class TrainConfig:
     ckpt_dir: str | None = None        # default track1.checkpoint.DEFAULT_DIR
     init_from: str | None = None       # .pdparams (organisers' ResNet-48) or a track1 .pth
     init_head: bool = True             # also copy the classifier (class counts must agree)
+    kd_teacher: str | None = None      # loss.teacher_kd's frozen teacher: .pdparams or a .pth
+    kd_teacher_arch: str | None = None  # the teacher's subnet (None: the largest)
+    kd_teacher_bn: str = "auto"        # auto | stored | batch (track1.train.kd_teacher)
     resume: str | None = None          # path | auto
     tensorboard: bool = False
     progress: bool = True
@@ -330,6 +333,18 @@ def check_values(config: TrainConfig) -> None:
         if config.engine == "fast":
             raise TrainConfigError("config 'val_gt' needs engine plain (the static-graph step "
                                    "holds the weights in flat buffers the scorer would move)")
+    for key in ("kd_teacher", "kd_teacher_arch"):
+        if getattr(config, key) is not None and not isinstance(getattr(config, key), str):
+            raise TrainConfigError(f"config {key!r} must be a string, got "
+                                   f"{getattr(config, key)!r}")
+    if config.kd_teacher_bn not in ("auto", "stored", "batch"):
+        raise TrainConfigError(f"config 'kd_teacher_bn' must be auto, stored or batch, got "
+                               f"{config.kd_teacher_bn!r}")
+    if (config.kd_teacher is not None) != (config.loss.teacher_kd > 0):
+        raise TrainConfigError("config 'kd_teacher' (the teacher's file) and 'loss.teacher_kd' "
+                               "(its weight, > 0) go together: set both or neither")
+    if config.kd_teacher_arch is not None and config.kd_teacher is None:
+        raise TrainConfigError("config 'kd_teacher_arch' needs 'kd_teacher'")
     if config.train_subset is not None:
         fraction = config.train_subset.fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \

@@ -371,6 +371,7 @@ class Trainer:
         self.writer = None
         self._sums: dict[str, Any] = {}  # loss terms since the last log line
         self.fast = None
+        self.kd_teacher: nn.Module | None = None  # loss.teacher_kd's frozen teacher
         if self.epoch >= config.epochs:  # finished: fit() says so, nothing more to build
             return
         if info.distributed:
@@ -395,6 +396,12 @@ class Trainer:
             if ckpt is not None:
                 self.fast.load_optimizer_state()
             supernet.train()
+        if config.kd_teacher is not None:  # frozen: no DDP, not optimised, not checkpointed
+            from track1.train.kd_teacher import load_kd_teacher
+            self.kd_teacher = load_kd_teacher(
+                config.kd_teacher, config.num_classes, arch=config.kd_teacher_arch,
+                bn=config.kd_teacher_bn, device=info.device,
+                channels_last=config.channels_last, log=self.log)
 
     @property
     def last(self) -> Path:
@@ -459,7 +466,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         terms = train_step(self.model, self.supernet, images, targets, self.loss_cfg,
                            self.sampler, self.teacher, lam, no_sync=self.no_sync,
-                           autocast=self.autocast, ddp=self.info.distributed)
+                           autocast=self.autocast, ddp=self.info.distributed,
+                           external_teacher=self.kd_teacher)
         if self.config.clip_grad:
             terms["grad_norm"] = float(nn.utils.clip_grad_norm_(self.supernet.parameters(),
                                                                 self.config.clip_grad))
@@ -474,8 +482,8 @@ class Trainer:
         check_finite(mean, epoch, step + 1)
         ips = count * config.batch_size * info.world_size / max(elapsed, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
-        losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random",
-                                                         "rank", "grad_norm") if k in mean)
+        losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random", "rank",
+                                                         "teacher_kd", "grad_norm") if k in mean)
         line = (f"epoch {epoch + 1} step {step + 1}/{self.steps_per_epoch} | {losses} | "
                 f"lambda {mean['lambda']:.3f} lr {lr:.4g} | {ips:.1f} img/s "
                 f"{count / max(elapsed, 1e-9):.2f} steps/s")
