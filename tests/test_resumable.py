@@ -67,3 +67,14 @@ def test_write_records_replaces_the_file(tmp_path):
     assert read_records(path, "arch", FIELDS) == (rows, 0)
     with pytest.raises(ValueError, match="needs its fields"):
         AppendLog(tmp_path / "x.csv", "arch")
+
+
+def test_claim_folder_ties_a_folder_to_one_setup(tmp_path):
+    from track1.resumable import claim_folder
+    meta = tmp_path / "run" / "setup.json"
+    setup = {"checkpoint": "a.pth", "images": 500}
+    assert claim_folder(meta, setup) is None and meta.exists()   # claimed
+    assert claim_folder(meta, dict(setup)) is None                # same setup: fine
+    assert claim_folder(meta, {**setup, "images": 100}) == ["images"]
+    meta.write_text("{torn")
+    assert claim_folder(meta, setup) == ["checkpoint", "images"]

@@ -38,7 +38,7 @@ from torch import nn
 
 from track1.checkpoint import load_checkpoint, save_atomic
 from track1.errors import UserError
-from track1.messages import clip
+from track1.messages import clip, first_lines
 from track1.registry import build_static, load_supernet
 
 FORMAT = "track1-subnet/1"
@@ -265,7 +265,6 @@ def load_subnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     try:
         model.load_state_dict(record["state_dict"])
     except RuntimeError as e:
-        first = str(e).strip().splitlines()
         raise SubnetFileError(f"{path}: weights do not fit its network "
-                              f"({' '.join(first[:2])[:200]})") from None
+                              f"({first_lines(e)})") from None
     return model.to(device).eval()

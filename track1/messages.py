@@ -13,3 +13,9 @@ def clip(value: Any, limit: int = 80) -> str:
         return text
     keep = max(8, (limit - 20) // 2)
     return f"{text[:keep]}...({len(text) - 2 * keep:,} more)...{text[-keep:]}"
+
+
+def first_lines(error: BaseException, lines: int = 2, limit: int = 200) -> str:
+    """The first ``lines`` lines of an exception's message joined on one line, cut to
+    ``limit`` characters (``load_state_dict`` lists every mismatched tensor)."""
+    return " ".join(str(error).strip().splitlines()[:lines])[:limit]

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from track1.checkpoint import CheckpointError, load_checkpoint
-from track1.messages import clip
+from track1.messages import clip, first_lines
+from track1.nas.fewshot import FewShotSupernet
 
 #: space name -> "module:class" of its supernet
 SUPERNETS: dict[str, str] = {
@@ -63,15 +64,17 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
             raise CheckpointError(f"{name}: its config's {key} is {clip(value)}, not a positive "
                                   "integer")
     try:
-        net = build_supernet(config.get("space", "track1_resnet48"), config.get("model") or {})
-    except (ValueError, TypeError) as e:
+        def build() -> nn.Module:
+            return build_supernet(config.get("space", "track1_resnet48"), config.get("model") or {})
+        fewshot = config.get("fewshot")  # K sub-supernets of a split, one module
+        net = FewShotSupernet(build, fewshot["genes"]) if fewshot else build()
+    except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{name}: cannot rebuild the supernet from its config: {e}") from None
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        first = str(e).strip().splitlines()
         raise CheckpointError(f"{name}: weights do not fit the supernet of its config "
-                              f"({' '.join(first[:2])[:200]})") from None
+                              f"({first_lines(e)})") from None
     return net.to(device).eval(), config
 
 

@@ -162,3 +162,23 @@ def write_records(path: str | os.PathLike, records: Sequence[dict[str, Any]],
         for rec in records:
             f.write(_encode(rec, fields, as_csv))
     atomic_write(path, write, binary=False)
+
+
+def claim_folder(meta: str | os.PathLike, setup: dict[str, Any]) -> list[str] | None:
+    """Tie a results folder to the setup its records depend on: ``meta`` (a JSON file in the
+    folder) is written with ``setup`` when absent; when present, the keys in which it differs
+    from ``setup`` are returned (``['format']`` for an unreadable file), None when it
+    matches. Callers refuse to mix records of different setups."""
+    meta = Path(meta)
+    if not meta.exists():
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(meta, lambda f: json.dump(setup, f, indent=1), binary=False)
+        return None
+    try:
+        old = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old == setup:
+        return None
+    return sorted(k for k in setup if not isinstance(old, dict) or old.get(k) != setup[k]) \
+        or ["format"]

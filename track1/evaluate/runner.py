@@ -42,6 +42,7 @@ from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, 
 from track1.hardware import bf16_is_native
 from track1.messages import clip
 from track1.registry import load_supernet
+from track1.resumable import claim_folder
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT_DIR = ROOT / "submission"
@@ -197,21 +198,12 @@ class Evaluation:
                 for p in self.results_dir.glob("rank*.jsonl"):
                     p.unlink()
                 meta.unlink(missing_ok=True)
-            if meta.exists():
-                try:
-                    old = json.loads(meta.read_text())
-                except (OSError, json.JSONDecodeError):
-                    old = None
-                if old != self.setup:
-                    lock.release()
-                    diff = sorted(k for k in self.setup
-                                  if not isinstance(old, dict) or old.get(k) != self.setup[k])
-                    raise EvaluateError(f"results folder {self.results_dir} holds results of a "
-                                        f"different setup (differs in: "
-                                        f"{', '.join(diff) or 'format'}); pass --fresh to discard "
-                                        "them or another --results-dir")
-            else:
-                write_json_atomic(self.setup, meta, indent=1)
+            diff = claim_folder(meta, self.setup)
+            if diff:
+                lock.release()
+                raise EvaluateError(f"results folder {self.results_dir} holds results of a "
+                                    f"different setup (differs in: {', '.join(diff)}); pass "
+                                    "--fresh to discard them or another --results-dir")
         D.barrier(self.info)
         return lock
 

@@ -229,7 +229,7 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
     overrides["model"] = p.model()
     overrides["lambda"] = lambda_options(p.lam, spec.get("lambda_variant"), epochs)
     for section, values in spec.items():
-        if section != "lambda_variant":
+        if section not in ("lambda_variant", "fewshot"):
             overrides.update({f"{section}.{key}": copy.deepcopy(value)
                               for key, value in values.items()})
     # --set items last, so they override protocol and method alike
@@ -289,6 +289,9 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 [c["fraction"] for c in summary.get("curve", [{"fraction": 1.0}])] == fractions:
             log(f"{run_dir.name}: finished earlier, skipped")
             return summary
+    fewshot = METHODS[method].get("fewshot") if method in METHODS else None
+    if fewshot:  # its curve is its end point: the parts exist only after the split
+        fractions = [1.0]
     run_dir.mkdir(parents=True, exist_ok=True)
     kwargs = dict(train_kwargs)
     engine = kwargs.pop("engine", "plain")
@@ -314,7 +317,14 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
             log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} of "
                 f"the budget ({target_steps} steps); that point is skipped")
             continue
-        if steps_before < target_steps:
+        if fewshot:
+            t0 = time.perf_counter()
+            ckpt, trained = train_fewshot(config, fewshot, total, batches, log)
+            if trained:
+                timing["train_s"] += time.perf_counter() - t0
+                timing["steps_timed"] += trained
+            _write_json(timing_path, timing)
+        elif steps_before < target_steps:
             t0 = time.perf_counter()
             train(config, batches=batches, log=log,
                   stop_after_steps=None if fraction >= 1.0 else target_steps)
@@ -372,6 +382,66 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     log(f"{run_dir.name}: Kendall {m['kendall']:.4f} Spearman {m['spearman']:.4f} "
         f"Pearson {m['pearson']:.4f} top10 {m['top10_precision']:.2f} over {len(codes)} archs")
     return summary
+
+
+def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batches: Any,
+                  log: Callable[[str], None]) -> tuple[dict[str, Any], int]:
+    """Few-shot training at the budget of ``total`` steps: the method one-shot for
+    ``share`` of them, then every part of the split on ``genes`` from those weights (a
+    fresh optimiser, cosine from the one-shot's lr at the split) for an equal share of the
+    rest; the parts merged into one few-shot checkpoint (``track1.nas.fewshot``). Every
+    stage resumes. Returns the merged checkpoint and the steps trained in this call."""
+    import dataclasses
+
+    from track1.checkpoint import load_checkpoint, save_atomic
+    from track1.nas.fewshot import part_key, parts_of
+    from track1.registry import build_supernet
+    from track1.train.config import PartConfig
+    from track1.train.fewshot import merge_parts
+    from track1.train.loop import train
+    genes = [int(g) for g in fewshot["genes"]]
+    root = Path(config.ckpt_dir)
+    merged_path = root / "fewshot.pth"
+    if merged_path.exists():
+        return load_checkpoint(merged_path), 0
+    split = max(1, int(round(float(fewshot.get("share", 0.5)) * total)))
+    oneshot = root / config.name / "last.pth"
+    done = int(load_checkpoint(oneshot)["step"]) if oneshot.exists() else 0
+    trained = 0
+    if done < split:
+        train(config, batches=batches, log=log, stop_after_steps=split)
+        trained += split - done
+    at_split = load_checkpoint(oneshot)
+    if int(at_split["step"]) != split:
+        raise BenchError(f"{oneshot} is at step {at_split['step']}, not at the split ({split})")
+    space = build_supernet(config.space, config.model).space
+    parts = parts_of(space, genes)
+    part_steps = max(1, (total - split) // len(parts))
+    steps_per_epoch = len(batches) if batches is not None else steps_per_epoch_of(config)
+    epochs = math.ceil(part_steps / steps_per_epoch)
+    per_epoch = math.ceil(part_steps / epochs)
+    # the one-shot schedule's lr at the split, as a base lr per 256 images
+    lr = at_split["optimizer"]["param_groups"][0]["lr"] * 256 / config.batch_size
+    paths = []
+    for values in parts:
+        part = dataclasses.replace(
+            config, name=f"part_{part_key(values)}", init_from=str(oneshot), resume="auto",
+            part=PartConfig(genes=list(genes), values=list(values)), epochs=epochs,
+            max_steps_per_epoch=per_epoch, warmup_epochs=0.0, lr=lr,
+            min_lr=min(config.min_lr, lr))
+        paths.append(root / part.name / "last.pth")
+        before = int(load_checkpoint(paths[-1])["step"]) if paths[-1].exists() else 0
+        if before < epochs * per_epoch:
+            train(part, batches=batches, log=log)
+            trained += int(load_checkpoint(paths[-1])["step"]) - before
+    merged = merge_parts(paths)
+    steps = split + merged["step"]
+    merged["step"] = steps
+    merged["config"]["fewshot"].update(share=split / total, part_steps=epochs * per_epoch)
+    save_atomic(merged, merged_path)
+    log(f"few-shot: {split} one-shot steps, then {len(parts)} parts x {epochs * per_epoch} "
+        f"steps (split on genes {genes}); {steps} steps in all")
+    return merged, trained
 
 
 def paths_per_step(config: TrainConfig) -> int:

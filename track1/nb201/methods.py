@@ -27,6 +27,8 @@ def _rdnas(priors: str, ranking: str = "margin", threshold: float = 6.7,
 
 
 #: method name -> trainer config overrides (on top of the protocol's common config).
+#: ``fewshot`` (genes, share) trains the method one-shot for ``share`` of the steps, then
+#: each part of the split from those weights for an equal share of the rest.
 #: ``lambda_variant`` rescales the protocol's lambda schedule: ``cap1`` caps it at 1 (a
 #: larger lambda turns the pair term into gradient ascent on the teacher-worse subnet's
 #: cross-entropy: its gradient there is 1 - lambda), ``ramp`` rises linearly from 0 to 1
@@ -42,6 +44,11 @@ METHODS: dict[str, dict[str, Any]] = {
                                         "kind": "flops_balanced"}},
     "spos_size_biased": {"loss": dict(_SPOS_LOSS),
                          "sampler": {"threshold": 0.0, "distance": None, "kind": "size_biased"}},
+    # few-shot (Zhao et al., ICML 2021): one-shot for half the steps, then the 4 parts of a
+    # split on edge 0's op (1->0), each from the one-shot weights, share the other half
+    "spos_fewshot": {"loss": dict(_SPOS_LOSS), "sampler": {"threshold": 0.0, "distance": None},
+                     "fewshot": {"genes": [0], "share": 0.5}},
+    "rdnas_flops_fewshot": {**_rdnas("flops"), "fewshot": {"genes": [0], "share": 0.5}},
     "rdnas_flops": _rdnas("flops"),
     "rdnas_params": _rdnas("params"),
     "rdnas_zen": _rdnas("zen"),

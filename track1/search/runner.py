@@ -14,7 +14,6 @@ generation) and ``pareto.png`` (predicted accuracy against FLOPs, the Pareto fro
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict
@@ -31,7 +30,7 @@ from track1.evaluate.images import ScoringImages
 from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
 from track1.evaluate.results import write_json_atomic
 from track1.registry import load_supernet
-from track1.resumable import AppendLog, write_records
+from track1.resumable import AppendLog, claim_folder, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
 from track1.search.options import METHODS, SearchOptions
 
@@ -117,20 +116,11 @@ class Search:
         if self.opts.fresh:
             for p in (meta, cache_path):
                 p.unlink(missing_ok=True)
-        if meta.exists():
-            try:
-                old = json.loads(meta.read_text())
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old != self.setup:
-                diff = sorted(k for k in self.setup
-                              if not isinstance(old, dict) or old.get(k) != self.setup[k])
-                raise SearchError(f"{self.out} holds scores of a different setup (differs in: "
-                                  f"{', '.join(diff) or 'format'}); pass --fresh to discard "
-                                  "them or another --out")
-        else:
-            self.out.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.setup, meta, indent=1)
+        diff = claim_folder(meta, self.setup)
+        if diff:
+            raise SearchError(f"{self.out} holds scores of a different setup (differs in: "
+                              f"{', '.join(diff)}); pass --fresh to discard them or another "
+                              "--out")
         return AppendLog(cache_path, "arch", ("acc",))
 
     def run(self) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""Few-shot supernets (issue 14, item 3): the split's parts, the part sampler, the K
+sub-supernets as one module that evaluate, search and the bench load like any supernet,
+and the bench's few-shot methods at the one-shot budget."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from track1.checkpoint import save_atomic
+from track1.cli import main
+from track1.nas.fewshot import FewShotSupernet, PartSpace, part_of, parts_of
+from track1.nb201.space import PAPER_OPS, NB201Space
+from track1.nb201.supernet import NB201Supernet
+from track1.registry import load_supernet
+from track1.resnet48.space import ResNet48Space
+
+
+def test_parts_cover_the_space_and_the_part_sampler_stays_inside():
+    nb = NB201Space(ops=PAPER_OPS)
+    assert len(parts_of(nb, [0])) == 4 and len(parts_of(nb, [0, 5])) == 16
+    rn = ResNet48Space()
+    assert len(parts_of(rn, [2, 3])) == 7 * 4  # the depths of stages 3 and 4
+    for space, genes in ((nb, [0, 3]), (rn, [2, 3])):
+        rng = random.Random(0)
+        for values in parts_of(space, genes)[:5]:
+            view = PartSpace(space, genes, values)
+            draws = [view.sample(rng) for _ in range(50)]
+            assert all(part_of(space, genes, a) == tuple(values) for a in draws)
+            assert view.contains(view.largest()) and view.contains(view.smallest())
+            assert len(set(draws)) > 10
+    with pytest.raises(ValueError, match="distinct indices"):
+        PartSpace(nb, [9], [0])
+    with pytest.raises(ValueError, match="do not fit"):
+        PartSpace(nb, [0], [0])  # 'none' is not one of the 4-op space's choices
+
+
+def test_fewshot_supernet_routes_each_arch_to_its_part(tmp_path):
+    torch.manual_seed(0)
+    build = lambda: NB201Supernet(num_classes=10, C=4, N=1, ops=PAPER_OPS)  # noqa: E731
+    states = {}
+    for values in parts_of(build().space, [0]):
+        torch.manual_seed(10 + values[0])
+        states[values] = build().state_dict()  # distinct weights per part
+    net = FewShotSupernet.from_parts(build, [0], states).eval()
+    x = torch.randn(2, 3, 32, 32)
+    rng = random.Random(1)
+    for _ in range(8):
+        arch = net.space.sample(rng)
+        ref = build().eval()
+        ref.load_state_dict(states[part_of(net.space, [0], arch)])
+        ref.set_arch(arch)
+        net.set_arch(arch)
+        with torch.no_grad():
+            assert torch.equal(net(x), ref(x))
+            assert torch.equal(net.extract(arch).eval()(x), ref(x))
+    # a checkpoint of it loads through the registry like any supernet
+    path = tmp_path / "fs.pth"
+    save_atomic({"model": net.state_dict(), "config": {
+        "space": "nb201", "image_size": 32, "fewshot": {"genes": [0]},
+        "model": {"num_classes": 10, "C": 4, "N": 1, "ops": list(PAPER_OPS)}}}, path)
+    loaded, config = load_supernet(path)
+    assert isinstance(loaded, FewShotSupernet) and config["fewshot"]["genes"] == [0]
+    arch = net.space.sample(rng)
+    loaded.set_arch(arch)
+    net.set_arch(arch)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+    with pytest.raises(ValueError, match="no weights"):
+        FewShotSupernet.from_parts(build, [0], {k: v for k, v in list(states.items())[:2]})
+
+
+def test_bench_fewshot_method_at_the_one_shot_budget(tmp_path, capsys):
+    """spos_fewshot on the tiny bench: half the steps one-shot, the rest shared by the 4
+    parts of the edge-0 split, scored from the merged checkpoint; a rerun is a skip, and a
+    run killed among the parts resumes without retraining the finished ones."""
+    tiny = ["--protocol", "paper", "--data", "embedded", "--epochs", "2",
+            "--steps-per-epoch", "4", "--batch-size", "8", "--archs", "4", "--eval-images",
+            "16", "--calib-images", "16", "--score-batch", "16", "--no-progress", "--set",
+            "model.C=4", "--set", "model.N=1"]
+    out = tmp_path / "bench"
+    assert main(["bench-nb201", "--out", str(out), "--methods", "spos,spos_fewshot", *tiny]) == 0
+    one = json.loads((out / "spos_s0" / "summary.json").read_text())
+    few = json.loads((out / "spos_fewshot_s0" / "summary.json").read_text())
+    assert one["budget"]["steps"] == few["budget"]["steps"] == 8
+    ckpt = out / "spos_fewshot_s0" / "ckpt"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["fewshot.pth", "part_p1", "part_p2",
+                                                      "part_p3", "part_p4", "supernet"]
+    net, _ = load_supernet(ckpt / "fewshot.pth")
+    assert isinstance(net, FewShotSupernet)
+    # the parts really differ (each trained on its own archs after the split)
+    a, b = net.parts["p1"].state_dict(), net.parts["p2"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    # kill after two parts: the rerun trains only the two missing parts
+    import shutil
+    for name in ("fewshot.pth",):
+        (ckpt / name).unlink()
+    shutil.rmtree(ckpt / "part_p3")
+    shutil.rmtree(ckpt / "part_p4")
+    (out / "spos_fewshot_s0" / "summary.json").unlink()
+    (out / "spos_fewshot_s0" / "predictions.csv").unlink()
+    capsys.readouterr()
+    assert main(["bench-nb201", "--out", str(out), "--methods", "spos_fewshot", *tiny]) == 0
+    log = capsys.readouterr().out
+    assert log.count("training nb201 supernet") == 2
+    again = json.loads((out / "spos_fewshot_s0" / "summary.json").read_text())
+    assert again["budget"]["steps"] == 8
+
+
+def test_fewshot_merge_command(tmp_path, capsys):
+    """Part runs trained with config 'part' merge into one checkpoint; an incomplete or
+    mixed set is one line, nothing written."""
+    from track1.train.config import resolve_config
+    from track1.train.loop import train
+    base = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
+            "log_interval=100", "space=nb201", "channels_last=false",
+            "model={num_classes: 10, C: 4, N: 1, ops: [skip_connect, nor_conv_1x1, "
+            "nor_conv_3x3, avg_pool_3x3]}"]
+    over = {"ckpt_dir": str(tmp_path), "epochs": 1, "batch_size": 4, "max_steps_per_epoch": 1}
+    paths = []
+    for v in (1, 2, 3, 4):
+        cfg = resolve_config("demo", {**over, "name": f"p{v}"},
+                             base + [f"part={{genes: [0], values: [{v}]}}"])
+        paths.append(str(train(cfg, log=lambda s: None)))
+    out = tmp_path / "fs.pth"
+    assert main(["fewshot-merge", str(out), *paths[:3]]) == 2
+    assert "1 of 4 parts" in capsys.readouterr().err and not out.exists()
+    assert main(["fewshot-merge", str(out), *paths]) == 0
+    net, config = load_supernet(out)
+    assert isinstance(net, FewShotSupernet) and "part" not in config
+    for v, path in zip((1, 2, 3, 4), paths):
+        own = torch.load(path, weights_only=True)["model"]
+        assert all(torch.equal(t, own[k]) for k, t in net.parts[f"p{v}"].state_dict().items())
+    assert main(["fewshot-merge", str(out), *paths]) == 2  # exists: --force to replace
