@@ -134,3 +134,18 @@ def test_fewshot_merge_command(tmp_path, capsys):
         own = torch.load(path, weights_only=True)["model"]
         assert all(torch.equal(t, own[k]) for k, t in net.parts[f"p{v}"].state_dict().items())
     assert main(["fewshot-merge", str(out), *paths]) == 2  # exists: --force to replace
+
+
+def test_the_sandwich_of_a_part_run_stays_in_the_part():
+    """A part's training step runs the part's largest and smallest, not the space's."""
+    from track1.nas.sampler import MarginSampler
+    from track1.nas.step import LossConfig, train_step
+    net = NB201Supernet(num_classes=10, C=4, N=1, ops=PAPER_OPS)
+    seen = []
+    real = net.set_arch
+    net.set_arch = lambda a: (seen.append(a), real(a))[1]
+    sampler = MarginSampler(PartSpace(net.space, [0], [4]), seed=0)
+    cfg = LossConfig(largest=True, smallest=True, num_random=2, distill=True)
+    train_step(net, net, torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,)), cfg, sampler,
+               None, 0.0)
+    assert len(seen) == 4 and all(part_of(net.space, [0], a) == (4,) for a in seen)

@@ -62,3 +62,21 @@ def test_narrow_subnets_change_and_stay_valid():
         static = net.extract(arch).eval()(x)
     assert not torch.allclose(after, before)  # other channels now: the point of re-ordering
     torch.testing.assert_close(static, after, rtol=1e-5, atol=1e-5)
+
+
+def test_init_reorder_at_init_from(tmp_path):
+    """config init_reorder: the trainer re-orders right after --init-from."""
+    from track1.checkpoint import save_atomic
+    from track1.train.config import resolve_config
+    from track1.train.loop import Trainer
+    net = _net()
+    save_atomic({"model": net.state_dict(), "config": {"space": "track1_resnet48",
+                 "model": {"num_classes": 10, "activation": "relu"}}}, tmp_path / "init.pth")
+    logs: list[str] = []
+    cfg = resolve_config("demo", {"ckpt_dir": str(tmp_path), "name": "r", "init_reorder": True,
+                                  "init_from": str(tmp_path / "init.pth")}, [])
+    trainer = Trainer(cfg, log=logs.append)
+    net.reorder_channels()
+    got = trainer.supernet.state_dict()
+    assert all(torch.equal(v, got[k]) for k, v in net.state_dict().items())
+    assert any("re-ordered" in line for line in logs)

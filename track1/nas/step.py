@@ -136,7 +136,9 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     called when ``cfg.teacher_kd`` is 0."""
     no_sync = no_sync or contextlib.nullcontext
     autocast = autocast or contextlib.nullcontext
-    space = supernet.space
+    # the sampler's view of the space: its largest/smallest are the sandwich's ends (a
+    # few-shot part moves them into the part)
+    space = sampler.space
     ranking = cfg.ranking != "none" and teacher is not None
     if cfg.ranking != "none" and teacher is None:
         raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")

@@ -89,6 +89,15 @@ class LambdaConfig:
 
 
 @dataclass
+class PartConfig:
+    """Train one part of a few-shot split (``track1.nas.fewshot``): the archs whose genes
+    ``genes`` take the values ``values``."""
+
+    genes: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+
+
+@dataclass
 class TrainSubsetConfig:
     """Train on a seeded part of the training images only (the NB201 protocols' half)."""
 
@@ -146,6 +155,7 @@ class TrainConfig:
     cuda_graph: bool = True            # engine fast on CUDA: capture the step as one CUDA graph
     train_subset: TrainSubsetConfig | None = None
     subnet: str | None = None          # train this one arch alone (``track1 train-subnet``)
+    part: PartConfig | None = None     # train one part of a few-shot split
     loss: LossConfig = field(default_factory=LossConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -156,6 +166,7 @@ class TrainConfig:
     ckpt_dir: str | None = None        # default track1.checkpoint.DEFAULT_DIR
     init_from: str | None = None       # .pdparams (organisers' ResNet-48) or a track1 .pth
     init_head: bool = True             # also copy the classifier (class counts must agree)
+    init_reorder: bool = False         # after --init-from: channels re-ordered by importance
     kd_teacher: str | None = None      # loss.teacher_kd's frozen teacher: .pdparams or a .pth
     kd_teacher_arch: str | None = None  # the teacher's subnet (None: the largest)
     kd_teacher_bn: str = "auto"        # auto | stored | batch (track1.train.kd_teacher)

@@ -31,6 +31,7 @@ from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, sav
 from track1.data.split import training_subset
 from track1.nas.sampler import MarginSampler
 from track1.nas.distributions import OneArchSpace, sampling_space
+from track1.nas.fewshot import PartSpace
 from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
 from track1.resumable import AppendLog, read_records
@@ -307,6 +308,12 @@ class Trainer:
             zero_init_residual(supernet)
         if ckpt is None and config.init_from:
             init_weights_from(supernet, config.init_from, config, self.log)
+            if config.init_reorder:  # so narrower subnets keep the most important channels
+                if not callable(getattr(supernet, "reorder_channels", None)):
+                    raise TrainError(f"init_reorder: the {config.space!r} supernet has no "
+                                     "channel re-ordering")
+                supernet.reorder_channels()
+                self.log("channels re-ordered by importance (largest subnet unchanged)")
 
         self.batches = batches if batches is not None else build_batches(config, info)
         steps = len(self.batches)
@@ -332,6 +339,8 @@ class Trainer:
                 raise TrainError(f"config 'subnet': {e}") from None
         try:
             sample_space = build_space_for_sampler(space, config.sampler.distance)
+            if config.part is not None:  # one part of a few-shot split
+                sample_space = PartSpace(sample_space, config.part.genes, config.part.values)
             if subnet is not None:  # stand-alone training: every step, that one path
                 sample_space = OneArchSpace(sample_space, subnet)
             else:
