@@ -138,7 +138,7 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     autocast = autocast or contextlib.nullcontext
     # the sampler's view of the space: its largest/smallest are the sandwich's ends (a
     # few-shot part moves them into the part)
-    space = sampler.space
+    space = getattr(sampler, "space", None) or supernet.space
     ranking = cfg.ranking != "none" and teacher is not None
     if cfg.ranking != "none" and teacher is None:
         raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
