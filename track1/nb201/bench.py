@@ -404,7 +404,13 @@ def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batc
     merged_path = root / "fewshot.pth"
     if merged_path.exists():
         return load_checkpoint(merged_path), 0
-    split = max(1, int(round(float(fewshot.get("share", 0.5)) * total)))
+    parts = parts_of(build_supernet(config.space, config.model).space, genes)
+    # the parts share (1 - share) of the steps equally, the one-shot phase takes the rest:
+    # exactly the one-shot method's total
+    part_steps = max(1, int((1.0 - float(fewshot.get("share", 0.5))) * total) // len(parts))
+    split = total - len(parts) * part_steps
+    if split < 1:
+        raise BenchError(f"a budget of {total} steps is too small for {len(parts)} parts")
     oneshot = root / config.name / "last.pth"
     done = int(load_checkpoint(oneshot)["step"]) if oneshot.exists() else 0
     trained = 0
@@ -414,12 +420,13 @@ def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batc
     at_split = load_checkpoint(oneshot)
     if int(at_split["step"]) != split:
         raise BenchError(f"{oneshot} is at step {at_split['step']}, not at the split ({split})")
-    space = build_supernet(config.space, config.model).space
-    parts = parts_of(space, genes)
-    part_steps = max(1, (total - split) // len(parts))
+
     steps_per_epoch = len(batches) if batches is not None else steps_per_epoch_of(config)
-    epochs = math.ceil(part_steps / steps_per_epoch)
-    per_epoch = math.ceil(part_steps / epochs)
+    # exactly part_steps each (equal total steps with the one-shot method): the fewest
+    # epochs of equal length that fit the data's epoch
+    epochs = next(e for e in range(math.ceil(part_steps / steps_per_epoch), part_steps + 1)
+                  if part_steps % e == 0 and part_steps // e <= steps_per_epoch)
+    per_epoch = part_steps // epochs
     # the one-shot schedule's lr at the split, as a base lr per 256 images
     lr = at_split["optimizer"]["param_groups"][0]["lr"] * 256 / config.batch_size
     paths = []
