@@ -497,8 +497,10 @@ def test_top5_beside_top1(supernet, images):
                              for i in range(0, len(ev), 16)])
         direct = (out.topk(5, 1).indices == labels[:, None]).any(1).float().mean().item()
         assert top5 == pytest.approx(direct) and top5 >= top1 and top5 > 0
+        loss = scorer.last_loss
         via_prefix = list(PrefixScorer(scorer, cache_bytes=0).score_many([("k", arch)]))
         assert via_prefix[0][2] == top1 and scorer.last_top5 == top5
+        assert scorer.last_loss == pytest.approx(loss, rel=1e-6)  # the loss too, for search
 
 
 def test_results_log_has_top5_and_submission_only_top1(tiny_setup, tmp_path):

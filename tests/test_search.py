@@ -175,3 +175,16 @@ def test_evolution_scores_distinct_archs():
         regularized_evolution(space, fitness, population=10, generations=9, seed=seed,
                               crossover_prob=0.5)
         assert len(calls) == len(set(calls)) == 100
+
+
+def test_search_by_minus_loss(nb201_checkpoint, tmp_path):
+    """--fitness neg_loss: the search maximises minus the supernet's loss; top.json is
+    ranked by it and keeps accuracy and loss beside it."""
+    assert _search(nb201_checkpoint, tmp_path / "nl", "--generations", "1",
+                   "--fitness", "neg_loss") == 0
+    summary = json.loads((tmp_path / "nl" / "top.json").read_text())
+    history = [json.loads(line) for line in (tmp_path / "nl" / "history.jsonl").open()]
+    assert summary["fitness"] == "neg_loss"
+    assert all(h["fitness"] == -h["loss"] for h in history)
+    assert summary["top"][0]["loss"] == min(h["loss"] for h in history)
+    assert [t["loss"] for t in summary["top"]] == sorted(t["loss"] for t in summary["top"])

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="search seeds")
     p.add_argument("--population", type=int, default=10)
     p.add_argument("--generations", type=int, default=9)
+    p.add_argument("--fitness", choices=("acc", "neg_loss"), default="acc",
+                   help="what search maximises: the supernet's accuracy or minus its loss")
     p.add_argument("--max-flops-quantile", type=float, default=0.5,
                    help="FLOPs cap: this quantile of the space's archs (1 = no cap)")
     p.add_argument("--protocol", default="paper", help="the bench protocol (held-out images)")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     gt = load_ground_truth()
     seeds = [int(s) for s in args.seeds.split(",")]
     opts = SearchOptions(bn_mode="recalibrate", batch_size=256, calib_batch_size=256,
-                         device="cpu")
+                         device="cpu", fitness=args.fitness)
     rows, oracle = [], None
     for run in args.runs.split(","):
         supernet, _ = load_supernet(Path(args.bench) / run / "ckpt" / "supernet" / "last.pth")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         oracle = {"archs": len(within), "best_test": max(gt[c].test for c in within),
                   "mean_test": statistics.mean(gt[c].test for c in within),
                   "max_flops": bounds.max_flops}
-        with AppendLog(out / run / "scored.jsonl", "arch", ("acc",)) as cache:
+        with AppendLog(out / run / "scored.jsonl", "arch", ("acc", "loss")) as cache:
             fitness = SupernetFitness(supernet, images, opts, cache, torch.device("cpu"))
             for seed in seeds:
                 for method in ("evolution", "random"):
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "seconds": round(time.perf_counter() - t0, 1)})
                     print(json.dumps(rows[-1]), flush=True)
             fitness.close()
-    summary = {"protocol": args.protocol, "population": args.population,
+    summary = {"protocol": args.protocol, "fitness": args.fitness, "population": args.population,
                "generations": args.generations, "eval_images": args.eval_images,
                "calib_images": args.calib_images, "max_flops_quantile": args.max_flops_quantile,
                "oracle_within_cap": oracle, "rows": rows, "mean": {}}

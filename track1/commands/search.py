@@ -9,7 +9,7 @@ from track1.commands.argtypes import int_at_least, positive_float
 
 def register(sub: argparse._SubParsersAction) -> None:
     from track1.evaluate.defaults import BN_MODES
-    from track1.search.options import METHODS, SearchOptions
+    from track1.search.options import FITNESS, METHODS, SearchOptions
     d = SearchOptions()
     p = sub.add_parser(
         "search", help="search a trained supernet for the best arch under FLOPs/params bounds",
@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default=d.method,
                    help=f"search strategy (default {d.method}; random is the baseline at equal "
                         "cost)")
+    p.add_argument("--fitness", choices=FITNESS, default=d.fitness,
+                   help=f"what search maximises (default {d.fitness}): the supernet's top-1, or "
+                        "minus its mean cross-entropy, which ranked better at small training "
+                        "budgets on NAS-Bench-201 (docs/results/NOTES.md)")
     p.add_argument("--population", type=int_at_least(2), default=d.population,
                    help=f"archs per generation, and the population size (default "
                         f"{d.population})")
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mutate_prob > 1.0:
         raise SearchError(f"--mutate-prob must be in (0, 1], got {args.mutate_prob}")
     opts = SearchOptions(
-        checkpoint=args.checkpoint, out=args.out, method=args.method,
+        checkpoint=args.checkpoint, out=args.out, method=args.method, fitness=args.fitness,
         population=args.population, generations=args.generations, tournament=args.tournament,
         mutate_prob=args.mutate_prob, crossover_prob=args.crossover_prob, seed=args.seed,
         bounds=Bounds(args.min_flops, args.max_flops, args.min_params, args.max_params),

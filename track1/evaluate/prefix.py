@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from track1.evaluate.bn import bn_layers, reset_bn_statistics
@@ -114,12 +115,18 @@ class PrefixScorer:
                 self.cached += size
         sc = self.scorer
         hits = torch.zeros(2, dtype=torch.int64, device=sc.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=sc.device)
         lo = 0
         for x in evals:
-            hits += top1_top5_hits(self.net.forward_head(x), sc.labels[lo:lo + len(x)])
+            logits = self.net.forward_head(x)
+            y = sc.labels[lo:lo + len(x)]
+            hits += top1_top5_hits(logits, y)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             lo += len(x)
         top1, top5 = hits.tolist()
-        sc.last_top5 = top5 / sc.eval_images.n  # as SubnetScorer.score leaves it
+        # as SubnetScorer.score leaves them
+        sc.last_top5 = top5 / sc.eval_images.n
+        sc.last_loss = loss_sum.item() / sc.eval_images.n
         return top1 / sc.eval_images.n
 
     def score_many(self, entries: Iterable[tuple[str, object]]) -> Iterator[tuple[str, object, float]]:

@@ -9,6 +9,10 @@ from track1.evaluate.defaults import DEFAULT_BN_MODE
 from track1.search.evolution import Bounds
 
 METHODS = ("evolution", "random")
+#: what search maximises: top-1 on the held-out images, or minus their mean cross-entropy
+#: (at small training budgets the supernet ranks by loss better than by accuracy,
+#: docs/results/NOTES.md)
+FITNESS = ("acc", "neg_loss")
 
 
 @dataclass
@@ -16,6 +20,7 @@ class SearchOptions:
     checkpoint: str | None = None
     out: str | None = None
     method: str = "evolution"
+    fitness: str = "acc"
     population: int = 8
     generations: int = 3
     tournament: int | None = None

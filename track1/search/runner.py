@@ -32,7 +32,7 @@ from track1.evaluate.results import write_json_atomic
 from track1.registry import load_supernet
 from track1.resumable import AppendLog, claim_folder, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
-from track1.search.options import METHODS, SearchOptions
+from track1.search.options import FITNESS, METHODS, SearchOptions
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_OUT_ROOT = ROOT / "runs" / "search"
@@ -51,6 +51,7 @@ class SupernetFitness:
                                    device=device)
         self.space, self.cache, self.on_scored = supernet.space, cache, on_scored
         self.prefix = supports_prefix_sharing(supernet)
+        self.fitness = opts.fitness
         self.scored_now = 0
 
     def close(self) -> None:
@@ -66,7 +67,8 @@ class SupernetFitness:
         def record(code: str, acc: float) -> None:
             cost = self.space.cost(todo[code])
             self.cache.append({"arch": code, "acc": acc, "acc5": self.scorer.last_top5,
-                               "flops": cost["flops"], "params": cost["params"]})
+                               "loss": self.scorer.last_loss, "flops": cost["flops"],
+                               "params": cost["params"]})
             self.scored_now += 1
             self.on_scored(1)
         if todo:
@@ -76,6 +78,8 @@ class SupernetFitness:
             else:
                 for code, arch in todo.items():
                     record(code, self.scorer.score(arch))
+        if self.fitness == "neg_loss":
+            return [-float(self.cache.done[c]["loss"]) for c in codes]
         return [float(self.cache.done[c]["acc"]) for c in codes]
 
 
@@ -86,6 +90,8 @@ class Search:
     def __init__(self, opts: SearchOptions, log: Callable[[str], None] = print) -> None:
         if opts.method not in METHODS:
             raise SearchError(f"--method must be one of {METHODS}, got {opts.method!r}")
+        if opts.fitness not in FITNESS:
+            raise SearchError(f"--fitness must be one of {FITNESS}, got {opts.fitness!r}")
         check_bn_mode(opts.bn_mode)
         opts.bounds.check()
         if opts.top_k < 1:
@@ -121,7 +127,7 @@ class Search:
             raise SearchError(f"{self.out} holds scores of a different setup (differs in: "
                               f"{', '.join(diff)}); pass --fresh to discard them or another "
                               "--out")
-        return AppendLog(cache_path, "arch", ("acc",))
+        return AppendLog(cache_path, "arch", ("acc", "loss"))
 
     def run(self) -> dict[str, Any]:
         """Search; returns the summary written to ``top.json``."""
@@ -142,10 +148,11 @@ class Search:
         history: list[dict[str, Any]] = []
 
         def on_generation(generation: int, scored: list[tuple[Hashable, float]]) -> None:
-            history.extend({"generation": generation, "arch": self.space.encode(a), "acc": acc}
-                           for a, acc in scored)
-            best = max(h["acc"] for h in history)
-            bar.set_postfix_str(f"gen {generation} best {100 * best:.2f}%")
+            history.extend({"generation": generation, "arch": self.space.encode(a),
+                            "fitness": value} for a, value in scored)
+            best = max(h["fitness"] for h in history)
+            bar.set_postfix_str(f"gen {generation} best {opts.fitness} "
+                                + (f"{100 * best:.2f}%" if opts.fitness == "acc" else f"{best:.4f}"))
 
         fitness = SupernetFitness(self.supernet, images, opts, cache, self.device, bar.update)
         start = time.perf_counter()
@@ -165,8 +172,9 @@ class Search:
             fitness.close()
             cache.close()
         seconds = time.perf_counter() - start
-        for h in history:  # top-5 beside top-1 (absent for scores cached before it existed)
-            h["acc5"] = cache.done[h["arch"]].get("acc5")
+        for h in history:  # what the supernet said (acc5 absent for scores cached before it)
+            rec = cache.done[h["arch"]]
+            h.update(acc=float(rec["acc"]), acc5=rec.get("acc5"), loss=float(rec["loss"]))
         return self._write_outputs(history, fitness.scored_now, seconds)
 
     def _write_outputs(self, history: list[dict[str, Any]], scored_now: int,
@@ -177,12 +185,12 @@ class Search:
             h["flops"], h["params"] = cost["flops"], cost["params"]
         write_records(self.out / "history.jsonl", history)
         unique = {h["arch"]: h for h in history}
-        ranked = sorted(unique.values(), key=lambda h: (-h["acc"], h["flops"], h["arch"]))
-        top = [{"rank": i + 1, "arch": h["arch"], "acc": h["acc"], "acc5": h["acc5"],
-                "flops": h["flops"],
+        ranked = sorted(unique.values(), key=lambda h: (-h["fitness"], h["flops"], h["arch"]))
+        top = [{"rank": i + 1, "arch": h["arch"], "fitness": h["fitness"], "acc": h["acc"],
+                "acc5": h["acc5"], "loss": h["loss"], "flops": h["flops"],
                 "params": h["params"], "generation": h["generation"]}
                for i, h in enumerate(ranked[:opts.top_k])]
-        summary = {"method": opts.method, "space": self.space.name,
+        summary = {"method": opts.method, "fitness": opts.fitness, "space": self.space.name,
                    "checkpoint": str(self.ckpt_path), "seed": opts.seed,
                    "population": opts.population, "generations": opts.generations,
                    "bounds": asdict(opts.bounds), "archs_scored": len(unique),
@@ -192,9 +200,11 @@ class Search:
         write_json_atomic(summary, self.out / "top.json", indent=1)
         if opts.plot:
             plot_search(list(unique.values()), self.out / "pareto.png",
-                        f"{opts.method} on {self.space.name}: {len(unique)} archs")
+                        f"{opts.method} on {self.space.name}: {len(unique)} archs",
+                        neg_loss=opts.fitness == "neg_loss")
         best = top[0]
-        self.log(f"best: {best['arch']} predicted {100 * best['acc']:.2f}% at "
+        self.log(f"best: {best['arch']} predicted {100 * best['acc']:.2f}% (loss "
+                 f"{best['loss']:.4f}) at "
                  f"{best['flops']:.4g} FLOPs, {best['params']:.4g} params; "
                  f"{scored_now} scored now, {len(unique) - scored_now} from the cache, "
                  f"{seconds:.1f} s")
@@ -203,15 +213,17 @@ class Search:
         return summary
 
 
-def plot_search(points: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Predicted accuracy against FLOPs for every scored arch (colour: generation), the
-    Pareto front (no arch both cheaper and better) as a line, the best arch marked."""
+def plot_search(points: list[dict[str, Any]], path: Path, title: str,
+                neg_loss: bool = False) -> None:
+    """The fitness (predicted accuracy, or minus the loss) against FLOPs for every scored
+    arch (colour: generation), the Pareto front (no arch both cheaper and better) as a
+    line, the best arch marked."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401 (bar.locator)
     flops = [p["flops"] for p in points]
-    accs = [100 * p["acc"] for p in points]
+    accs = [-p["loss"] if neg_loss else 100 * p["acc"] for p in points]
     front = pareto_front(list(zip(flops, accs)))
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     sc = ax.scatter(flops, accs, c=[p["generation"] for p in points], cmap="viridis", s=14,
@@ -225,7 +237,7 @@ def plot_search(points: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.scatter([flops[best]], [accs[best]], marker="*", s=160, color="crimson", zorder=3,
                label="best")
     ax.set_xlabel("FLOPs")
-    ax.set_ylabel("predicted top-1 (%)")
+    ax.set_ylabel("minus predicted loss" if neg_loss else "predicted top-1 (%)")
     ax.set_title(title)
     ax.legend(loc="lower right")
     fig.tight_layout()
