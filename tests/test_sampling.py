@@ -16,6 +16,7 @@ from track1.resnet48.official import load_arch_list
 from track1.resnet48.space import ResNet48Space
 from track1.train.config import TrainConfigError, resolve_config
 from track1.train.loop import train
+from tests.test_train import SyntheticBatches
 
 
 def test_list_sampler_draws_only_listed_archs():
@@ -58,34 +59,18 @@ def _config(tmp_path, name, *sets):
                                    "batch_size": 4, "max_steps_per_epoch": 3}, base)
 
 
-class Batches:
-    def __init__(self) -> None:
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return 3
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def iter_from(self, start: int):
-        for step in range(start, 3):
-            g = torch.Generator().manual_seed(100 * self.epoch + step)
-            yield torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
-
-
 @pytest.mark.parametrize("kind", ["flops_balanced", "size_biased"])
 def test_training_with_a_sampler_kind_resumes_bitwise(tmp_path, kind):
-    whole = train(_config(tmp_path, "whole", f"sampler.kind={kind}"), batches=Batches(),
+    whole = train(_config(tmp_path, "whole", f"sampler.kind={kind}"), batches=SyntheticBatches(),
                   log=lambda s: None)
     cfg = _config(tmp_path, "split", f"sampler.kind={kind}")
-    train(cfg, batches=Batches(), log=lambda s: None, stop_after_steps=2)
-    split = train(cfg, batches=Batches(), log=lambda s: None)
+    train(cfg, batches=SyntheticBatches(), log=lambda s: None, stop_after_steps=2)
+    split = train(cfg, batches=SyntheticBatches(), log=lambda s: None)
     a, b = load_checkpoint(whole), load_checkpoint(split)
     assert a["step"] == b["step"] == 6
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
-    uniform = load_checkpoint(train(_config(tmp_path, "uniform"), batches=Batches(),
+    uniform = load_checkpoint(train(_config(tmp_path, "uniform"), batches=SyntheticBatches(),
                                     log=lambda s: None))
     assert any(not torch.equal(v, uniform["model"][k]) for k, v in a["model"].items())
 

@@ -26,11 +26,14 @@ class SyntheticBatches:
     def __len__(self) -> int:
         return self.steps
 
+    def batch_at(self, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(1000 * epoch + step)
+        return (torch.randn(self.batch, 3, self.size, self.size, generator=g),
+                torch.randint(0, self.classes, (self.batch,), generator=g))
+
     def iter_from(self, start: int = 0):
         for step in range(start, self.steps):
-            g = torch.Generator().manual_seed(1000 * self.epoch + step)
-            yield (torch.randn(self.batch, 3, self.size, self.size, generator=g),
-                   torch.randint(0, self.classes, (self.batch,), generator=g))
+            yield self.batch_at(self.epoch, step)
 
 
 def _config(tmp_path, name: str, more_sets: list[str] = (), **extra) -> TrainConfig:

@@ -15,31 +15,10 @@ from track1.commands.train_subnet import SINGLE_PATH
 from track1.registry import build_supernet, load_supernet
 from track1.train.config import resolve_config
 from track1.train.loop import train
+from tests.test_train import SyntheticBatches
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
 MODEL = {"num_classes": 10, "C": 4, "N": 1}
-
-
-class Batches:
-    """The ``TrainBatches`` interface over seeded random tensors."""
-
-    def __init__(self, steps: int = 4, batch: int = 4) -> None:
-        self.steps, self.batch, self.epoch = steps, batch, 0
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def batch_at(self, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(1000 * epoch + step)
-        return (torch.randn(self.batch, 3, 32, 32, generator=g),
-                torch.randint(0, 10, (self.batch,), generator=g))
-
-    def iter_from(self, start: int):
-        for step in range(start, self.steps):
-            yield self.batch_at(self.epoch, step)
 
 
 def _config(tmp_path, name: str, *sets: str):
@@ -67,14 +46,14 @@ def test_subnet_training_equals_training_the_static_network(tmp_path):
     lr = cfg.lr * cfg.batch_size / 256
     opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
                            {"params": rest, "weight_decay": 0.0}], lr=lr, momentum=0.9)
-    batches = Batches()
+    batches = SyntheticBatches(steps=4)
     for epoch in range(cfg.epochs):
         for step in range(len(batches)):
             x, y = batches.batch_at(epoch, step)
             opt.zero_grad()
             nn.functional.cross_entropy(static(x), y).backward()
             opt.step()
-    last = train(cfg, batches=Batches(), log=lambda s: None)
+    last = train(cfg, batches=SyntheticBatches(steps=4), log=lambda s: None)
     net, _ = load_supernet(last)
     trained = net.extract(space.decode(ARCH)).state_dict()
     moved = 0
@@ -85,10 +64,10 @@ def test_subnet_training_equals_training_the_static_network(tmp_path):
 
 
 def test_subnet_training_resumes_bitwise(tmp_path):
-    whole = train(_config(tmp_path, "whole"), batches=Batches(), log=lambda s: None)
+    whole = train(_config(tmp_path, "whole"), batches=SyntheticBatches(steps=4), log=lambda s: None)
     cfg = _config(tmp_path, "split")
-    train(cfg, batches=Batches(), log=lambda s: None, stop_after_steps=3)
-    split = train(cfg, batches=Batches(), log=lambda s: None)
+    train(cfg, batches=SyntheticBatches(steps=4), log=lambda s: None, stop_after_steps=3)
+    split = train(cfg, batches=SyntheticBatches(steps=4), log=lambda s: None)
     a, b = load_checkpoint(whole), load_checkpoint(split)
     assert a["step"] == b["step"] == 8
     for k, v in a["model"].items():
@@ -129,11 +108,11 @@ def test_val_gt_ranks_and_keeps_the_best_checkpoint(tmp_path):
     overrides = {"ckpt_dir": str(tmp_path), "name": "gt", "epochs": 3, "batch_size": 4}
     logs: list[str] = []
     cfg = resolve_config("demo", overrides, sets)
-    train(cfg, batches=Batches(steps=2), log=logs.append, stop_after_steps=4)
+    train(cfg, batches=SyntheticBatches(steps=2), log=logs.append, stop_after_steps=4)
     lines = [json.loads(x) for x in (tmp_path / "gt" / "val_gt.jsonl").read_text().splitlines()]
     # stopped right after epoch 2's checkpoint, before its check: the restart makes it
     assert [r["epoch"] for r in lines] == [1] and lines[0]["n"] == 12
-    train(cfg, batches=Batches(steps=2), log=logs.append)
+    train(cfg, batches=SyntheticBatches(steps=2), log=logs.append)
     lines = [json.loads(x) for x in (tmp_path / "gt" / "val_gt.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     kendalls = [r["kendall"] for r in lines]
@@ -149,5 +128,5 @@ def test_val_gt_ranks_and_keeps_the_best_checkpoint(tmp_path):
     four = resolve_config("demo", {**overrides, "name": "four", "epochs": 1},
                           sets + ["model={num_classes: 10, C: 4, N: 1, "
                                   "ops: [skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3]}"])
-    train(four, batches=Batches(steps=1), log=logs.append)
+    train(four, batches=SyntheticBatches(steps=1), log=logs.append)
     assert any("outside this space skipped" in line for line in logs)
