@@ -150,3 +150,15 @@ class PrefixScorer:
             self.stack.clear()
             self.cached = 0
             self.net.eval()
+
+
+def score_entries(scorer: SubnetScorer, entries: Sequence[tuple[str, object]],
+                  cache_bytes: int | None = None) -> Iterator[tuple[str, object, float]]:
+    """``(key, arch, accuracy)`` of every entry: with prefix sharing (in prefix order) where
+    the scorer's supernet exposes its segments, else one at a time in the given order. The
+    scorer's ``last_loss`` and ``last_top5`` belong to the entry just yielded."""
+    if supports_prefix_sharing(scorer.supernet):
+        yield from PrefixScorer(scorer, cache_bytes).score_many(entries)
+    else:
+        for key, arch in entries:
+            yield key, arch, scorer.score(arch)

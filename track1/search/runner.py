@@ -27,7 +27,7 @@ from track1.checkpoint import find_latest
 from track1.evaluate.bn import check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.images import ScoringImages
-from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
+from track1.evaluate.prefix import score_entries
 from track1.evaluate.results import write_json_atomic
 from track1.registry import load_supernet
 from track1.resumable import AppendLog, claim_folder, write_records
@@ -50,7 +50,6 @@ class SupernetFitness:
                                    batch_size=batch, calib_batch_size=opts.calib_batch_size,
                                    device=device)
         self.space, self.cache, self.on_scored = supernet.space, cache, on_scored
-        self.prefix = supports_prefix_sharing(supernet)
         self.fitness = opts.fitness
         self.scored_now = 0
 
@@ -71,13 +70,8 @@ class SupernetFitness:
                                "params": cost["params"]})
             self.scored_now += 1
             self.on_scored(1)
-        if todo:
-            if self.prefix:
-                for code, _, acc in PrefixScorer(self.scorer).score_many(list(todo.items())):
-                    record(code, acc)
-            else:
-                for code, arch in todo.items():
-                    record(code, self.scorer.score(arch))
+        for code, _, acc in score_entries(self.scorer, list(todo.items())):
+            record(code, acc)
         if self.fitness == "neg_loss":
             return [-float(self.cache.done[c]["loss"]) for c in codes]
         return [float(self.cache.done[c]["acc"]) for c in codes]
@@ -172,17 +166,15 @@ class Search:
             fitness.close()
             cache.close()
         seconds = time.perf_counter() - start
-        for h in history:  # what the supernet said (acc5 absent for scores cached before it)
+        for h in history:  # what the supernet said and the costs, as the cache recorded them
             rec = cache.done[h["arch"]]
-            h.update(acc=float(rec["acc"]), acc5=rec.get("acc5"), loss=float(rec["loss"]))
+            h.update(acc=float(rec["acc"]), acc5=rec.get("acc5"), loss=float(rec["loss"]),
+                     flops=rec["flops"], params=rec["params"])
         return self._write_outputs(history, fitness.scored_now, seconds)
 
     def _write_outputs(self, history: list[dict[str, Any]], scored_now: int,
                        seconds: float) -> dict[str, Any]:
         opts = self.opts
-        for h in history:
-            cost = self.space.cost(self.space.decode(h["arch"]))
-            h["flops"], h["params"] = cost["flops"], cost["params"]
         write_records(self.out / "history.jsonl", history)
         unique = {h["arch"]: h for h in history}
         ranked = sorted(unique.values(), key=lambda h: (-h["fitness"], h["flops"], h["arch"]))

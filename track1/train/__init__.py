@@ -1,5 +1,6 @@
-"""Supernet training: config resolution, the training loop, torchrun helpers and the
-Paddle ``.pdparams`` importer. ``train(config)`` runs one resolved config.
+"""Supernet training: the typed run config (``config``), the ``Trainer`` (``loop``), the
+ground-truth check of ``--val-gt`` (``rank_check``), the external teacher (``kd_teacher``)
+and the few-shot merge (``fewshot``). ``loop.train(config)`` runs one resolved config.
 
 Kept import-light (the CLI imports ``TrainError`` from here at start-up).
 """

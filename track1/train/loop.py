@@ -142,9 +142,16 @@ def list_archs(space: Any, path: str | None) -> list:
         raise TrainError(f"sampler.kind list: the {space.name!r} space has no official list; "
                          "set sampler.archs to a list file")
     try:
-        return [space.decode(code) for code in load_arch_list(path, space.decode).values()]
+        codes = load_arch_list(path)
     except ArchListError as e:
         raise TrainError(f"sampler.archs: {e}") from None
+    archs = []
+    for key, code in codes.items():  # each code decoded once (45,000 in the official list)
+        try:
+            archs.append(space.decode(code))
+        except ValueError as e:
+            raise TrainError(f"sampler.archs: arch list {path}: entry {key!r}: {e}") from None
+    return archs
 
 
 def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -28,11 +27,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from track1.evaluate.arch_list import refuse_duplicate_keys
+from track1.evaluate.arch_list import ArchListError, read_list_json
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.images import ScoringImages
 from track1.evaluate.metrics import rank_correlations
-from track1.evaluate.prefix import PrefixScorer, supports_prefix_sharing
+from track1.evaluate.prefix import score_entries
 from track1.train.config import ValGtConfig
 from track1.train.errors import TrainError
 
@@ -42,48 +41,51 @@ ACC_COLUMNS = ("acc", "cifar10_valid_acc")
 
 def read_ground_truth(path: str | Path, column: str | None = None) -> dict[str, float]:
     """``{arch code: accuracy}`` of a ground-truth file, in file order; one
-    ``TrainError`` line naming the file and the entry or column at fault."""
+    ``TrainError`` line naming the file and the entry or column at fault. A JSON file is
+    read as the challenge's lists are (``track1.evaluate.arch_list.read_list_json``)."""
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"--val-gt {path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
     stem = path.name[:-3] if path.suffix == ".gz" else path.name
+    if stem.endswith(".csv"):
+        rows = _csv_rows(path, column)
+    else:
+        try:
+            data = read_list_json(path)
+        except ArchListError as e:
+            raise TrainError(f"--val-gt {path}: {e}") from None
+        rows = [(e.get("arch") if isinstance(e, dict) else None,
+                 e.get("acc") if isinstance(e, dict) else None, f"entry {k!r}")
+                for k, e in data.items()]
     out: dict[str, float] = {}
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            if stem.endswith(".csv"):
-                reader = csv.DictReader(f)
-                names = reader.fieldnames or []
-                col = column or next((c for c in ACC_COLUMNS if c in names), None)
-                if "arch" not in names or col not in names:
-                    raise TrainError(f"--val-gt {path}: a CSV needs an 'arch' column and an "
-                                     f"accuracy column ({column or ' or '.join(ACC_COLUMNS)}); "
-                                     f"it has {names}")
-                rows = ((r["arch"], r[col], f"row {i + 2}") for i, r in enumerate(reader))
-            else:
-                data = json.load(f, object_pairs_hook=refuse_duplicate_keys)
-                if not isinstance(data, dict):
-                    raise TrainError(f"--val-gt {path}: expected a JSON object of "
-                                     '{"key": {"arch": ..., "acc": ...}}')
-                rows = ((e.get("arch") if isinstance(e, dict) else None,
-                         e.get("acc") if isinstance(e, dict) else None, f"entry {k!r}")
-                        for k, e in data.items())
-            for arch, acc, where in rows:
-                try:
-                    value = float(acc)
-                except (TypeError, ValueError):
-                    raise TrainError(f"--val-gt {path}: {where} has no numeric accuracy "
-                                     f"({acc!r})") from None
-                if not isinstance(arch, str) or not arch:
-                    raise TrainError(f"--val-gt {path}: {where} has no arch string")
-                out[arch] = value
-    except TrainError:
-        raise
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise TrainError(f"--val-gt {path}: cannot read it ({str(e)[:200]})") from None
+    for arch, acc, where in rows:
+        try:
+            value = float(acc)
+        except (TypeError, ValueError):
+            raise TrainError(f"--val-gt {path}: {where} has no numeric accuracy "
+                             f"({acc!r})") from None
+        if not isinstance(arch, str) or not arch:
+            raise TrainError(f"--val-gt {path}: {where} has no arch string")
+        out[arch] = value
     if len(out) < 2:
         raise TrainError(f"--val-gt {path}: {len(out)} arch(s); a ranking needs at least 2")
     return out
+
+
+def _csv_rows(path: Path, column: str | None) -> list[tuple[str, str, str]]:
+    """``(arch, accuracy text, where)`` of every row of a ground-truth CSV (gzip or plain)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            names, rows = reader.fieldnames or [], list(reader)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as e:
+        raise TrainError(f"--val-gt {path}: cannot read it ({str(e)[:200]})") from None
+    col = column or next((c for c in ACC_COLUMNS if c in names), None)
+    if "arch" not in names or col not in names:
+        raise TrainError(f"--val-gt {path}: a CSV needs an 'arch' column and an accuracy "
+                         f"column ({column or ' or '.join(ACC_COLUMNS)}); it has {names}")
+    return [(r["arch"], r[col], f"row {i + 2}") for i, r in enumerate(rows)]
 
 
 class GroundTruthCheck:
@@ -132,11 +134,7 @@ class GroundTruthCheck:
         with SubnetScorer(self.supernet, eval_u8, labels, calib_u8, bn_mode=self.cfg.bn_mode,
                           batch_size=self.cfg.batch_size, calib_batch_size=self.cfg.batch_size,
                           device=self.device, channels_last=self.channels_last) as scorer:
-            entries = list(self.archs.items())
-            if supports_prefix_sharing(self.supernet):
-                pred = {c: acc for c, _, acc in PrefixScorer(scorer).score_many(entries)}
-            else:
-                pred = {c: scorer.score(a) for c, a in entries}
+            pred = {c: acc for c, _, acc in score_entries(scorer, list(self.archs.items()))}
         codes = list(self.archs)
         metrics = rank_correlations([pred[c] for c in codes], [self.truth[c] for c in codes])
         return {**metrics, "pred": pred}
