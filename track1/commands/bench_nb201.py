@@ -71,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train up to N (method, seed) runs at once, each its own process with its "
                         "log in <out>/<run>/log.txt. On a GPU the plain NB201 step is launch-bound: six "
                         "processes gave 3.3x the throughput of one on an H100")
+    p.add_argument("--train-only", action="store_true",
+                   help="train every run through its fraction points (their checkpoints kept as "
+                        "ckpt/supernet/atNNN.pth) and score nothing; a later call without it "
+                        "scores them, on this machine or another")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -91,6 +95,8 @@ def _child_argv(args: argparse.Namespace, data: str | None, method: str, seed: i
         argv += ["--lr", repr(args.lr)]
     if args.all:
         argv.append("--all")
+    if args.train_only:
+        argv.append("--train-only")
     for item in args.set:
         argv += ["--set", item]
     return argv
@@ -145,7 +151,9 @@ def _supervise(args: argparse.Namespace, data: str | None, out: Path, env: dict[
             log.close()
             run_dir = out / f"{method}_s{seed}"
             summary = run_dir / "summary.json"
-            if proc.returncode == 0 and summary.exists():
+            if proc.returncode == 0 and args.train_only:
+                print(f"trained {run_dir.name}", flush=True)
+            elif proc.returncode == 0 and summary.exists():
                 summaries.append(json.loads(summary.read_text()))
                 print(f"finished {run_dir.name}", flush=True)
             else:
@@ -206,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results, failed = [], []
     runs = [(method, seed) for seed in seeds for method in methods]
+    names = [f"{m}_s{s}" for m, s in runs]
     if args.jobs > 1 and len(runs) > 1:
         results, failed = run_parallel(args, data, runs, out)
         order = {f"{m}_s{s}": i for i, (m, s) in enumerate(runs)}
@@ -216,11 +225,14 @@ def run(args: argparse.Namespace) -> int:
             results.append(run_method(method, seed, out, codes, eval_data,
                                       bn_mode=args.bn_mode, target=args.target,
                                       train_kwargs=train_kwargs, score_batch=args.score_batch,
-                                      **score))
+                                      train_only=args.train_only, **score))
         except (ValueError, RuntimeError, ArithmeticError) as e:
             # one failing method (e.g. a teacher that cannot score) must not lose the rest
             failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
             print(f"FAILED {failed[-1]}", flush=True)
+    if args.train_only:
+        print(json.dumps({"protocol": protocol.name, "trained": names, "failed": failed}))
+        return 1 if failed else 0
     if args.compare_bn:
         compare_bn_modes(args.compare_bn, out, codes, eval_data, target=args.target,
                          score_batch=args.score_batch)

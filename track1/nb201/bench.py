@@ -26,6 +26,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -273,9 +274,15 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                bn_mode: str, target: str, train_kwargs: dict, score_batch: int,
                log: Callable[[str], None] = print, batches: Any = None,
                fractions: Sequence[float] = (1.0,), scorer: str = "plain",
-               archs_per_pass: int = 32) -> dict:
+               archs_per_pass: int = 32, train_only: bool = False) -> dict:
     """Train (or resume) one method; at each budget fraction score ``codes`` (Kendall over
-    training), write the summary; returns it."""
+    training), write the summary; returns it.
+
+    The checkpoint of every fraction point short of the end is kept beside ``last.pth``
+    (``at010.pth`` for 10%), so a point the run has trained past is scored from it (a
+    new scorer re-scores a finished run without training it again). ``train_only``
+    trains through every point, keeping those checkpoints, and scores nothing: a run
+    trained on one machine can be scored on another."""
     from track1.checkpoint import load_checkpoint
     from track1.registry import load_supernet
     from track1.train.loop import train
@@ -313,9 +320,19 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
         pred_path = run_dir / f"predictions{fraction_tag(fraction)}.csv"
         steps_before = int(ckpt["step"]) if ckpt is not None else 0
         complete = len(read_predictions(pred_path)) >= len(codes) if pred_path.exists() else False
+        snapshot = last_path.with_name(f"at{int(round(fraction * 100)):03d}.pth")
         if steps_before > target_steps and not complete:
-            log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} of "
-                f"the budget ({target_steps} steps); that point is skipped")
+            if train_only:
+                continue
+            if not snapshot.exists():
+                log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} "
+                    f"of the budget ({target_steps} steps); that point is skipped")
+                continue
+            point = load_checkpoint(snapshot)
+            rows = score_run(load_supernet(point, device)[0], codes, pred_path, eval_data,
+                             bn_mode, target, score_batch, progress=config.progress,
+                             scorer=scorer, archs_per_pass=archs_per_pass)
+            curve.append(_curve_point(fraction, int(point["step"]), rows))
             continue
         if fewshot:
             t0 = time.perf_counter()
@@ -333,24 +350,27 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 timing["train_s"] += time.perf_counter() - t0
                 timing["steps_timed"] += int(ckpt["step"]) - steps_before
             _write_json(timing_path, timing)
+            if fraction < 1.0 and int(ckpt["step"]) == target_steps:
+                shutil.copyfile(last_path, snapshot.with_suffix(".tmp"))
+                os.replace(snapshot.with_suffix(".tmp"), snapshot)
             if device.type == "cuda":  # the training graph's memory back before scoring
                 import gc
                 gc.collect()
                 torch.cuda.empty_cache()
+        if train_only:
+            continue
         supernet, _ = load_supernet(ckpt, device)
         t0 = time.perf_counter()
         rows = score_run(supernet, codes, pred_path, eval_data, bn_mode, target, score_batch,
                          progress=config.progress, scorer=scorer, archs_per_pass=archs_per_pass)
         timing["score_s"] += time.perf_counter() - t0
         _write_json(timing_path, timing)
-        m = metrics_of(rows.values())
-        curve.append({"fraction": fraction, "steps": int(ckpt["step"]),
-                      "kendall": m["accuracy"]["kendall"],
-                      "kendall_neg_loss": m["neg_loss"]["kendall"],
-                      **({"kendall_none_free": m["none_free"]["accuracy"]["kendall"]}
-                         if "none_free" in m else {})})
+        curve.append(_curve_point(fraction, int(ckpt["step"]), rows))
         log(f"{run_dir.name} at {fraction:.0%} ({int(ckpt['step'])} steps): Kendall "
             f"{curve[-1]['kendall']:.4f} (by -loss {curve[-1]['kendall_neg_loss']:.4f})")
+    if train_only:
+        return {"run": run_dir.name, "method": method, "seed": seed, "trained_only": True,
+                "steps": int(ckpt["step"]) if ckpt is not None else 0}
     if not rows:
         raise BenchError(f"{run_dir.name}: nothing scored")
     steps = int(ckpt["step"])
@@ -382,6 +402,15 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     log(f"{run_dir.name}: Kendall {m['kendall']:.4f} Spearman {m['spearman']:.4f} "
         f"Pearson {m['pearson']:.4f} top10 {m['top10_precision']:.2f} over {len(codes)} archs")
     return summary
+
+
+def _curve_point(fraction: float, steps: int, rows: dict[str, dict[str, str]]) -> dict:
+    """One point of a run's Kendall-over-training curve."""
+    m = metrics_of(rows.values())
+    return {"fraction": fraction, "steps": steps, "kendall": m["accuracy"]["kendall"],
+            "kendall_neg_loss": m["neg_loss"]["kendall"],
+            **({"kendall_none_free": m["none_free"]["accuracy"]["kendall"]}
+               if "none_free" in m else {})}
 
 
 def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batches: Any,
