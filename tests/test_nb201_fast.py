@@ -173,6 +173,27 @@ def test_fast_steps_equal_plain_steps(cfg, ops):
         assert float(terms_f["rank"]) == pytest.approx(terms_p["rank"], rel=1e-5, abs=1e-6)
 
 
+def test_fast_margin_measured_on_the_samplers_distance():
+    """The sampler measures Hamming distance where the supernet's space measures group
+    distance: both steps take the pair's margin from the sampler's view, so the rank
+    terms agree (the fast step once read the supernet's space: 1.700 against 1.950)."""
+    cfg = LossConfig(largest=False, smallest=False, num_random=3, distill=False,
+                     ranking="margin", ranking_mode="reuse", margin=0.1,
+                     margin_per_distance=0.3)
+    base = _net(7, ops=PAPER_OPS)
+    x, y = _batch(6, 8)
+    teacher = Teacher(base.space, "flops")
+    view = base.space.with_distance("hamming")
+    plain, fast = copy.deepcopy(base), copy.deepcopy(base)
+    _, archs_p, terms_p = _plain_run(plain, cfg, 1, x, y, 3, teacher, space=view)
+    _, archs_f, terms_f = _fast_run(fast, cfg, 1, x, y, 3, teacher, space=view)
+    assert archs_p == archs_f
+    pairs = list(zip(archs_p[0], archs_p[0][1:]))
+    assert any(view.distance(a, b) != base.space.distance(a, b) for a, b in pairs)
+    assert float(terms_f["rank"]) == pytest.approx(terms_p["rank"], rel=1e-5, abs=1e-6)
+    assert terms_p["rank"] > 0
+
+
 def test_off_path_ops_get_no_update_at_all():
     """A cut cell: nothing before the last cell moves (no weight decay, no momentum),
     even with momentum buffers already present from an earlier step."""

@@ -121,6 +121,15 @@ def _touch_all(model: nn.Module) -> torch.Tensor:
     return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
 
 
+def sampler_view(sampler: Any, supernet: nn.Module) -> Any:
+    """The space a step's archs come from: the sampler's view where it has one, else the
+    supernet's. Its largest and smallest are the sandwich's ends (a few-shot part moves
+    them into the part) and its ``distance`` is the one the sampler's margin uses (e.g.
+    ``hamming`` where the supernet's space measures group distance), so a pair's margin
+    is measured as the pair was drawn."""
+    return getattr(sampler, "space", None) or supernet.space
+
+
 def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
                targets: torch.Tensor, cfg: LossConfig, sampler: MarginSampler,
                teacher: Any = None, lam: float = 1.0, *,
@@ -136,9 +145,7 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     called when ``cfg.teacher_kd`` is 0."""
     no_sync = no_sync or contextlib.nullcontext
     autocast = autocast or contextlib.nullcontext
-    # the sampler's view of the space: its largest/smallest are the sandwich's ends (a
-    # few-shot part moves them into the part)
-    space = getattr(sampler, "space", None) or supernet.space
+    space = sampler_view(sampler, supernet)
     ranking = cfg.ranking != "none" and teacher is not None
     if cfg.ranking != "none" and teacher is None:
         raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")

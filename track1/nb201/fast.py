@@ -41,7 +41,7 @@ from torch import nn
 
 from track1.errors import UserError
 from track1.nas.ranking import pair_margin
-from track1.nas.step import LossConfig
+from track1.nas.step import LossConfig, sampler_view
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 N_EDGES, N_OPS = len(EDGES), len(OPS)
 #: layout of the per-step selector vector a parameter's mask is gathered from
@@ -369,6 +369,7 @@ class FastNB201Step:
         self.supernet, self.cfg, self.sampler, self.teacher = supernet, cfg, sampler, teacher
         self.space = supernet.space
         self.ops = tuple(getattr(self.space, "op_indices", range(N_OPS)))
+        self.view = sampler_view(sampler, supernet)   # pair distances, as the plain step
         self.paths = cfg.num_random
         self.ranking = cfg.ranking != "none"
         self.autocast = autocast or contextlib.nullcontext
@@ -417,7 +418,7 @@ class FastNB201Step:
                 else:                               # margin: 0 at a teacher tie
                     sign = 1.0 if pb > pa else (-1.0 if pa > pb else 0.0)
                     active = float(sign != 0.0)
-                    margin = pair_margin(self.space.distance(a, b), self.cfg.margin,
+                    margin = pair_margin(self.view.distance(a, b), self.cfg.margin,
                                          self.cfg.margin_per_distance)
                 h[off + 3 * (i - 1):off + 3 * i] = torch.tensor([sign, active, margin],
                                                                 dtype=torch.float64)
