@@ -146,6 +146,50 @@ def test_teacher_priors_cache_and_combination(tmp_path):
         Teacher(space, "accuracy")
 
 
+def test_break_ties_orders_only_the_tied():
+    from track1.nas.teacher import break_ties
+    asked = []
+
+    def second(i):
+        asked.append(i)
+        return {1: 5.0, 3: 2.0, 4: 9.0}[i]
+    out = break_ties([3.0, 7.0, 1.0, 7.0, 7.0], second)
+    assert sorted(asked) == [1, 3, 4]                      # only tied positions are asked
+    assert out[0] == 3.0 and out[2] == 1.0                 # untied values unchanged
+    assert out[3] < out[1] < out[4]                        # 7.0s ordered by the second prior
+    assert all(3.0 < v < 7.0 + 2.0 for v in (out[1], out[3], out[4]))
+    assert sorted(range(5), key=out.__getitem__)[:2] == [2, 0]
+    assert break_ties([2.0, 2.0], lambda i: 1.0) == [2.0 + 1.0 * 1.5 / 3] * 2  # still tied
+
+
+def test_teacher_tie_break_orders_flops_ties_and_counts_them():
+    """On the 4-op NB201 space pooling and skip both cost 0 FLOPs: a pair that differs only
+    there ties under FLOPs, gets no ranking loss, and is ordered by the tie-break."""
+    from track1.nb201.space import NB201Space, PAPER_OPS
+    space = NB201Space(ops=PAPER_OPS, C=4, N=1)
+    a, b = (3, 1, 3, 1, 1, 1), (3, 4, 3, 1, 4, 1)           # skip vs pool on two edges
+    plain = Teacher(space, "flops")
+    pa, pb = plain.scores([a, b])
+    assert pa == pb and plain.tie_counts == {"pairs": 1, "tied_primary": 1, "tied": 1}
+    assert margin_ranking_loss(torch.tensor(1.0), torch.tensor(2.0), pa, pb, 0.1).item() == 0
+    t = Teacher(space, "flops", tie_break="synflow")
+    qa, qb = t.scores([a, b])
+    sa, sb = t.prior("synflow", a), t.prior("synflow", b)
+    assert sa != sb and (qa < qb) == (sa < sb)
+    assert t.tie_counts == {"pairs": 1, "tied_primary": 1, "tied": 0} and t.tie_rate() == 0
+    assert margin_ranking_loss(torch.tensor(1.0), torch.tensor(2.0), qa, qb, 0.1).item() > 0
+    c = (3, 3, 3, 3, 3, 3)
+    assert t.scores([a, c]) == plain.scores([a, c])          # untied: the raw values
+    assert "synflow" not in t.cache or space.encode(c) not in t.cache["synflow"]
+    restored = Teacher(space, "flops", tie_break="synflow")
+    restored.load_state_dict(t.state_dict())
+    assert restored.tie_counts == t.tie_counts and restored.scores([a, b]) == [qa, qb]
+    with pytest.raises(ValueError, match="unknown teacher prior 'accuracy'"):
+        Teacher(space, "flops", tie_break="accuracy")
+    with pytest.raises(ValueError, match="already one of the priors"):
+        Teacher(space, "flops", tie_break="flops")
+
+
 # -------------------------------------------------------------------------- step
 @pytest.fixture(scope="module")
 def tiny_batch():

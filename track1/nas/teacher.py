@@ -9,12 +9,19 @@ scored at most once per run; the cache travels in checkpoints.
 
 Several priors combine by mean rank inside the group being compared (units differ:
 FLOPs in billions, Zen-scores in tens); ties are broken by the first prior.
+
+A tied pair teaches nothing (the margin loss is zero when the teacher cannot order it),
+and analytic FLOPs tie often: on the 4-op NAS-Bench-201 space pooling and skip both cost
+0 and a conv costs the same on every edge, so 5.7% of the margin sampler's pairs tie.
+``tie_break`` names a second prior that orders archs the first one ties (computed only
+for the archs of a tied group); the teacher counts the pairs it compared, those the
+first prior tied and those still tied after the break (``tie_counts``).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import torch
 
@@ -31,26 +38,39 @@ class Teacher:
     def __init__(self, space: SearchSpace, priors: str | Sequence[str] = "flops", *,
                  cache_file: str | os.PathLike | None = None, num_classes: int = 10,
                  zen_options: dict[str, Any] | None = None, probe: tuple | None = None,
-                 seed: int = 0, device: str | torch.device = "cpu") -> None:
+                 seed: int = 0, device: str | torch.device = "cpu",
+                 tie_break: str | None = None) -> None:
         names = [priors] if isinstance(priors, str) else list(priors)
         names = [n.strip() for part in names for n in part.split("+") if n.strip()]
         if not names:
             raise ValueError("a teacher needs at least one prior")
-        for n in names:
+        tie_break = None if tie_break in (None, "", "none") else str(tie_break).strip()
+        for n in names + ([tie_break] if tie_break else []):
             if n not in PROXIES and n not in COST_PRIORS:
                 raise ValueError(f"unknown teacher prior {n!r}; choose from "
                                  f"{sorted(set(PROXIES) | set(COST_PRIORS))}")
+        if tie_break in names:
+            raise ValueError(f"tie_break {tie_break!r} is already one of the priors {names}")
         self.space = space
         self.priors = names
+        self.tie_break = tie_break
+        #: pairs compared, pairs the priors tied, pairs still tied after the tie-break
+        self.tie_counts = {"pairs": 0, "tied_primary": 0, "tied": 0}
         self.num_classes = num_classes
         self.zen_options = dict(zen_options or {})
         self.probe = probe
         self.seed = seed
         self.device = device
-        self.cache: dict[str, dict[str, float]] = {n: {} for n in names}
+        self.cache: dict[str, dict[str, float]] = {n: {} for n in names + (
+            [tie_break] if tie_break else [])}
         self.computed = 0
         if cache_file:
             self.load_cache_file(cache_file)
+
+    @property
+    def names(self) -> list[str]:
+        """Every prior this teacher may compute: the priors, then the tie-break."""
+        return self.priors + ([self.tie_break] if self.tie_break else [])
 
     def load_cache_file(self, path: str | os.PathLike) -> int:
         """Preload scores from a JSONL file of ``{"arch": code, prior: value, ...}``
@@ -60,7 +80,7 @@ class Teacher:
             raise FileNotFoundError(f"teacher cache file not found: {path}")
         n = 0
         for row in read_records(path, "arch")[0]:  # a torn line from a killed writer: skipped
-            for name in self.priors:
+            for name in self.names:
                 if isinstance(row.get(name), (int, float)):
                     self.cache[name][row["arch"]] = float(row[name])
                     n += 1
@@ -96,23 +116,78 @@ class Teacher:
 
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
-        Several: the mean over priors of each arch's rank inside the group."""
+        Several: the mean over priors of each arch's rank inside the group. With a
+        ``tie_break``, archs the priors tie are ordered by it (their scores move apart by
+        less than half the smallest gap between untied scores, so no other order
+        changes)."""
         if len(self.priors) == 1:
-            return [self.prior(self.priors[0], a) for a in archs]
-        ranks = []
-        for name in self.priors:
-            values = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
-            ranks.append(_average_ranks(values))
-        mean = torch.stack(ranks).mean(0) + 1e-3 * ranks[0] / max(len(archs), 1)
-        return mean.tolist()
+            values = [self.prior(self.priors[0], a) for a in archs]
+        else:
+            ranks = []
+            for name in self.priors:
+                v = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
+                ranks.append(_average_ranks(v))
+            values = (torch.stack(ranks).mean(0) + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
+        tied_primary = _tied_pairs(values)
+        if tied_primary and self.tie_break:
+            values = break_ties(values, lambda i: self.prior(self.tie_break, archs[i]))
+        self.tie_counts["pairs"] += len(values) * (len(values) - 1) // 2
+        self.tie_counts["tied_primary"] += tied_primary
+        self.tie_counts["tied"] += _tied_pairs(values) if tied_primary else 0
+        return values
+
+    def tie_rate(self) -> float:
+        """Share of the pairs compared so far that the teacher left tied (nan before any)."""
+        n = self.tie_counts["pairs"]
+        return self.tie_counts["tied"] / n if n else float("nan")
 
     # -------------------------------------------------------------- checkpointing
     def state_dict(self) -> dict[str, Any]:
-        return {"priors": list(self.priors), "cache": {k: dict(v) for k, v in self.cache.items()}}
+        return {"priors": list(self.priors), "tie_break": self.tie_break,
+                "tie_counts": dict(self.tie_counts),
+                "cache": {k: dict(v) for k, v in self.cache.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, table in state.get("cache", {}).items():
             self.cache.setdefault(name, {}).update({str(k): float(v) for k, v in table.items()})
+        if state.get("tie_break") == self.tie_break and "tie_counts" in state:
+            self.tie_counts.update({k: int(v) for k, v in state["tie_counts"].items()
+                                    if k in self.tie_counts})
+
+
+def _tied_pairs(values: Sequence[float]) -> int:
+    """Pairs of equal values."""
+    counts: dict[float, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return sum(k * (k - 1) // 2 for k in counts.values())
+
+
+def break_ties(values: Sequence[float], second: Callable[[int], float]) -> list[float]:
+    """``values`` with each group of equal values ordered by ``second(i)`` (higher =
+    better; equal seconds stay tied): a tied value ``v`` becomes ``v + step * (r + 1) /
+    (k + 1)`` for the rank ``r`` of its second score among its ``k`` tied peers, where
+    ``step`` is half the smallest gap between distinct values, so the order of values
+    that were not tied never changes. ``second`` is called only for tied positions."""
+    values = [float(v) for v in values]
+    distinct = sorted(set(values))
+    if len(distinct) == len(values):
+        return values
+    gaps = [b - a for a, b in zip(distinct, distinct[1:])]
+    step = 0.5 * (min(gaps) if gaps else max(abs(distinct[0]), 1.0))
+    out = list(values)
+    for v in distinct:
+        idx = [i for i, x in enumerate(values) if x == v]
+        if len(idx) < 2:
+            continue
+        ranks = _average_ranks(torch.tensor([float(second(i)) for i in idx],
+                                            dtype=torch.float64)).tolist()
+        for i, r in zip(idx, ranks):
+            out[i] = v + step * (r + 1) / (len(idx) + 1)
+        if len({out[i] for i in idx}) < len(set(ranks)):  # the offsets vanished in rounding
+            raise ValueError(f"cannot break ties at {v!r}: the values are too close for "
+                             "float64 to hold the tie-break")
+    return out
 
 
 def _average_ranks(values: torch.Tensor) -> torch.Tensor:

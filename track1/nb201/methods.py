@@ -16,11 +16,13 @@ _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": F
 
 
 def _rdnas(priors: str, ranking: str = "margin", threshold: float = 6.7,
-           distance: str = "group", lam: str | None = None, **loss: Any) -> dict[str, Any]:
+           distance: str = "group", lam: str | None = None, tie_break: str | None = None,
+           **loss: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"loss": {**_SPOS_LOSS, "ranking": ranking, "ranking_mode": "reuse",
                                     **loss},
                            "sampler": {"threshold": threshold, "distance": distance},
-                           "teacher": {"priors": priors}}
+                           "teacher": {"priors": priors,
+                                       **({"tie_break": tie_break} if tie_break else {})}}
     if lam:
         out["lambda_variant"] = lam
     return out
@@ -61,6 +63,9 @@ METHODS: dict[str, dict[str, Any]] = {
     "rdnas_flops_hinge": _rdnas("flops", ranking="hinge"),
     "rdnas_flops_diffkendall": _rdnas("flops", ranking="diffkendall"),
     "rdnas_flops_cap1": _rdnas("flops", lam="cap1"),
+    # FLOPs ties 5.7% of the margin pairs on the 4-op space (pool = skip = 0 FLOPs, a conv
+    # costs alike on every edge): SynFlow, data-free, orders them (0 left tied)
+    "rdnas_flops_tb": _rdnas("flops", tie_break="synflow"),
     "rdnas_flops_ramp": _rdnas("flops", lam="ramp"),
     # the distance-proportional margin this bench used before (not in the paper)
     "rdnas_flops_margin005": _rdnas("flops", margin_per_distance=0.005),

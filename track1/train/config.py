@@ -63,6 +63,7 @@ class TeacherConfig:
     """The zero-cost proxies whose ranking the supernet distils (``track1.nas.teacher``)."""
 
     priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
+    tie_break: str | None = None        # a second prior ordering the archs the priors tie
     cache: str | None = None            # JSONL of precomputed scores (tools/zen_cache.py)
     zen: ZenConfig = field(default_factory=ZenConfig)
 

@@ -368,7 +368,7 @@ class Trainer:
                 self.teacher = Teacher(space, tcfg.priors, cache_file=tcfg.cache,
                                        num_classes=config.num_classes,
                                        zen_options=section_to_dict(tcfg.zen), seed=config.seed,
-                                       device=info.device)
+                                       device=info.device, tie_break=tcfg.tie_break)
             except ValueError as e:
                 raise TrainError(f"config 'teacher': {e}") from None
 
@@ -500,7 +500,9 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random", "rank",
                                                          "teacher_kd", "grad_norm") if k in mean)
-        line = (f"epoch {epoch + 1} step {step + 1}/{self.steps_per_epoch} | {losses} | "
+        ties = (f" ties {100 * self.teacher.tie_rate():.1f}%"
+                if self.teacher is not None and self.teacher.tie_counts["pairs"] else "")
+        line = (f"epoch {epoch + 1} step {step + 1}/{self.steps_per_epoch} | {losses}{ties} | "
                 f"lambda {mean['lambda']:.3f} lr {lr:.4g} | {ips:.1f} img/s "
                 f"{count / max(elapsed, 1e-9):.2f} steps/s")
         if info.is_main:
