@@ -172,3 +172,69 @@ def test_split_halves_are_disjoint_and_seeded():
     assert split_indices(50_000, 0.5, seed=0) == (a, b) and split_indices(50_000, 0.5, 1)[0] != a
     with pytest.raises(ValueError):
         split_indices(10, 1.0)
+
+
+def test_noise_floor_in_predictions_and_summary(tmp_path):
+    """Each arch's scores on the two halves of the evaluation images are kept, and the
+    summary's split-half Kendall is the Kendall between them (the scorer's noise floor)."""
+    from track1.evaluate.metrics import kendall
+    out = tmp_path / "bench"
+    assert main(["bench-nb201", "--out", str(out), "--methods", "spos", *TINY]) == 0
+    rows = _rows(out / "spos_s0" / "predictions.csv")
+    for r in rows:  # 8 + 8 images: the whole set's top-1 is the halves' mean
+        assert float(r["pred"]) == pytest.approx((float(r["pred_a"]) + float(r["pred_b"])) / 2)
+        assert float(r["loss"]) == pytest.approx((float(r["loss_a"]) + float(r["loss_b"])) / 2,
+                                                 rel=1e-5)
+    s = json.loads((out / "spos_s0" / "summary.json").read_text())
+    want = kendall([float(r["loss_b"]) for r in rows], [float(r["loss_a"]) for r in rows])
+    assert s["split_half"]["neg_loss"] == pytest.approx(want)
+    assert set(s["split_half"]) == {"accuracy", "neg_loss", "acc_tiebreak"}
+    assert s["scorer"] == 2 and s["eval"]["images_per_half"] == 8
+    assert "split_half" in s["curve"][-1] and "kendall_acc_tiebreak" in s["curve"][-1]
+
+
+def test_scores_of_another_scorer_are_not_mixed_in(tmp_path, capsys):
+    out = tmp_path / "bench"
+    (out / "spos_s0").mkdir(parents=True)
+    (out / "spos_s0" / "predictions.csv").write_text("arch,pred,gt,loss\n")  # scorer 1's
+    assert main(["bench-nb201", "--out", str(out), "--methods", "spos", *TINY]) == 1
+    assert "its predictions come from scorer 1, this is scorer 2" in capsys.readouterr().out
+
+
+def test_train_only_then_score_equals_one_run(tmp_path, capsys):
+    """--train-only keeps each fraction point's checkpoint; scoring later from them gives
+    what one uninterrupted run scores at those points."""
+    argv = ["--methods", "spos", "--fractions", "0.5,1", *TINY[:3], "2", *TINY[4:]]
+    assert main(["bench-nb201", "--out", str(tmp_path / "a"), *argv]) == 0
+    assert main(["bench-nb201", "--out", str(tmp_path / "b"), "--train-only", *argv]) == 0
+    b = tmp_path / "b" / "spos_s0"
+    assert (b / "ckpt" / "supernet" / "at050.pth").exists() and not list(b.glob("pred*"))
+    capsys.readouterr()
+    assert main(["bench-nb201", "--out", str(tmp_path / "b"), *argv]) == 0
+    assert "training nb201 supernet" not in capsys.readouterr().out
+    for name in ("predictions_at050.csv", "predictions.csv"):
+        assert _rows(tmp_path / "a" / "spos_s0" / name) == _rows(b / name)
+    curve = json.loads((b / "summary.json").read_text())["curve"]
+    assert [(c["fraction"], c["steps"]) for c in curve] == [(0.5, 2), (1.0, 4)]
+
+
+def test_score_only_scores_a_cut_off_run_as_far_as_it_got(tmp_path, capsys):
+    """A run cut off after its 50% point: --score-only scores that point, trains nothing
+    and writes a summary marked incomplete; a later plain call finishes the run."""
+    import shutil
+    argv = ["--methods", "spos", "--fractions", "0.5,1", *TINY[:3], "2", *TINY[4:]]
+    out = tmp_path / "b"
+    assert main(["bench-nb201", "--out", str(out), "--train-only", *argv]) == 0
+    ckpt = out / "spos_s0" / "ckpt" / "supernet"
+    shutil.copyfile(ckpt / "at050.pth", ckpt / "last.pth")      # as if killed there
+    capsys.readouterr()
+    assert main(["bench-nb201", "--out", str(out), "--score-only", *argv]) == 0
+    log = capsys.readouterr().out
+    assert "training nb201 supernet" not in log and "that point is skipped" in log
+    s = json.loads((out / "spos_s0" / "summary.json").read_text())
+    assert s["complete"] is False and [c["fraction"] for c in s["curve"]] == [0.5]
+    assert s["budget"]["steps"] == 2 and not (out / "spos_s0" / "predictions.csv").exists()
+    assert main(["bench-nb201", "--out", str(out), *argv]) == 0
+    s = json.loads((out / "spos_s0" / "summary.json").read_text())
+    assert s["complete"] is True and [c["steps"] for c in s["curve"]] == [2, 4]
+    assert main(["bench-nb201", "--out", str(out), "--score-only", "--train-only", *argv]) == 2

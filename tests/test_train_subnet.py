@@ -123,6 +123,11 @@ def test_val_gt_ranks_and_keeps_the_best_checkpoint(tmp_path):
     assert best["val_gt_best"]["epoch"] == best["epoch"] == best_epoch
     assert best["val_gt_best"]["kendall"] == kendalls[best_epoch - 1]
     assert any("val-gt after epoch 3: Kendall" in line for line in logs)
+    # the scorer's noise floor beside every check (Kendall between the images' halves)
+    assert all(r["split_half_kendall"] is None or -1 <= r["split_half_kendall"] <= 1
+               for r in lines)
+    assert any(r["split_half_kendall_neg_loss"] is not None for r in lines)
+    assert any("split-half Kendall" in line for line in logs)
     # archs the table lists with 'none' edges are skipped for a 4-op supernet
     logs.clear()
     four = resolve_config("demo", {**overrides, "name": "four", "epochs": 1},

@@ -263,6 +263,75 @@ def bench_prefix_window(args) -> int:
     return 0
 
 
+def bench_list_windows(args) -> int:
+    """Ours alone (prefix sharing, the evaluate default) on ``--windows`` windows of
+    ``--window-size`` subnets spread evenly over the whole prefix-sorted official list,
+    each timed at steady state (a first, untimed pass autotunes cuDNN for its shapes, as
+    a full run does once per shape); the full list's time is projected from the mean
+    seconds per subnet over all windows, not from one window's subnets."""
+    from track1.resnet48.arch import decode
+    from track1.resnet48.supernet import segment_keys
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        from track1.registry import load_supernet
+        net, _ = load_supernet(args.checkpoint, device)
+    else:
+        from track1.resnet48.supernet import ResNet48Supernet
+        torch.manual_seed(0)
+        net = ResNet48Supernet(10).to(device).eval()
+    size = args.image_size
+    ordered = sorted(load_arch_list(validate=False).values(), key=lambda c: segment_keys(decode(c)))
+    w, k = args.window_size, args.windows
+    starts = [round(i * (len(ordered) - w) / max(k - 1, 1)) for i in range(k)]
+    windows = [ordered[a:a + w] for a in starts]
+    val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
+    t = time.perf_counter()
+    ev, labels = decode_to_tensor(val, size, indices=subset_indices(len(val), args.eval_images, 0),
+                                  progress=False)
+    cal, _ = decode_to_tensor(train, size, indices=subset_indices(len(train), args.calib_images, 1),
+                              progress=False)
+    decode_s = time.perf_counter() - t
+    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
+               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    print(f"bench_evaluate --windows: {k} windows of {w} subnets spread over the prefix-sorted "
+          f"list of {len(ordered)}, {len(ev)} eval + {len(cal)} calib images at {size}px, BN "
+          f"recalibrate, prefix sharing; {machine}; torch {torch.__version__}; decode "
+          f"{decode_s:.1f} s", flush=True)
+    rows = []
+    with SubnetScorer(net, ev, labels, cal, bn_mode="recalibrate", batch_size=args.batch_size,
+                      device=device) as scorer:
+        for i, codes in enumerate(windows):
+            times = []
+            for _ in range(2 if device.type == "cuda" else 1):   # autotune, then timed
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                list(PrefixScorer(scorer).score_many([(c, c) for c in codes]))
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t)
+            macs = min_macs_per_image(codes, size, shared=True) / len(codes)
+            rows.append({"start": starts[i], "subnets": len(codes), "seconds": times[-1],
+                         "warmup_s": times[0] if len(times) > 1 else None,
+                         "subnets_per_s": len(codes) / times[-1], "macs_per_image": macs})
+            print(f"  window {i + 1}/{k} (subnets {starts[i] + 1}..{starts[i] + w}): "
+                  f"{rows[-1]['subnets_per_s']:.2f} subnets/s, {macs / 1e9:.2f} GMAC per image "
+                  f"per subnet executed", flush=True)
+    per_subnet = sum(r["seconds"] for r in rows) / sum(r["subnets"] for r in rows)
+    hours = FULL_LIST * per_subnet / 3600
+    macs = sum(r["macs_per_image"] * r["subnets"] for r in rows) / sum(r["subnets"] for r in rows)
+    print(f"  mean over the windows: {1 / per_subnet:.2f} subnets/s, {macs / 1e9:.2f} GMAC per "
+          f"image per subnet; the full list of {FULL_LIST:,} at this rate: {hours:.2f} h "
+          f"on this device ({len(ev)} eval + {len(cal)} calib images)", flush=True)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({
+            "machine": machine, "image_size": size, "eval_images": len(ev),
+            "calib_images": len(cal), "windows": rows, "subnets_per_s": 1 / per_subnet,
+            "full_list_hours": hours, "macs_per_image": macs, "decode_s": decode_s}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subnets", type=int, default=5)
@@ -298,7 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", action="store_true",
                    help="take the subnets as a window of the prefix-sorted full list (as a full "
                         "run meets them) and score ours with prefix sharing, the evaluate default")
+    p.add_argument("--windows", type=int, default=0,
+                   help="instead: ours alone on K windows spread over the whole prefix-sorted "
+                        "list, projecting the full list from their mean rate")
+    p.add_argument("--window-size", type=int, default=24, help="subnets per --windows window")
     args = p.parse_args(argv)
+    if args.windows:
+        return bench_list_windows(args)
     if args.prefix_window:
         return bench_prefix_window(args)
     if args.prefix_analysis:
@@ -314,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         net, size = ResNet48Supernet(10).to(device).eval(), args.image_size
     val, train = resolve_source(args.data, "val"), resolve_source(args.data, "train")
-    eval_idx = subset_indices(len(val), args.eval_images, 0) or list(range(len(val)))
-    calib_idx = subset_indices(len(train), args.calib_images, 1) or list(range(len(train)))
+    eval_idx = subset_indices(len(val), args.eval_images, 0)
+    calib_idx = subset_indices(len(train), args.calib_images, 1)
     if args.window:
         import random as _random
 

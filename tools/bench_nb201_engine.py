@@ -57,7 +57,7 @@ def time_training(args, device: torch.device, base: torch.nn.Module) -> dict:
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False))
                 if cuda and args.amp else None)
     out = {}
-    for engine in ("plain", "fast"):
+    for engine in args.engines.split(","):
         net = copy.deepcopy(base).to(device)
         if args.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -81,19 +81,28 @@ def time_training(args, device: torch.device, base: torch.nn.Module) -> dict:
             step(i)
         _sync(device)
         warm = time.perf_counter() - t0
+        if args.start_at:  # concurrent copies: every one times the same wall-clock window
+            time.sleep(max(0.0, args.start_at - time.time()))
         t0 = time.perf_counter()
-        for i in range(args.steps):
-            terms = step(i)
+        steps = 0
+        while (steps < args.steps if not args.seconds else
+               time.perf_counter() - t0 < args.seconds):
+            terms = step(steps)
+            steps += 1
+            if args.seconds and steps % 10 == 0:
+                _sync(device)
         terms_to_floats(terms)
         _sync(device)
         dt = time.perf_counter() - t0
-        out[engine] = {"steps_per_s": args.steps / dt, "img_per_s": args.steps * args.batch / dt,
-                       "warmup_s": warm}
-        print(f"train {engine:5s}: {args.steps / dt:8.2f} steps/s  "
-              f"({args.steps * args.batch / dt:,.0f} img/s per path-pair; warm-up {warm:.1f} s)",
+        out[engine] = {"steps_per_s": steps / dt, "img_per_s": steps * args.batch / dt,
+                       "warmup_s": warm, "steps": steps, "late_start_s": max(
+                           0.0, time.time() - dt - args.start_at) if args.start_at else 0.0}
+        print(f"train {engine:5s}: {steps / dt:8.2f} steps/s  "
+              f"({steps * args.batch / dt:,.0f} img/s per path-pair; warm-up {warm:.1f} s)",
               flush=True)
-    out["speedup"] = out["fast"]["steps_per_s"] / out["plain"]["steps_per_s"]
-    print(f"train fast / plain: {out['speedup']:.2f}x", flush=True)
+    if "fast" in out and "plain" in out:
+        out["speedup"] = out["fast"]["steps_per_s"] / out["plain"]["steps_per_s"]
+        print(f"train fast / plain: {out['speedup']:.2f}x", flush=True)
     return out
 
 
@@ -108,7 +117,7 @@ def time_scoring(args, device: torch.device, base: torch.nn.Module) -> dict:
     out, results = {}, {}
     for scorer_name in ("plain", "fast"):
         kw = dict(bn_mode="recalibrate", batch_size=args.score_batch,
-                  calib_batch_size=args.score_batch, device=device)
+                  device=device)
         if scorer_name == "plain":
             with SubnetScorer(net, images, labels, calib, **kw) as s:
                 s.evaluate(archs[0])  # warm-up
@@ -123,7 +132,7 @@ def time_scoring(args, device: torch.device, base: torch.nn.Module) -> dict:
             s.evaluate_many(archs[:args.archs_per_pass])  # warm-up
             _sync(device)
             t0 = time.perf_counter()
-            res = s.evaluate_many(archs)
+            res = [(r.acc, r.loss) for r in s.evaluate_many(archs)]
             _sync(device)
             dt = time.perf_counter() - t0
         results[scorer_name] = res
@@ -157,6 +166,12 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--no-graph", action="store_true", help="fast step without CUDA graph")
     ap.add_argument("--skip", default="", help="train or score: skip that part")
+    ap.add_argument("--engines", default="plain,fast", help="training steps timed")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="time each step for this long instead of --steps steps")
+    ap.add_argument("--start-at", type=float, default=None,
+                    help="wall-clock time (time.time()) at which timing starts, after the "
+                         "warm-up: concurrent copies then time the same window")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()

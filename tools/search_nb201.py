@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                             protocol=protocol)
     gt = load_ground_truth()
     seeds = [int(s) for s in args.seeds.split(",")]
-    opts = SearchOptions(bn_mode="recalibrate", batch_size=256, calib_batch_size=256,
+    opts = SearchOptions(bn_mode="recalibrate", batch_size=256, calib_batch_size=None,
                          device="cpu", fitness=args.fitness)
     rows, oracle = [], None
     for run in args.runs.split(","):

@@ -75,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train every run through its fraction points (their checkpoints kept as "
                         "ckpt/supernet/atNNN.pth) and score nothing; a later call without it "
                         "scores them, on this machine or another")
+    p.add_argument("--score-only", action="store_true",
+                   help="train nothing: score the fraction points whose checkpoints exist (a run "
+                        "cut off by a time limit is scored as far as it got)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -97,6 +100,8 @@ def _child_argv(args: argparse.Namespace, data: str | None, method: str, seed: i
         argv.append("--all")
     if args.train_only:
         argv.append("--train-only")
+    if args.score_only:
+        argv.append("--score-only")
     for item in args.set:
         argv += ["--set", item]
     return argv
@@ -167,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
                                     compare_bn_modes, load_eval_data, run_method)
     from track1.nb201.protocols import get_protocol
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.train_only and args.score_only:
+        raise BenchError("--train-only and --score-only exclude each other")
     bad = [m for m in methods if m not in METHODS]
     if bad:
         raise BenchError(f"unknown bench method(s) {bad}; choose from {list(METHODS)}")
@@ -225,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
             results.append(run_method(method, seed, out, codes, eval_data,
                                       bn_mode=args.bn_mode, target=args.target,
                                       train_kwargs=train_kwargs, score_batch=args.score_batch,
-                                      train_only=args.train_only, **score))
+                                      train_only=args.train_only,
+                                      score_only=args.score_only, **score))
         except (ValueError, RuntimeError, ArithmeticError) as e:
             # one failing method (e.g. a teacher that cannot score) must not lose the rest
             failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
@@ -238,7 +246,10 @@ def run(args: argparse.Namespace) -> int:
                          score_batch=args.score_batch)
     table = [{"run": r["run"], **{k: round(r["accuracy"][k], 4)
                                   for k in ("kendall", "spearman", "pearson", "top10_precision")},
-              "kendall_neg_loss": round(r["neg_loss"]["kendall"], 4)}
+              "kendall_neg_loss": round(r["neg_loss"]["kendall"], 4),
+              "kendall_acc_tiebreak": round(r["acc_tiebreak"]["kendall"], 4),
+              # the scorer's noise floor: Kendall between the two halves' scores
+              "split_half": {k: round(v, 4) for k, v in r.get("split_half", {}).items()}}
              for r in results]
     print(json.dumps({"protocol": protocol.name, "archs": len(codes), "runs": table,
                       "failed": failed}, indent=1))

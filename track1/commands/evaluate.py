@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"BN statistics per subnet (default: {DEFAULT_BN_MODE})")
     p.add_argument("--calib-images", type=int_at_least(1), default=DEFAULT_CALIB_IMAGES,
                    help="training images for BN recalibration (fewer when the data has fewer)")
-    p.add_argument("--calib-batch-size", type=int_at_least(1), default=1024,
-                   help="chunk size of the calibration forward (part of the result's setup)")
+    p.add_argument("--calib-batch-size", type=int_at_least(1), default=None,
+                   help="chunk size of the calibration forward (default: the whole set on a GPU, "
+                        "bounded on a CPU); the statistics are the whole set's whatever the "
+                        "chunking, more chunks only cost more sweeps")
     p.add_argument("--eval-images", type=int_at_least(1), default=None,
                    help=f"evaluation images, a fixed seeded subset of val/ (default: all, at "
                         f"most {DEFAULT_EVAL_IMAGES})")

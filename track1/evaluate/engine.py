@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -24,17 +25,75 @@ from track1.data.decode import normalize
 from track1.evaluate.bn import (DEFAULT_BN_MODE, PreserveBN, check_bn_mode, recalibrate,
                                 set_bn_train)
 
+#: on a CPU, calibration chunks hold at most this many input pixels (images x H x W:
+#: 1,337 images at 224 px, all of any set at 32 px), so a default whole-set chunk cannot
+#: exhaust the memory; on CUDA the whole set is one chunk (halved on out-of-memory)
+CPU_CALIB_CHUNK_PIXELS = 2 ** 26
+
+
+def default_calib_chunk(n: int, image_size: int, device: torch.device, subnets: int = 1) -> int:
+    """Calibration images per chunk when none is given: the whole set (one chunk is exact
+    in one sweep), capped on a CPU by ``CPU_CALIB_CHUNK_PIXELS`` over all the ``subnets``
+    a pass carries."""
+    if device.type == "cuda":
+        return max(1, n)
+    return max(1, min(n, CPU_CALIB_CHUNK_PIXELS // max(1, image_size * image_size * subnets)))
+
 #: keep normalised float copies of the images when they need at most this many bytes
 PRENORMALIZE_MAX_BYTES = 3 * 1024 ** 3
 
 
-def top1_top5_hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``[top-1 hits, top-5 hits]`` of a batch (top-k over min(5, classes) classes), as
-    int64 on the logits' device (no sync). Ties at the boundary are broken as ``topk``
-    breaks them, so top-1 here is ``argmax`` exactly."""
-    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-    match = top == labels[:, None]
-    return torch.stack([(logits.argmax(1) == labels).sum(), match.any(1).sum()])
+@dataclass(frozen=True)
+class SubnetScore:
+    """One subnet's scores on the evaluation images, and on each half of them.
+
+    The images are in a seeded random order and the halves are its first and second
+    half: two disjoint random samples. How well the halves' scores of many subnets agree
+    (``split_half``) is the scorer's own noise floor: a ranking measured with the whole
+    set cannot be trusted beyond it."""
+
+    acc: float                      # top-1, a fraction
+    top5: float
+    loss: float                     # mean cross-entropy
+    acc_halves: tuple[float, float]
+    loss_halves: tuple[float, float]
+
+
+class Tally:
+    """Top-1 hits, top-5 hits and summed cross-entropy of one or several subnets over
+    ``n`` evaluation images, per half (images ``[0, ceil(n/2))`` and the rest), kept on
+    the device until read: one host sync per pass."""
+
+    def __init__(self, n: int, device: torch.device, subnets: int = 1) -> None:
+        self.n, self.half = n, (n + 1) // 2
+        self.sums = torch.zeros(subnets, 2, 3, dtype=torch.float64, device=device)
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, lo: int) -> None:
+        """A batch of evaluation images ``[lo, lo + B)``: logits ``[B, K]`` of one subnet
+        or ``[S, B, K]`` of the tally's S subnets."""
+        z = logits.float() if logits.dim() == 3 else logits.float()[None]
+        s, b, k = z.shape
+        top = z.topk(min(5, k), dim=2).indices
+        hit1 = (z.argmax(2) == labels).double()
+        hit5 = (top == labels[None, :, None]).any(2).double()
+        ce = F.cross_entropy(z.reshape(s * b, k), labels.repeat(s), reduction="none")
+        per = torch.stack([hit1, hit5, ce.view(s, b).double()], 2)     # [S, B, 3]
+        cut = min(max(self.half - lo, 0), b)
+        self.sums[:, 0] += per[:, :cut].sum(1)
+        self.sums[:, 1] += per[:, cut:].sum(1)
+
+    def scores(self) -> list[SubnetScore]:
+        sums = self.sums.cpu()
+        sizes = (self.half, max(self.n - self.half, 1))
+        out = []
+        for t in sums:
+            total = t.sum(0) / self.n
+            halves = [t[h] / sizes[h] for h in (0, 1)]
+            out.append(SubnetScore(acc=float(total[0]), top5=float(total[1]),
+                                   loss=float(total[2]),
+                                   acc_halves=(float(halves[0][0]), float(halves[1][0])),
+                                   loss_halves=(float(halves[0][2]), float(halves[1][2]))))
+        return out
 
 
 class ScoringError(RuntimeError):
@@ -95,16 +154,19 @@ class SubnetScorer:
     Use as a context manager (or call ``close()``): the supernet's stored BN
     statistics and train/eval flags are restored on exit.
 
-    ``calib_images_u8`` (uint8, required for ``bn_mode="recalibrate"``) are forwarded
-    in chunks of ``calib_batch_size``, which never changes, so accuracies do not
-    depend on the evaluation ``batch_size`` (except in ``batch`` mode, where the
-    evaluation batches ARE the BN statistics).
+    ``calib_images_u8`` (uint8, required for ``bn_mode="recalibrate"``) set every BN's
+    statistics to those of the whole calibration set (``track1.evaluate.bn.recalibrate``),
+    forwarded in chunks of ``calib_batch_size`` (default: all at once, see
+    ``default_calib_chunk``); the result does not depend on the chunking, nor on the
+    evaluation ``batch_size`` (except in ``batch`` mode, where the evaluation batches
+    ARE the BN statistics). Give the images in a random order (``ScoringImages`` does):
+    evaluation batches and halves are taken in the order given.
     """
 
     def __init__(self, supernet: nn.Module, eval_images_u8: torch.Tensor,
                  eval_labels: torch.Tensor, calib_images_u8: torch.Tensor | None = None, *,
                  bn_mode: str = DEFAULT_BN_MODE, batch_size: int = 500,
-                 calib_batch_size: int = 1024, device: str | torch.device | None = None,
+                 calib_batch_size: int | None = None, device: str | torch.device | None = None,
                  amp: bool | None = None, channels_last: bool | None = None) -> None:
         self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
         self.device = scoring_device(device)
@@ -124,11 +186,16 @@ class SubnetScorer:
         self.calib = (_Images(calib_images_u8, self.device, dtype, self.channels_last)
                       if self.bn_mode == "recalibrate" else None)
         self.batch_size = max(1, int(batch_size))
-        self.calib_batch_size = max(1, int(calib_batch_size))
+        self.calib_batch_size = max(1, int(
+            calib_batch_size if calib_batch_size is not None else
+            default_calib_chunk(self.calib.n if self.calib else 1, eval_images_u8.shape[-1],
+                                self.device)))
         self._preserve = PreserveBN(self.supernet).__enter__()
         self.images_scored = 0
-        self.last_loss = float("nan")
-        self.last_top5 = float("nan")
+        self.last: SubnetScore | None = None
+        self.calibrations = 0           # re-calibrations run, their sweeps, and those that
+        self.calib_sweeps = 0           # stopped at the sweep limit before converging
+        self.calib_unconverged = 0
         self.seconds = 0.0
 
     # ----------------------------------------------------------------- lifecycle
@@ -149,6 +216,31 @@ class SubnetScorer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @property
+    def last_loss(self) -> float:
+        """Mean cross-entropy of the subnet scored last."""
+        return self.last.loss if self.last is not None else float("nan")
+
+    @property
+    def last_top5(self) -> float:
+        return self.last.top5 if self.last is not None else float("nan")
+
+    def calibrate(self, forward: Callable | None = None) -> None:
+        """Re-calibrate the active subnet's BNs on the calibration images (counted)."""
+        c = recalibrate(self.supernet, lambda: (x for _, x in self.calib.batches(
+            self.calib_batch_size)), forward)
+        self.calibrations += 1
+        self.calib_sweeps += c.sweeps
+        self.calib_unconverged += not c.converged
+
+    def calibration_stats(self) -> dict[str, float]:
+        """Chunks per re-calibration and what the sweeps did, for a run's summary."""
+        n = max(self.calibrations, 1)
+        return {"calib_chunk": self.calib_batch_size,
+                "calib_chunks": -(-(self.calib.n if self.calib else 0) // self.calib_batch_size),
+                "calib_sweeps_mean": self.calib_sweeps / n,
+                "calib_unconverged": self.calib_unconverged}
+
     def activate(self, arch) -> None:
         """``set_arch`` with a code decoded by the supernet's own space."""
         if isinstance(arch, str) and self.space is not None:
@@ -159,20 +251,14 @@ class SubnetScorer:
         net = self.supernet
         with torch.inference_mode(), self._autocast():
             if self.bn_mode == "recalibrate":
-                recalibrate(net, (x for _, x in self.calib.batches(self.calib_batch_size)))
+                self.calibrate()
             else:
                 set_bn_train(net, self.bn_mode == "batch")
-            hits = torch.zeros(2, dtype=torch.int64, device=self.device)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+            tally = Tally(self.eval_images.n, self.device)
             for lo, x in self.eval_images.batches(batch_size):
-                logits = net(x)
-                y = self.labels[lo:lo + len(x)]
-                hits += top1_top5_hits(logits, y)
-                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        self.last_loss = loss_sum.item() / self.eval_images.n
-        top1, top5 = hits.tolist()
-        self.last_top5 = top5 / self.eval_images.n
-        return top1 / self.eval_images.n
+                tally.add(net(x), self.labels[lo:lo + len(x)], lo)
+        self.last = tally.scores()[0]
+        return self.last.acc
 
     def evaluate(self, arch) -> tuple[float, float]:
         """(top-1 accuracy as a fraction, mean cross-entropy) of ``arch``."""
@@ -181,8 +267,7 @@ class SubnetScorer:
 
     def score(self, arch) -> float:
         """Top-1 accuracy (a fraction) of ``arch`` (an arch of the space, or its code);
-        the mean cross-entropy and the top-5 accuracy of the same pass are left in
-        ``last_loss`` and ``last_top5``."""
+        the pass's other scores (loss, top-5, each half's) are left in ``last``."""
         start = time.perf_counter()
         self.activate(arch)
         while True:

@@ -15,15 +15,21 @@ import torch
 from track1.data import DataError, decode_to_tensor, resolve_source
 
 SUBSET_SEED = 0
+#: what the scorer computes, in results folders' and caches' keys: 2 = whole-set BN
+#: statistics whatever the chunking, images in a seeded random order (1: sorted images,
+#: chunk-averaged statistics; its results are not mixed with these)
+SCORER_VERSION = 2
 
 
-def subset_indices(n: int, k: int | None, seed: int) -> list[int] | None:
-    """A fixed, class-balanced-in-expectation subset: the first ``k`` of a seeded
-    permutation, sorted (None = all ``n``)."""
-    if k is None or k >= n:
-        return None
+def subset_indices(n: int, k: int | None, seed: int) -> list[int]:
+    """A fixed subset of ``k`` of ``n`` images (None: all of them) in a seeded random
+    order: the first ``k`` of a seeded permutation, NOT sorted. Datasets are stored class
+    by class (CIFAR-10, an ImageFolder ImageNet), so images in index order give batches,
+    calibration chunks and halves of a few classes each; in this order each is a random
+    sample of the classes, and the order is the same for every arch scored."""
     g = torch.Generator().manual_seed(seed)
-    return sorted(torch.randperm(n, generator=g)[:k].tolist())
+    perm = torch.randperm(n, generator=g)
+    return perm[:n if k is None else min(k, n)].tolist()
 
 
 @dataclass
@@ -31,7 +37,7 @@ class ScoringImages:
     """Where the images come from (resolved, not yet decoded) and how many."""
 
     val: Any
-    eval_idx: list[int] | None
+    eval_idx: list[int]
     n_eval: int
     calib: Any | None
     calib_idx: list[int] | None
@@ -66,7 +72,7 @@ class ScoringImages:
         return {"data": self.val.identity,
                 "calib": self.calib.identity if self.calib is not None else None,
                 "image_size": self.image_size, "eval_images": self.n_eval,
-                "calib_images": self.n_calib}
+                "calib_images": self.n_calib, "scorer": SCORER_VERSION}
 
     def decode(self, cache_dir: str | os.PathLike | None = None, progress: bool = True
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -79,3 +79,21 @@ def rank_correlations(pred: Sequence[float], truth: Sequence[float]) -> dict[str
     """``{"kendall", "spearman", "pearson", "n"}`` in one call."""
     return {"kendall": kendall(pred, truth), "spearman": spearman(pred, truth),
             "pearson": pearson(pred, truth), "n": len(pred)}
+
+
+def tie_broken(primary: Sequence[float], secondary: Sequence[float]) -> list[float]:
+    """Ranks (0-based, ties averaged) of ``primary`` with its ties broken by
+    ``secondary`` (both higher = better): top-1 accuracy on a few thousand images ties
+    often, the loss beside it almost never."""
+    keys = list(zip((float(v) for v in primary), (float(v) for v in secondary)))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ranks = [0.0] * len(keys)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and keys[order[j + 1]] == keys[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks

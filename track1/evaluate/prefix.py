@@ -6,8 +6,9 @@ Subnets that share a prefix (same stem width, same leading blocks) therefore rep
 identical work. In the official list 44.5% of all block MACs are such repeats
 (``tools/bench_evaluate.py --prefix-analysis``). Scoring the subnets in prefix order
 and keeping each prefix's activations (calibration and evaluation images) on a stack
-skips them, with the same operations on the same chunks as ``SubnetScorer`` (so the
-same numbers).
+skips them. Each segment is re-calibrated on the whole calibration set before the next
+runs, so the statistics are those ``SubnetScorer`` computes (the same numbers up to float
+rounding; with several calibration chunks, up to the sweeps' tolerance).
 
 Works with any supernet that exposes its segments (the ResNet-48 supernet does: stem,
 then every block): ``segment_keys(arch)`` lists an arch's segments in forward order as
@@ -20,11 +21,10 @@ from __future__ import annotations
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from track1.evaluate.bn import bn_layers, reset_bn_statistics
-from track1.evaluate.engine import SubnetScorer, top1_top5_hits
+from track1.evaluate.bn import bn_layers, recalibrate
+from track1.evaluate.engine import SubnetScorer, Tally
 
 #: cap on cached activations on CPU (bytes); deeper prefixes are recomputed, not cached
 DEFAULT_CACHE_BYTES = 8 * 1024 ** 3
@@ -74,14 +74,15 @@ class PrefixScorer:
                      evals: list[torch.Tensor]) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
         module = self.net.segment(key)
         mode = self.scorer.bn_mode
-        bns = bn_layers(module)
         calib_out = None
         if mode == "recalibrate":
-            reset_bn_statistics(module)  # exact cumulative averages, as SubnetScorer's
-            for bn in bns:
-                bn.train()
-            calib_out = [module(x) for x in calib]
-        for bn in bns:
+            # the whole calibration set's statistics, as SubnetScorer's; the last sweep's
+            # outputs (normalised with them) feed the next segment
+            c = recalibrate(module, calib, collect=True)
+            calib_out = c.outputs
+            self.scorer.calib_sweeps += c.sweeps
+            self.scorer.calib_unconverged += not c.converged
+        for bn in bn_layers(module):
             bn.train(mode == "batch")
         return calib_out, [module(x) for x in evals]
 
@@ -114,20 +115,15 @@ class PrefixScorer:
                 self.stack.append((key, calib, evals, size))
                 self.cached += size
         sc = self.scorer
-        hits = torch.zeros(2, dtype=torch.int64, device=sc.device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=sc.device)
+        tally = Tally(sc.eval_images.n, sc.device)
         lo = 0
         for x in evals:
-            logits = self.net.forward_head(x)
-            y = sc.labels[lo:lo + len(x)]
-            hits += top1_top5_hits(logits, y)
-            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+            tally.add(self.net.forward_head(x), sc.labels[lo:lo + len(x)], lo)
             lo += len(x)
-        top1, top5 = hits.tolist()
-        # as SubnetScorer.score leaves them
-        sc.last_top5 = top5 / sc.eval_images.n
-        sc.last_loss = loss_sum.item() / sc.eval_images.n
-        return top1 / sc.eval_images.n
+        sc.last = tally.scores()[0]          # as SubnetScorer.score leaves it
+        if sc.bn_mode == "recalibrate":
+            sc.calibrations += 1
+        return sc.last.acc
 
     def score_many(self, entries: Iterable[tuple[str, object]]) -> Iterator[tuple[str, object, float]]:
         """Yield ``(key, arch, accuracy)`` for every entry, in prefix order (not input order)."""
@@ -156,7 +152,7 @@ def score_entries(scorer: SubnetScorer, entries: Sequence[tuple[str, object]],
                   cache_bytes: int | None = None) -> Iterator[tuple[str, object, float]]:
     """``(key, arch, accuracy)`` of every entry: with prefix sharing (in prefix order) where
     the scorer's supernet exposes its segments, else one at a time in the given order. The
-    scorer's ``last_loss`` and ``last_top5`` belong to the entry just yielded."""
+    scorer's ``last`` (loss, top-5, halves) belongs to the entry just yielded."""
     if supports_prefix_sharing(scorer.supernet):
         yield from PrefixScorer(scorer, cache_bytes).score_many(entries)
     else:

@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -60,7 +60,7 @@ class EvalOptions:
     calib_images: int = DEFAULT_CALIB_IMAGES
     eval_images: int | None = None
     batch_size: int | None = None
-    calib_batch_size: int = 1024
+    calib_batch_size: int | None = None   # None: track1.evaluate.engine.default_calib_chunk
     device: str = "auto"
     results_dir: str | None = None
     fresh: bool = False
@@ -154,8 +154,8 @@ class Evaluation:
             "checkpoint": str(ckpt_path.resolve()), "ckpt_size": ckpt_path.stat().st_size,
             "ckpt_mtime": int(ckpt_path.stat().st_mtime), "data": ids["data"],
             "calib": ids["calib"], "image_size": self.image_size, "eval_images": self.n_eval,
-            "calib_images": self.n_calib, "bn_mode": opts.bn_mode,
-            "calib_batch_size": opts.calib_batch_size, "amp": self.amp,
+            "calib_images": self.n_calib, "bn_mode": opts.bn_mode, "scorer": ids["scorer"],
+            "amp": self.amp,
             "batch_size": self.batch_size if opts.bn_mode == "batch" else None}
         self.results_dir = Path(opts.results_dir) if opts.results_dir else \
             DEFAULT_RESULTS_ROOT / _fingerprint(self.setup)
@@ -223,9 +223,13 @@ class Evaluation:
                              batch_size=self.batch_size, calib_batch_size=opts.calib_batch_size,
                              device=device, amp=self.amp) as scorer:
             def record(key: str, acc: float) -> None:
-                # top-5 beside top-1 (every peer reports both); the submission keeps top-1
+                # top-5, the loss and each half's scores beside top-1 (the halves give the
+                # scorer's noise floor); the submission keeps top-1
+                last = scorer.last
                 results.append({"key": key, "arch": self.wanted[key], "acc": acc,
-                                "acc5": scorer.last_top5})
+                                "acc5": last.top5, "loss": last.loss,
+                                "acc_halves": list(last.acc_halves),
+                                "loss_halves": list(last.loss_halves)})
                 report.accs[key] = acc
                 report.scored += 1
                 if bar is not None:
@@ -271,6 +275,11 @@ class Evaluation:
                      f"For scale: on one H200 at 224 px, with 2,048 calibration + 10,000 "
                      f"evaluation images, the measured rate projects the full list to 2.7 h "
                      f"(docs/BENCHMARKS.md)")
+        noise = split_half_of(results.values())
+        if noise is not None:
+            self.log(f"the scorer's noise floor: Kendall {noise['accuracy']:.3f} by top-1 and "
+                     f"{noise['neg_loss']:.3f} by -loss between the scores on the two halves of "
+                     f"the {self.n_eval} evaluation images, over {noise['n']} subnets")
         incomplete = (f"; incomplete: {len(submission):,} of {self.list_size:,} entries"
                       if len(submission) < self.list_size else "")
         self.log(f"wrote {self.out} ({len(submission)} entries{incomplete})")
@@ -333,6 +342,21 @@ def submission_path(out: Path, n_entries: int, list_size: int, official_name: st
             raise EvaluateError(f"{out} already holds {held:,} entries, more than this run's "
                                 f"{n_entries:,}: not overwritten (pass --out another file)")
     return out
+
+
+def split_half_of(records: "Iterable[dict[str, Any]]") -> dict[str, float] | None:
+    """Kendall between the subnets' scores on the two halves of the evaluation images, by
+    top-1 and by -loss (None under 3 records with halves, or where a side is constant)."""
+    from track1.evaluate.metrics import kendall
+    rows = [r for r in records if isinstance(r.get("acc_halves"), list)
+            and isinstance(r.get("loss_halves"), list)]
+    if len(rows) < 3:
+        return None
+    out = {"accuracy": kendall([r["acc_halves"][0] for r in rows],
+                               [r["acc_halves"][1] for r in rows]),
+           "neg_loss": kendall([-r["loss_halves"][0] for r in rows],
+                               [-r["loss_halves"][1] for r in rows]), "n": len(rows)}
+    return out if all(math.isfinite(v) for v in out.values()) else None
 
 
 def _hours(seconds: float) -> str:

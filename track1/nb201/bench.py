@@ -42,6 +42,7 @@ from track1.nb201.space import decode
 from track1.resumable import AppendLog, read_records, write_records
 
 if TYPE_CHECKING:  # the trainer loads torch-heavy modules: only where a run starts
+    from track1.evaluate.engine import SubnetScore
     from track1.train.config import TrainConfig
 
 
@@ -104,12 +105,13 @@ def load_eval_data(data: str | os.PathLike | None, eval_images: int, calib_image
         from track1.data.split import split_indices
         train_part, held_out = split_indices(len(train), protocol.train_fraction,
                                              protocol.split_seed)
-        vi = sorted(random.Random(seed).sample(held_out, min(eval_images, len(held_out))))
-        ti = sorted(random.Random(seed + 1).sample(train_part, min(calib_images, len(train_part))))
+        # random.sample's order is random: never the class-sorted storage order
+        vi = random.Random(seed).sample(held_out, min(eval_images, len(held_out)))
+        ti = random.Random(seed + 1).sample(train_part, min(calib_images, len(train_part)))
         vx, vy = decode_to_tensor(train, 32, indices=vi, crop_ratio=1.0, progress=False)
     else:
-        vi = sorted(random.Random(seed).sample(range(len(val)), min(eval_images, len(val))))
-        ti = sorted(random.Random(seed + 1).sample(range(len(train)), min(calib_images, len(train))))
+        vi = random.Random(seed).sample(range(len(val)), min(eval_images, len(val)))
+        ti = random.Random(seed + 1).sample(range(len(train)), min(calib_images, len(train)))
         vx, vy = decode_to_tensor(val, 32, indices=vi, crop_ratio=1.0, progress=False)
     cx, _ = decode_to_tensor(train, 32, indices=ti, crop_ratio=1.0, progress=False)
     return vx, vy, cx
@@ -120,13 +122,47 @@ def _percent(acc: float) -> float:
     return 100.0 * acc
 
 
-#: columns of a predictions CSV (one scored arch per row)
+#: columns every predictions CSV has (one scored arch per row)
 PREDICTION_FIELDS = ("arch", "pred", "gt", "loss")
+#: the same on each half of the evaluation images (scorer 2 on): the noise floor
+HALF_FIELDS = ("pred_a", "pred_b", "loss_a", "loss_b")
+#: how a run's scores order the archs: top-1, minus the loss, top-1 with its ties broken
+#: by minus the loss (top-1 on a few thousand images ties often)
+RANK_KEYS = ("accuracy", "neg_loss", "acc_tiebreak")
 
 
 def read_predictions(path: Path) -> dict[str, dict[str, str]]:
     """Rows already written, by arch (a torn or damaged line from a crash is dropped)."""
     return {r["arch"]: r for r in read_records(path, "arch", PREDICTION_FIELDS)[0]}
+
+
+def rank_values(rows: Sequence[dict[str, str]], key: str, half: str = "") -> list[float]:
+    """The scores that order ``rows`` by ``key`` (``RANK_KEYS``), higher = better; on the
+    evaluation images' half ``half`` ('a' or 'b') or on all of them ('')."""
+    suffix = f"_{half}" if half else ""
+    acc = [float(r["pred" + suffix]) for r in rows]
+    neg_loss = [-float(r["loss" + suffix]) for r in rows]
+    if key == "accuracy":
+        return acc
+    if key == "neg_loss":
+        return neg_loss
+    if key == "acc_tiebreak":
+        from track1.evaluate.metrics import tie_broken
+        return tie_broken(acc, neg_loss)
+    raise ValueError(f"unknown rank key {key!r}; choose from {list(RANK_KEYS)}")
+
+
+def split_half(rows: Sequence[dict[str, str]]) -> dict[str, float] | None:
+    """The scorer's noise floor: Kendall between the archs' scores on the two halves of
+    the evaluation images, by each rank key (None where the rows have no halves)."""
+    from track1.evaluate.metrics import kendall
+    if len(rows) < 2 or not all(r.get(f) not in (None, "") for r in rows for f in HALF_FIELDS):
+        return None
+    out = {}
+    for key in RANK_KEYS:
+        v = kendall(rank_values(rows, key, "a"), rank_values(rows, key, "b"))
+        out[key] = v if math.isfinite(v) else 0.0
+    return out
 
 
 def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: tuple,
@@ -140,15 +176,19 @@ def score_run(supernet: nn.Module, codes: Sequence[str], path: Path, eval_data: 
     calibrate in chunks of the scoring batch, as the bench always has."""
     from tqdm import tqdm
     gt = load_ground_truth()
-    with AppendLog(path, "arch", PREDICTION_FIELDS) as log, \
+    claim_scorer(path.parent)
+    with AppendLog(path, "arch", PREDICTION_FIELDS + HALF_FIELDS) as log, \
             tqdm(total=len(codes), desc=f"score {path.parent.name} ({bn_mode}, {scorer})",
                  unit="arch", disable=not progress, dynamic_ncols=True, leave=False) as bar:
         todo = [c for c in codes if c not in log.done]
         bar.update(len(codes) - len(todo))
 
-        def record(code: str, acc: float, loss: float) -> None:
-            log.append({"arch": code, "pred": f"{_percent(acc):.4f}",
-                        "gt": f"{getattr(gt[code], target):.4f}", "loss": f"{loss:.6f}"})
+        def record(code: str, score: "SubnetScore") -> None:
+            (acc_a, acc_b), (loss_a, loss_b) = score.acc_halves, score.loss_halves
+            log.append({"arch": code, "pred": f"{_percent(score.acc):.4f}",
+                        "gt": f"{getattr(gt[code], target):.4f}", "loss": f"{score.loss:.6f}",
+                        "pred_a": f"{_percent(acc_a):.4f}", "pred_b": f"{_percent(acc_b):.4f}",
+                        "loss_a": f"{loss_a:.6f}", "loss_b": f"{loss_b:.6f}"})
             bar.update(1)
         if todo:
             run = _score_fast if scorer == "fast" else _score_plain
@@ -162,10 +202,11 @@ def _score_plain(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode
     images, labels, calib = eval_data
     # the shared engine (the one `evaluate` uses); it restores the supernet's BN buffers
     with SubnetScorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
-                      bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
+                      bn_mode=bn_mode, batch_size=batch,
                       device=next(supernet.parameters()).device) as scorer:
         for code in todo:
-            record(code, *scorer.evaluate(decode(code)))
+            scorer.score(decode(code))
+            record(code, scorer.last)
             flush()
 
 
@@ -175,27 +216,47 @@ def _score_fast(supernet: nn.Module, todo: list[str], eval_data: tuple, bn_mode:
     from track1.nb201.space import encode
     images, labels, calib = eval_data
     scorer = FastNB201Scorer(supernet, images, labels, calib if bn_mode == "recalibrate" else None,
-                             bn_mode=bn_mode, batch_size=batch, calib_batch_size=batch,
-                             archs_per_pass=archs_per_pass,
+                             bn_mode=bn_mode, batch_size=batch, archs_per_pass=archs_per_pass,
                              device=next(supernet.parameters()).device)
     for lo in range(0, len(todo), archs_per_pass):
         scorer.evaluate_many(todo[lo:lo + archs_per_pass],
-                             lambda arch, acc, loss: record(encode(arch), acc, loss))
+                             lambda arch, score: record(encode(arch), score))
         flush()
 
 
 def metrics_of(rows: Iterable[dict[str, str]]) -> dict[str, Any]:
-    """Ranking metrics by predicted accuracy and by -loss; where the set mixes archs with
-    and without ``none`` edges, also over its none-free part (the paper's quantity)."""
+    """Ranking metrics by every rank key (``RANK_KEYS``) and, where the rows have each
+    half's scores, the scorer's noise floor (``split_half``); where the set mixes archs
+    with and without ``none`` edges, also over its none-free part (the paper's quantity)."""
     from track1.nb201.ground_truth import has_none
     rows = list(rows)
     gt = [float(r["gt"]) for r in rows]
-    out: dict[str, Any] = {"accuracy": rank_metrics([float(r["pred"]) for r in rows], gt),
-                           "neg_loss": rank_metrics([-float(r["loss"]) for r in rows], gt)}
+    out: dict[str, Any] = {key: rank_metrics(rank_values(rows, key), gt) for key in RANK_KEYS}
+    noise = split_half(rows)
+    if noise is not None:
+        out["split_half"] = noise
     free = [r for r in rows if not has_none(r["arch"])]
     if 2 <= len(free) < len(rows):
         out["none_free"] = {k: v for k, v in metrics_of(free).items()}
     return out
+
+
+def claim_scorer(run_dir: Path) -> None:
+    """Tie ``run_dir``'s prediction files to this scorer (``SCORER_VERSION``): scores of
+    another scorer (sorted images, chunk-averaged BN statistics) are never mixed in."""
+    from track1.evaluate.images import SCORER_VERSION
+    marker = run_dir / "scorer.json"
+    if marker.exists():
+        found = json.loads(marker.read_text()).get("scorer")
+    else:
+        found = 1 if any(run_dir.glob("predictions*.csv")) else None
+    if found is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(marker, {"scorer": SCORER_VERSION})
+    elif found != SCORER_VERSION:
+        raise BenchError(f"{run_dir}: its predictions come from scorer {found}, this is scorer "
+                         f"{SCORER_VERSION}; move its predictions*.csv and summary.json away "
+                         "(the checkpoints stay) to score it again, or use another --out")
 
 
 # ------------------------------------------------------------------------ orchestration
@@ -274,7 +335,8 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                bn_mode: str, target: str, train_kwargs: dict, score_batch: int,
                log: Callable[[str], None] = print, batches: Any = None,
                fractions: Sequence[float] = (1.0,), scorer: str = "plain",
-               archs_per_pass: int = 32, train_only: bool = False) -> dict:
+               archs_per_pass: int = 32, train_only: bool = False,
+               score_only: bool = False) -> dict:
     """Train (or resume) one method; at each budget fraction score ``codes`` (Kendall over
     training), write the summary; returns it.
 
@@ -282,7 +344,9 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     (``at010.pth`` for 10%), so a point the run has trained past is scored from it (a
     new scorer re-scores a finished run without training it again). ``train_only``
     trains through every point, keeping those checkpoints, and scores nothing: a run
-    trained on one machine can be scored on another."""
+    trained on one machine can be scored on another. ``score_only`` trains nothing and
+    scores the points whose checkpoints exist (a run cut off by a time limit is scored as
+    far as it got; its summary says ``complete: false``)."""
     from track1.checkpoint import load_checkpoint
     from track1.registry import load_supernet
     from track1.train.loop import train
@@ -290,9 +354,11 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     summary_path = run_dir / "summary.json"
     fractions = sorted({min(1.0, float(f)) for f in fractions} | {1.0})
     protocol = train_kwargs.get("protocol")
-    if summary_path.exists():
+    if summary_path.exists() and not train_only:
         summary = json.loads(summary_path.read_text())
+        from track1.evaluate.images import SCORER_VERSION
         if summary.get("archs") == len(codes) and summary.get("bn_mode") == bn_mode and \
+                summary.get("scorer", 1) == SCORER_VERSION and summary.get("complete", True) and \
                 [c["fraction"] for c in summary.get("curve", [{"fraction": 1.0}])] == fractions:
             log(f"{run_dir.name}: finished earlier, skipped")
             return summary
@@ -315,24 +381,35 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                           else "cpu")
     curve, rows = [], {}
     ckpt = load_checkpoint(last_path) if last_path.exists() else None
+
+    def score_point(fraction: float, point: dict) -> dict[str, dict[str, str]]:
+        t0 = time.perf_counter()
+        scored = score_run(load_supernet(point, device)[0], codes,
+                           run_dir / f"predictions{fraction_tag(fraction)}.csv", eval_data,
+                           bn_mode, target, score_batch, progress=config.progress,
+                           scorer=scorer, archs_per_pass=archs_per_pass)
+        timing["score_s"] += time.perf_counter() - t0
+        _write_json(timing_path, timing)
+        curve.append(_curve_point(fraction, int(point["step"]), scored))
+        log(f"{run_dir.name} at {fraction:.0%} ({int(point['step'])} steps): Kendall "
+            f"{curve[-1]['kendall']:.4f} (by -loss {curve[-1]['kendall_neg_loss']:.4f}; the "
+            f"scorer's split-half Kendall {curve[-1]['split_half']['accuracy']:.4f})")
+        return scored
+
     for fraction in fractions:
         target_steps = total if fraction >= 1.0 else max(1, int(round(fraction * total)))
-        pred_path = run_dir / f"predictions{fraction_tag(fraction)}.csv"
         steps_before = int(ckpt["step"]) if ckpt is not None else 0
-        complete = len(read_predictions(pred_path)) >= len(codes) if pred_path.exists() else False
         snapshot = last_path.with_name(f"at{int(round(fraction * 100)):03d}.pth")
-        if steps_before > target_steps and not complete:
-            if train_only:
-                continue
-            if not snapshot.exists():
-                log(f"{run_dir.name}: checkpoint at step {steps_before} is past {fraction:.0%} "
-                    f"of the budget ({target_steps} steps); that point is skipped")
-                continue
-            point = load_checkpoint(snapshot)
-            rows = score_run(load_supernet(point, device)[0], codes, pred_path, eval_data,
-                             bn_mode, target, score_batch, progress=config.progress,
-                             scorer=scorer, archs_per_pass=archs_per_pass)
-            curve.append(_curve_point(fraction, int(point["step"]), rows))
+        # the point's own checkpoint, where the run has one
+        point = (ckpt if ckpt is not None and steps_before == target_steps else
+                 load_checkpoint(snapshot) if fraction < 1.0 and snapshot.exists() else None)
+        if point is not None or steps_before > target_steps or score_only:
+            if point is None:
+                log(f"{run_dir.name}: no checkpoint at {fraction:.0%} of the budget "
+                    f"({target_steps} steps; the run is at {steps_before}); that point is "
+                    "skipped")
+            elif not train_only:
+                rows = score_point(fraction, point)
             continue
         if fewshot:
             t0 = time.perf_counter()
@@ -341,7 +418,7 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 timing["train_s"] += time.perf_counter() - t0
                 timing["steps_timed"] += trained
             _write_json(timing_path, timing)
-        elif steps_before < target_steps:
+        else:
             t0 = time.perf_counter()
             train(config, batches=batches, log=log,
                   stop_after_steps=None if fraction >= 1.0 else target_steps)
@@ -357,27 +434,19 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                 import gc
                 gc.collect()
                 torch.cuda.empty_cache()
-        if train_only:
-            continue
-        supernet, _ = load_supernet(ckpt, device)
-        t0 = time.perf_counter()
-        rows = score_run(supernet, codes, pred_path, eval_data, bn_mode, target, score_batch,
-                         progress=config.progress, scorer=scorer, archs_per_pass=archs_per_pass)
-        timing["score_s"] += time.perf_counter() - t0
-        _write_json(timing_path, timing)
-        curve.append(_curve_point(fraction, int(ckpt["step"]), rows))
-        log(f"{run_dir.name} at {fraction:.0%} ({int(ckpt['step'])} steps): Kendall "
-            f"{curve[-1]['kendall']:.4f} (by -loss {curve[-1]['kendall_neg_loss']:.4f})")
+        if not train_only:
+            rows = score_point(fraction, ckpt)
     if train_only:
         return {"run": run_dir.name, "method": method, "seed": seed, "trained_only": True,
                 "steps": int(ckpt["step"]) if ckpt is not None else 0}
     if not rows:
         raise BenchError(f"{run_dir.name}: nothing scored")
-    steps = int(ckpt["step"])
+    steps = curve[-1]["steps"]
     per_step = timing["train_s"] / max(timing["steps_timed"], 1)
     summary = {
         "run": run_dir.name, "method": method, "seed": seed, "archs": len(codes),
         "target": f"cifar10_{target}_acc", "bn_mode": bn_mode,
+        "complete": curve[-1]["fraction"] >= 1.0,
         **metrics_of(rows.values()),
         "curve": curve,
         "protocol": (protocol.to_dict() if protocol is not None else {"name": "quick"}) | {
@@ -391,7 +460,10 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
                    "device": str(device), "threads": torch.get_num_threads(),
                    "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                                    else "CPU")},
-        "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2])},
+        "eval": {"images": len(eval_data[0]), "calib_images": len(eval_data[2]),
+                 "images_per_half": len(eval_data[0]) // 2},
+        "scorer": json.loads((run_dir / "scorer.json").read_text())["scorer"],
+        "teacher_ties": (ckpt.get("teacher") or {}).get("tie_counts"),
         "wall_s": {"train": round(per_step * steps, 1), "train_per_step": round(per_step, 4),
                    "score": round(timing["score_s"], 1)},
         "config": {k: config.to_dict()[k] for k in ("loss", "sampler", "teacher", "lambda",
@@ -405,10 +477,12 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
 
 
 def _curve_point(fraction: float, steps: int, rows: dict[str, dict[str, str]]) -> dict:
-    """One point of a run's Kendall-over-training curve."""
+    """One point of a run's Kendall-over-training curve, with its noise floor."""
     m = metrics_of(rows.values())
     return {"fraction": fraction, "steps": steps, "kendall": m["accuracy"]["kendall"],
             "kendall_neg_loss": m["neg_loss"]["kendall"],
+            "kendall_acc_tiebreak": m["acc_tiebreak"]["kendall"],
+            **({"split_half": m["split_half"]} if "split_half" in m else {}),
             **({"kendall_none_free": m["none_free"]["accuracy"]["kendall"]}
                if "none_free" in m else {})}
 
@@ -499,6 +573,7 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
                                 and ckpt["config"].get("device") != "cpu" else "cpu")
     cmp_dir = out / "bn_compare" / run
     cmp_dir.mkdir(parents=True, exist_ok=True)
+    claim_scorer(cmp_dir)
     result: dict[str, Any] = {"run": run, "archs": len(codes), "target": f"cifar10_{target}_acc",
                               "eval": {"images": len(eval_data[0]),
                                        "calib_images": len(eval_data[2])}, "modes": {}}
@@ -511,7 +586,7 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
             # the run was already scored in this mode on the same images: reuse its rows
             rows = read_predictions(out / run / "predictions.csv")
             if all(c in rows for c in codes):
-                write_records(target_csv, [rows[c] for c in codes], PREDICTION_FIELDS)
+                write_records(target_csv, [rows[c] for c in codes], PREDICTION_FIELDS + HALF_FIELDS)
         rows = score_run(supernet, codes, target_csv, eval_data, mode, target, score_batch)
         result["modes"][mode] = {**metrics_of(rows.values()),
                                  "score_s_this_session": round(time.perf_counter() - t0, 1)}

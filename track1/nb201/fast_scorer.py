@@ -8,10 +8,11 @@ archs that chose it (gathered, then added into the next node), so no FLOP is was
 the launch count of a pass is about that of one plain forward. Every BatchNorm keeps
 statistics per arch.
 
-BN modes as in the plain scorer: ``recalibrate`` (fixed calibration images in fixed
-chunks, exact cumulative averages, then eval-mode BN), ``batch`` (each evaluation chunk
-normalised by its own statistics) and ``stored`` (the supernet's running statistics).
-The results equal the plain scorer's up to float rounding (tested).
+BN modes as in the plain scorer: ``recalibrate`` (every BN's statistics those of the
+whole calibration set, whatever the chunking, as ``track1.evaluate.bn.recalibrate``
+computes them, then eval-mode BN), ``batch`` (each evaluation chunk normalised by its own
+statistics) and ``stored`` (the supernet's running statistics). The results equal the
+plain scorer's up to float rounding (tested).
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from track1.data.decode import normalize
-from track1.evaluate.engine import check_scoring_inputs, scoring_device
+from track1.evaluate.bn import CALIB_TOL, merge_moments, sweep_limit
+from track1.evaluate.engine import (SubnetScore, Tally, check_scoring_inputs, default_calib_chunk,
+                                    scoring_device)
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 
 
@@ -41,11 +44,16 @@ def merge_archs(v: torch.Tensor) -> torch.Tensor:
 
 
 class _PassBN:
-    """Per-arch BatchNorm for one pass of ``A`` archs (mode: calib | batch | eval)."""
+    """Per-arch BatchNorm for one pass of ``A`` archs. Modes: ``calib`` (normalise by the
+    chunk's statistics and pool them), ``refine`` (normalise by the previous sweep's
+    whole-set statistics and pool again), ``batch`` (each chunk by its own statistics)
+    and ``eval`` (the pooled statistics, or the supernet's stored ones)."""
 
     def __init__(self, a: int, mode: str, stored: bool) -> None:
         self.a, self.mode, self.stored = a, mode, stored
-        self.stats: dict[int, list[torch.Tensor]] = {}   # id(bn) -> [mean, var, count]
+        self.pooled: dict[int, list[torch.Tensor]] = {}   # id(bn) -> [count, mean, m2]
+        self.fixed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # mean, biased var
+        self.final: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # mean, unbiased var
 
     def __call__(self, x: torch.Tensor, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
                  k: int) -> torch.Tensor:
@@ -58,15 +66,18 @@ class _PassBN:
                 mean = bn.running_mean.expand(k, c)
                 var = bn.running_var.expand(k, c)
             else:
-                mean, var, _ = self.stats[id(bn)]
+                mean, var = self.final[id(bn)]
                 if idx is not None:
                     mean, var = mean[idx], var[idx]
         else:
             vs = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
-            var_b, mean = torch.var_mean(vs, dim=(1, 2, 3), unbiased=False)
-            if self.mode == "calib":
-                self._accumulate(bn, idx, mean, var_b, v.shape[1] * v.shape[2] * v.shape[3])
-            var = var_b
+            var, mean = torch.var_mean(vs, dim=(1, 2, 3), unbiased=False)
+            if self.mode in ("calib", "refine"):
+                self._pool(bn, idx, mean, var, v.shape[1] * v.shape[2] * v.shape[3])
+            if self.mode == "refine":
+                mean, var = self.fixed[id(bn)]
+                if idx is not None:
+                    mean, var = mean[idx], var[idx]
         scale = torch.rsqrt(var + bn.eps)
         if bn.affine:
             scale = scale * bn.weight
@@ -77,35 +88,62 @@ class _PassBN:
              + shift.to(x.dtype)[:, None, None, None, :])
         return merge_archs(y)
 
-    def _accumulate(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
-                    mean: torch.Tensor, var_b: torch.Tensor, n: int) -> None:
-        """Exact cumulative averages (BN momentum None), unbiased variance, per arch."""
+    def _pool(self, bn: nn.BatchNorm2d, idx: torch.Tensor | None,
+              mean: torch.Tensor, var_b: torch.Tensor, n: int) -> None:
+        """Add a chunk's per-arch statistics to the whole set's (exact merge)."""
         key = id(bn)
-        if key not in self.stats:
-            c = mean.shape[1]
-            self.stats[key] = [torch.zeros(self.a, c, device=mean.device, dtype=mean.dtype),
-                               torch.ones(self.a, c, device=mean.device, dtype=mean.dtype),
-                               torch.zeros(self.a, 1, device=mean.device, dtype=mean.dtype)]
-        rm, rv, count = self.stats[key]
-        var_u = var_b * (n / max(n - 1, 1))
+        if key not in self.pooled:
+            zeros = torch.zeros(self.a, mean.shape[1], dtype=torch.float64, device=mean.device)
+            self.pooled[key] = [torch.zeros(self.a, 1, dtype=torch.float64, device=mean.device),
+                                zeros, zeros.clone()]
+        count, mu, m2 = self.pooled[key]
         sel = slice(None) if idx is None else idx
-        cnt = count[sel] + 1
-        count[sel] = cnt
-        rm[sel] = rm[sel] + (mean - rm[sel]) / cnt
-        rv[sel] = rv[sel] + (var_u - rv[sel]) / cnt
+        count[sel], mu[sel], m2[sel] = merge_moments(count[sel], mu[sel], m2[sel], mean,
+                                                     var_b, n)
+
+    def _stats(self, key: int, unbiased: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        count, mu, m2 = self.pooled[key]
+        return mu, m2 / (count - 1 if unbiased else count).clamp(min=1)
+
+    def movement(self) -> float:
+        """Largest relative move of any pooled statistic since the previous sweep."""
+        moved = []
+        for key in self.pooled:
+            if key not in self.fixed:
+                return float("inf")
+            mean, var = self._stats(key, unbiased=False)
+            old_mean, old_var = (t.double() for t in self.fixed[key])
+            denom = old_var + 1e-5
+            moved.append(torch.maximum(((mean - old_mean).abs() / denom.sqrt()).max(),
+                                       ((var - old_var).abs() / denom).max()))
+        return float(torch.stack(moved).max().cpu()) if moved else 0.0
+
+    def fix(self) -> None:
+        """This sweep's statistics normalise the next sweep (mode ``refine``)."""
+        self.fixed = {key: tuple(t.float() for t in self._stats(key, unbiased=False))
+                      for key in self.pooled}
+        self.pooled = {}
+        self.mode = "refine"
+
+    def finish(self) -> None:
+        """The pooled statistics become the evaluation statistics (mode ``eval``)."""
+        self.final = {key: tuple(t.float() for t in self._stats(key, unbiased=True))
+                      for key in self.pooled}
+        self.mode = "eval"
 
 
 class FastNB201Scorer:
     """Top-1 accuracy and mean cross-entropy of NB201 archs, ``archs_per_pass`` at once.
 
-    Same inputs and BN semantics as ``SubnetScorer`` (uint8 images normalised once;
-    calibration in chunks of ``calib_batch_size``, which never change).
+    Same inputs and BN semantics as ``SubnetScorer`` (uint8 images normalised once, in
+    the order given; calibration in chunks of ``calib_batch_size``, default all at once
+    within ``default_calib_chunk``'s bound for a pass of ``archs_per_pass`` archs).
     """
 
     def __init__(self, supernet: nn.Module, eval_images_u8: torch.Tensor,
                  eval_labels: torch.Tensor, calib_images_u8: torch.Tensor | None = None, *,
                  bn_mode: str = "recalibrate", batch_size: int = 256,
-                 calib_batch_size: int = 256, archs_per_pass: int = 32,
+                 calib_batch_size: int | None = None, archs_per_pass: int = 32,
                  device: str | torch.device | None = None, amp: bool | None = None) -> None:
         self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
         self.device = scoring_device(device)
@@ -125,10 +163,16 @@ class FastNB201Scorer:
         self.labels = eval_labels.to(self.device, torch.int64)
         self.calib = prep(calib_images_u8) if self.bn_mode == "recalibrate" else None
         self.batch_size = max(1, int(batch_size))
-        self.calib_batch_size = max(1, int(calib_batch_size))
         self.archs_per_pass = max(1, int(archs_per_pass))
+        self.calib_batch_size = max(1, int(
+            calib_batch_size if calib_batch_size is not None else
+            default_calib_chunk(len(self.calib) if self.calib is not None else 1,
+                                eval_images_u8.shape[-1], self.device, self.archs_per_pass)))
         self.seconds = 0.0
         self.archs_scored = 0
+        self.calib_sweeps = 0           # sweeps over the calibration chunks, all passes
+        self.calib_unconverged = 0      # passes that stopped at the sweep limit
+        self.passes = 0
 
     def _autocast(self):
         if self.amp:
@@ -206,33 +250,49 @@ class FastNB201Scorer:
         return plan
 
     # ------------------------------------------------------------------- scoring
-    def _score_pass(self, archs: list) -> list[tuple[float, float]]:
+    def _calibrate(self, plan: list, bn: _PassBN, a: int) -> None:
+        """Pool every BN's per-arch statistics over the calibration chunks; with several
+        chunks, sweep again normalising by the previous sweep's whole-set statistics until
+        they hold still (``track1.evaluate.bn.recalibrate``'s rule)."""
+        sweeps = 0
+        while True:
+            chunks = 0
+            for lo in range(0, len(self.calib), self.calib_batch_size):
+                self._forward(self.calib[lo:lo + self.calib_batch_size], plan, bn, a)
+                chunks += 1
+            sweeps += 1
+            if chunks <= 1:
+                break
+            change = bn.movement()
+            if change <= CALIB_TOL or sweeps >= sweep_limit(len(bn.pooled)):
+                self.calib_unconverged += change > CALIB_TOL
+                break
+            bn.fix()
+        self.calib_sweeps += sweeps
+        bn.finish()
+
+    def _score_pass(self, archs: list) -> list[SubnetScore]:
         a = len(archs)
         plan = self._plan(archs)
         bn = _PassBN(a, "calib", stored=self.bn_mode == "stored")
         with torch.inference_mode(), self._autocast():
             if self.bn_mode == "recalibrate":
-                for lo in range(0, len(self.calib), self.calib_batch_size):
-                    self._forward(self.calib[lo:lo + self.calib_batch_size], plan, bn, a)
-            bn.mode = "batch" if self.bn_mode == "batch" else "eval"
-            correct = torch.zeros(a, dtype=torch.int64, device=self.device)
-            loss_sum = torch.zeros(a, dtype=torch.float64, device=self.device)
+                self._calibrate(plan, bn, a)
+            else:
+                bn.mode = "batch" if self.bn_mode == "batch" else "eval"
+            tally = Tally(len(self.images), self.device, subnets=a)
             for lo in range(0, len(self.images), self.batch_size):
                 x = self.images[lo:lo + self.batch_size]
-                y = self.labels[lo:lo + len(x)]
-                logits = self._forward(x, plan, bn, a).float()
-                correct += (logits.argmax(2) == y).sum(1)
-                loss_sum += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(a),
-                                            reduction="none").view(a, -1).sum(1).double()
-        n = len(self.images)
-        return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
+                tally.add(self._forward(x, plan, bn, a), self.labels[lo:lo + len(x)], lo)
+        self.passes += 1
+        return tally.scores()
 
     def evaluate_many(self, archs: Iterable, on_result: Callable | None = None
-                      ) -> list[tuple[float, float]]:
-        """(top-1 accuracy as a fraction, mean cross-entropy) per arch (archs or codes),
-        in order; ``on_result(arch, acc, loss)`` sees each pass's results as they land."""
+                      ) -> list[SubnetScore]:
+        """The scores of every arch (archs or codes), in order; ``on_result(arch, score)``
+        sees each pass's results as they land."""
         archs = [self.space.decode(x) if isinstance(x, str) else tuple(x) for x in archs]
-        out: list[tuple[float, float]] = []
+        out: list[SubnetScore] = []
         was_training = self.net.training
         self.net.eval()
         try:
@@ -244,8 +304,16 @@ class FastNB201Scorer:
                 self.archs_scored += len(group)
                 out += results
                 if on_result is not None:
-                    for arch, (acc, loss) in zip(group, results):
-                        on_result(arch, acc, loss)
+                    for arch, score in zip(group, results):
+                        on_result(arch, score)
         finally:
             self.net.train(was_training)
         return out
+
+    def calibration_stats(self) -> dict[str, float]:
+        """Chunks per re-calibration and what the sweeps did, for a run's summary."""
+        n = len(self.calib) if self.calib is not None else 0
+        return {"calib_chunk": self.calib_batch_size,
+                "calib_chunks": -(-n // self.calib_batch_size),
+                "calib_sweeps_mean": self.calib_sweeps / max(self.passes, 1),
+                "calib_unconverged": self.calib_unconverged}

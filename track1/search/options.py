@@ -33,7 +33,7 @@ class SearchOptions:
     calib_images: int = 512
     bn_mode: str = DEFAULT_BN_MODE
     batch_size: int | None = None
-    calib_batch_size: int = 512
+    calib_batch_size: int | None = None
     device: str = "auto"
     top_k: int = 10
     fresh: bool = False

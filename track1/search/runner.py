@@ -104,7 +104,7 @@ class Search:
                       "ckpt_size": self.ckpt_path.stat().st_size,
                       "ckpt_mtime": int(self.ckpt_path.stat().st_mtime),
                       "space": self.space.name, "bn_mode": opts.bn_mode,
-                      "calib_batch_size": opts.calib_batch_size, **self.images.identity()}
+                      **self.images.identity()}
         name = f"{self.space.name}-{opts.method}-s{opts.seed}"
         self.out = Path(opts.out) if opts.out else DEFAULT_OUT_ROOT / name
         if self.out.exists() and not self.out.is_dir():

@@ -568,7 +568,8 @@ class Trainer:
         t0 = time.perf_counter()
         m = self.rank_check.measure()
         record = {"epoch": epoch + 1, "step": self.global_step,
-                  **{k: m[k] for k in ("kendall", "spearman", "pearson", "n")},
+                  **{k: m[k] for k in ("kendall", "spearman", "pearson", "n",
+                                       "split_half_kendall", "split_half_kendall_neg_loss")},
                   "seconds": round(time.perf_counter() - t0, 2)}
         with AppendLog(self.out_dir / "val_gt.jsonl", "epoch") as log:
             earlier = [r for r in log.records if r["epoch"] != epoch + 1]
@@ -583,7 +584,8 @@ class Trainer:
             self.val_gt_best = {k: top[k] for k in ("epoch", "step", "kendall")}
         self.log(f"val-gt after epoch {epoch + 1}: Kendall {m['kendall']:.4f} Spearman "
                  f"{m['spearman']:.4f} Pearson {m['pearson']:.4f} over {m['n']} archs "
-                 f"({record['seconds']:.1f} s)"
+                 f"({record['seconds']:.1f} s; the scorer's split-half Kendall "
+                 f"{_fmt_or_na(m['split_half_kendall'])})"
                  + (f"; best so far: {self.out_dir / 'best.pth'}" if best else
                     f"; best stays epoch {self.val_gt_best['epoch']} "
                     f"(Kendall {self.val_gt_best['kendall']:.4f})"))
@@ -653,3 +655,7 @@ def train(config: TrainConfig, *, batches: Iterable | None = None,
     ``TrainBatches`` interface; ``stop_after_steps`` ends the run early after that many
     global steps, after saving (it simulates a crash in tests)."""
     return Trainer(config, batches=batches, log=log).fit(stop_after_steps)
+
+
+def _fmt_or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

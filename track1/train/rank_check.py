@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +31,7 @@ from torch import nn
 from track1.evaluate.arch_list import ArchListError, read_list_json
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.images import ScoringImages
-from track1.evaluate.metrics import rank_correlations
+from track1.evaluate.metrics import kendall, rank_correlations
 from track1.evaluate.prefix import score_entries
 from track1.train.config import ValGtConfig
 from track1.train.errors import TrainError
@@ -132,9 +133,19 @@ class GroundTruthCheck:
             self._decoded = self.images.decode(progress=False)
         eval_u8, labels, calib_u8 = self._decoded
         with SubnetScorer(self.supernet, eval_u8, labels, calib_u8, bn_mode=self.cfg.bn_mode,
-                          batch_size=self.cfg.batch_size, calib_batch_size=self.cfg.batch_size,
-                          device=self.device, channels_last=self.channels_last) as scorer:
-            pred = {c: acc for c, _, acc in score_entries(scorer, list(self.archs.items()))}
+                          batch_size=self.cfg.batch_size, device=self.device,
+                          channels_last=self.channels_last) as scorer:
+            pred, halves = {}, {}
+            for c, _, acc in score_entries(scorer, list(self.archs.items())):
+                pred[c] = acc
+                halves[c] = scorer.last
         codes = list(self.archs)
         metrics = rank_correlations([pred[c] for c in codes], [self.truth[c] for c in codes])
-        return {**metrics, "pred": pred}
+        # the scorer's noise floor: how well the two halves of the images agree
+        noise = {"split_half_kendall": kendall([halves[c].acc_halves[0] for c in codes],
+                                               [halves[c].acc_halves[1] for c in codes]),
+                 "split_half_kendall_neg_loss": kendall(
+                     [-halves[c].loss_halves[0] for c in codes],
+                     [-halves[c].loss_halves[1] for c in codes])}
+        noise = {k: (v if math.isfinite(v) else None) for k, v in noise.items()}
+        return {**metrics, **noise, "pred": pred}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The device queue: what runs first, in this order, whenever a GPU is lent (README,
+# "Development"). Each entry is one device command under 9 minutes that leaves at most 8
+# files under $OUT; run them one call each, then commit what comes back under
+# docs/results/<folder>/ with its COMMAND.txt.
+#
+#   bash tools/device_queue.sh nb201      the NAS-Bench-201 paper-protocol table (SPOS and
+#                                         RD-NAS x 3 seeds): probe, plan, train, score, collect
+#   bash tools/device_queue.sh track1     Track 1 scoring rate at 224 px over windows spread
+#                                         across the whole prefix-sorted 45k list
+#   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
+#                                         before spending device time)
+#
+# Needs: the CIFAR-10 JPEG tar as a real file (not a link) at .devdata/cifar10-jpeg.tar.gz,
+# carried with the call (carry: [".devdata"]); a CUDA python3 with torch, torchvision, timm,
+# scipy, pyyaml and tqdm (TRACK1_PYTHON, default python3). LIMIT_S bounds entry nb201.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export TRACK1_CACHE_DIR="${TRACK1_CACHE_DIR:-/tmp/track1_cache}"
+PY="${TRACK1_PYTHON:-python3}"
+OUT="${OUT:-runs/device_out}"
+CIFAR=.devdata/cifar10-jpeg.tar.gz
+mkdir -p "$OUT"
+if [[ "${1:-}" != rehearse && ( ! -f "$CIFAR" || -L "$CIFAR" ) ]]; then
+  echo "device_queue: $CIFAR must be a real file (cp ../shared/data/cifar10/cifar10-jpeg.tar.gz .devdata/)" >&2
+  exit 2
+fi
+case "${1:-}" in
+  nb201)
+    timeout 570 "$PY" tools/device_nb201_paper.py --limit-s "${LIMIT_S:-520}" --out "$OUT" \
+      --cifar "$CIFAR"
+    ;;
+  track1)
+    timeout 540 "$PY" tools/bench_evaluate.py --windows 8 --window-size 24 --image-size 224 \
+      --device cuda --data "$CIFAR" --eval-images 10000 --calib-images 2048 --batch-size 500 \
+      --json-out "$OUT/track1_rate.json" 2>&1 | grep -v Warning | tee "$OUT/track1_rate_log.txt"
+    ;;
+  rehearse)
+    "$PY" tools/device_nb201_paper.py --rehearse --out "$OUT/nb201" --bench-dir "$OUT/nb201_bench" \
+      && "$PY" tools/bench_evaluate.py --windows 2 --window-size 3 --image-size 32 --device cpu \
+        --eval-images 100 --calib-images 64 --batch-size 100 --json-out "$OUT/track1_rate.json"
+    ;;
+  *)
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
