@@ -16,6 +16,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# every default output folder (supernet_ckpt/, submission/, runs/) hangs off the project
+# home (track1/infra/paths.py): the repository, whatever folder run.sh is called from
+export TRACK1_HOME="${TRACK1_HOME:-$ROOT}"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 STAMP="$VENV/.track1-requirements"

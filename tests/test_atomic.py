@@ -8,13 +8,13 @@ import subprocess
 import sys
 import time
 
-from track1.atomic import atomic_write, remove_stale_temps
+from track1.infra.atomic import atomic_write, remove_stale_temps
 
 
 def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "last.pth"
     code = ("import sys, time; sys.path.insert(0, %r)\n"
-            "from track1.atomic import atomic_write\n"
+            "from track1.infra.atomic import atomic_write\n"
             "def slow(f):\n    f.write(b'x' * 1000); f.flush(); time.sleep(60)\n"
             "atomic_write(%r, slow)\n") % (os.getcwd(), str(target))
     proc = subprocess.Popen([sys.executable, "-c", code])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from track1.checkpoint import CheckpointError, load_checkpoint, save_atomic
+from track1.infra.checkpoint import CheckpointError, load_checkpoint, save_atomic
 
 
 def test_flipped_bytes_are_detected(tmp_path):

@@ -38,5 +38,5 @@ def test_training_survives_a_closed_stdout_and_saves(tmp_path):
            "--set", "sampler.threshold=2", "--set", "log_interval=1"]
     rc, err = _first_lines_then_close(cmd, 2)
     assert rc == 0 and "Traceback" not in err, err
-    from track1.checkpoint import load_checkpoint
+    from track1.infra.checkpoint import load_checkpoint
     assert load_checkpoint(tmp_path / "t" / "last.pth")["step"] == 6

@@ -1,5 +1,5 @@
 """The one-call device script's planner (``track1.nb201.device_plan``) and the process
-group its phases run in (``track1.process_group``)."""
+group its phases run in (``track1.infra.process_group``)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from track1.nb201 import device_plan as dp
-from track1.process_group import TIMED_OUT, group_alive, run_group
+from track1.infra.process_group import TIMED_OUT, group_alive, run_group
 
 
 def _probe(fast: float, plain: float, score_fast: float, score_plain: float,

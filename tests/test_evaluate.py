@@ -17,7 +17,7 @@ import pytest
 import torch
 from scipy import stats
 
-from track1.checkpoint import save_atomic
+from track1.infra.checkpoint import save_atomic
 from track1.data import decode_to_tensor, normalize, resolve_source
 from track1.evaluate import (PreserveBN, ResultsLog, SubnetScorer, concordant_pair_ratio,
                              kendall, pearson, read_jsonl, spearman, top_k_precision)

@@ -8,9 +8,9 @@ import os
 import pytest
 import torch
 
-import track1.checkpoint
+import track1.infra.checkpoint
 import track1.export
-from track1.checkpoint import save_atomic
+from track1.infra.checkpoint import save_atomic
 from track1.cli import main
 from track1.export import FORMAT, SubnetFileError, load_subnet, read_subnet
 from track1.registry import build_static, build_supernet
@@ -124,10 +124,10 @@ def test_exported_subnet_computes_the_supernets_logits_on_that_arch(trained, tmp
 
 def test_default_checkpoint_and_default_out(trained, tmp_path, monkeypatch, capsys):
     space, _, ckpt, code, _ = trained
-    monkeypatch.setattr(track1.checkpoint, "find_latest", lambda *a, **k: ckpt)
-    monkeypatch.setattr(track1.export, "DEFAULT_DIR", tmp_path / "exports")
+    monkeypatch.setattr(track1.infra.checkpoint, "find_latest", lambda *a, **k: ckpt)
+    monkeypatch.setenv("TRACK1_HOME", str(tmp_path / "home"))     # defaults hang off the home
     assert main(["export", code]) == 0
-    files = list((tmp_path / "exports").iterdir())
+    files = list((tmp_path / "home" / "runs" / "export").iterdir())
     assert len(files) == 1 and files[0].name.startswith(f"{space}-") and files[0].suffix == ".pth"
     if space == "track1_resnet48":
         assert files[0].name == f"{space}-{code}.pth"

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import track1  # noqa: F401
-from track1.checkpoint import load_checkpoint, save_atomic
+from track1.infra.checkpoint import load_checkpoint, save_atomic
 from track1.cli import main
 from track1.nas.sampler import MarginSampler
 from track1.nas.step import LossConfig, train_step

@@ -9,7 +9,7 @@ import random
 import pytest
 import torch
 
-from track1.checkpoint import save_atomic
+from track1.infra.checkpoint import save_atomic
 from track1.cli import main
 from track1.nas.fewshot import FewShotSupernet, PartSpace, part_of, parts_of
 from track1.nb201.space import PAPER_OPS, NB201Space

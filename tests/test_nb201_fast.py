@@ -254,7 +254,7 @@ def _bench_config(tmp_path, name: str, engine: str, ranking: str = "margin", **e
 
 
 def test_trainer_fast_engine_equals_plain_engine(tmp_path):
-    from track1.checkpoint import load_checkpoint
+    from track1.infra.checkpoint import load_checkpoint
     from track1.train.loop import train
     from tests.test_train import SyntheticBatches
     paths = {e: train(_bench_config(tmp_path, e, e), batches=SyntheticBatches(size=16),
@@ -275,7 +275,7 @@ def test_fast_engine_resume_equals_uninterrupted(tmp_path, first_engine):
     """Killed after 4 of 6 steps and resumed with the fast engine: bitwise equal to an
     uninterrupted fast run on CPU, also when the first part ran on the plain engine
     (checkpoints are engine-neutral)."""
-    from track1.checkpoint import load_checkpoint
+    from track1.infra.checkpoint import load_checkpoint
     from track1.train.loop import train
     from tests.test_train import SyntheticBatches
     whole = train(_bench_config(tmp_path, "whole", "fast"), batches=SyntheticBatches(size=16),

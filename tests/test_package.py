@@ -90,7 +90,7 @@ def test_light_constants_are_the_pipelines_own():
     for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_CALIB_IMAGES", "DEFAULT_EVAL_IMAGES",
                  "DEFAULT_BN_MODE"):
         assert getattr(runner, name) is getattr(defaults, name), name
-    assert bench.METHODS is methods.METHODS and bench.DEFAULT_DATA is methods.DEFAULT_DATA
+    assert bench.METHODS is methods.METHODS
     assert network.OPS is opnames.OPS and network.EDGES is opnames.EDGES
     assert space.PAPER_OPS is opnames.PAPER_OPS
     assert protocols.PROTOCOLS["paper"].ops == space.PAPER_OPS

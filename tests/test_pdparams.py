@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from track1.checkpoint import load_checkpoint
+from track1.infra.checkpoint import load_checkpoint
 from track1.resnet48.supernet import ResNet48Supernet
 from track1.resnet48.pdparams import (PdparamsError, init_from_pdparams, load_pdparams,
                                    paddle_to_track1_name)

@@ -66,7 +66,7 @@ def test_narrow_subnets_change_and_stay_valid():
 
 def test_init_reorder_at_init_from(tmp_path):
     """config init_reorder: the trainer re-orders right after --init-from."""
-    from track1.checkpoint import save_atomic
+    from track1.infra.checkpoint import save_atomic
     from track1.train.config import resolve_config
     from track1.train.loop import Trainer
     net = _net()

@@ -1,4 +1,4 @@
-"""``track1.resumable.AppendLog``, the helper behind every resumable result file: a kill
+"""``track1.infra.resumable.AppendLog``, the helper behind every resumable result file: a kill
 at any byte loses only the record in flight, a damaged line is dropped alone, and a
 reopened log appends after what survived, in both of its formats."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from track1.resumable import AppendLog, read_records, write_records
+from track1.infra.resumable import AppendLog, read_records, write_records
 
 FIELDS = ("arch", "pred", "loss")
 
@@ -70,7 +70,7 @@ def test_write_records_replaces_the_file(tmp_path):
 
 
 def test_claim_folder_ties_a_folder_to_one_setup(tmp_path):
-    from track1.resumable import claim_folder
+    from track1.infra.resumable import claim_folder
     meta = tmp_path / "run" / "setup.json"
     setup = {"checkpoint": "a.pth", "images": 500}
     assert claim_folder(meta, setup) is None and meta.exists()   # claimed

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from track1.checkpoint import load_checkpoint
+from track1.infra.checkpoint import load_checkpoint
 from track1.cli import main
 from track1.nas.distributions import (FlopsBalancedSpace, ListSpace, SizeBiasedSpace,
                                       sampling_space)

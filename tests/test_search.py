@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from track1.checkpoint import save_atomic
+from track1.infra.checkpoint import save_atomic
 from track1.cli import main
 from track1.nb201.space import NB201Space
 from track1.nb201.supernet import NB201Supernet

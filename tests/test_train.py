@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 import torch
 
-from track1.checkpoint import find_latest, load_checkpoint, save_atomic
+from track1.infra.checkpoint import find_latest, load_checkpoint, save_atomic
 from track1.cli import main
 from track1.registry import build_supernet
 from track1.train.config import TrainConfig, TrainConfigError, resolve_config
@@ -221,7 +221,7 @@ def test_resume_equals_uninterrupted_resnet48(tmp_path):
 def test_more_local_ranks_than_gpus_is_one_clear_error(monkeypatch):
     """torchrun with more processes per node than visible GPUs: name the fix, do not
     fail later inside CUDA with an invalid device ordinal."""
-    from track1 import distributed as D
+    from track1.infra import distributed as D
     monkeypatch.setattr(D.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(D.torch.cuda, "device_count", lambda: 1)
     assert D.pick_device("auto", 0) == torch.device("cuda", 0)

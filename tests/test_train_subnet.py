@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from track1.checkpoint import load_checkpoint
+from track1.infra.checkpoint import load_checkpoint
 from track1.cli import main
 from track1.commands.train_subnet import SINGLE_PATH
 from track1.registry import build_supernet, load_supernet

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from track1.resnet48.costs import count_costs  # noqa: E402
-from track1.hardware import best_seconds, cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
+from track1.infra.hardware import best_seconds, cpu_native_bf16, cpu_peak_gmacs  # noqa: E402
 from track1.ops.dynamic_ops import DynamicConv2d  # noqa: E402
 from track1.resnet48.supernet import ResNet48Supernet  # noqa: E402
 from track1.ops.tiny_map_conv import conv2d_dense  # noqa: E402

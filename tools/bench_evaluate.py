@@ -36,7 +36,7 @@ from track1.evaluate import SubnetScorer
 from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN
 from track1.evaluate.prefix import PrefixScorer
 from track1.evaluate.images import subset_indices
-from track1.hardware import cpu_native_bf16, cpu_peak_gmacs
+from track1.infra.hardware import cpu_native_bf16, cpu_peak_gmacs
 from track1.ops.dynamic_ops import DynamicConv2d
 from track1.resnet48.official import load_arch_list
 

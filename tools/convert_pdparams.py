@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from track1.checkpoint import save_atomic
+from track1.infra.checkpoint import save_atomic
 from track1.resnet48.supernet import ResNet48Supernet
 from track1.resnet48.pdparams import PdparamsError, load_pdparams, map_pdparams
 

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from track1.nb201.device_plan import FALLBACK, plan_budget, supernets_per_tar
-from track1.process_group import TIMED_OUT, run_group, signal_group
+from track1.infra.process_group import TIMED_OUT, run_group, signal_group
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECT_S = 30.0      # kept for step 5
@@ -73,7 +73,7 @@ def child_env() -> dict[str, str]:
 
 
 def run(cmd: list[str], timeout: float, log: Path, say: Console) -> int:
-    """``cmd`` in its own process group (``track1.process_group``), output to ``log``."""
+    """``cmd`` in its own process group (``track1.infra.process_group``), output to ``log``."""
     say("$ " + " ".join(cmd))
     return run_group(cmd, timeout, log, cwd=ROOT, env=child_env())
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from track1.paths import CIFAR10_TAR
+from track1.infra.paths import cifar10_tar
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TAR = CIFAR10_TAR
+DEFAULT_TAR = cifar10_tar()
 DEFAULT_OUT = ROOT / "track1" / "assets" / "cifar10_demo.npz"
 
 

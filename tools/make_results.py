@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from track1.atomic import atomic_write
+from track1.infra.atomic import atomic_write
 from track1.nb201.bench import metrics_of
 
 ROOT = Path(__file__).resolve().parent.parent

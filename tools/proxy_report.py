@@ -30,11 +30,11 @@ from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
 from track1.proxies import PROXIES, get_proxy
 from track1.proxies.zen import arch_seed, zen_score
-from track1.paths import CIFAR10_TAR
-from track1.resumable import AppendLog
+from track1.infra.paths import cifar10_tar
+from track1.infra.resumable import AppendLog
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = CIFAR10_TAR
+DEFAULT_DATA = cifar10_tar()
 
 
 # ---------------------------------------------------------------- correlations
@@ -73,7 +73,7 @@ def probe_batch(data: str | None, n: int, size: int, seed: int) -> tuple[torch.T
 
 # ---------------------------------------------------------------- scoring
 class ScoreCache:
-    """Per-arch proxy scores in a JSONL file (``track1.resumable``): one line per finished
+    """Per-arch proxy scores in a JSONL file (``track1.infra.resumable``): one line per finished
     arch, appended and flushed as produced, so a crash loses at most the arch in flight.
     Lines of one arch merge (a later run may add proxies an earlier one did not score)."""
 

@@ -30,7 +30,7 @@ from track1.nb201.bench import load_eval_data
 from track1.nb201.ground_truth import load_ground_truth
 from track1.nb201.protocols import get_protocol
 from track1.registry import load_supernet
-from track1.resumable import AppendLog
+from track1.infra.resumable import AppendLog
 from track1.search.evolution import Bounds, random_search, regularized_evolution
 from track1.search.options import SearchOptions
 from track1.search.runner import SupernetFitness

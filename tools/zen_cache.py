@@ -25,7 +25,7 @@ from track1.evaluate.arch_list import ArchListError  # noqa: E402
 from track1.resnet48.official import load_arch_list  # noqa: E402
 from track1.proxies.zen import zen_score  # noqa: E402
 from track1.resnet48.space import ResNet48Space  # noqa: E402
-from track1.resumable import AppendLog
+from track1.infra.resumable import AppendLog
 
 ROOT = Path(__file__).resolve().parent.parent
 

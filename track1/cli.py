@@ -4,7 +4,7 @@ Every module in ``track1.commands`` that defines ``register(subparsers)`` adds o
 subcommand (``info``, ``train``, ``evaluate``, ...); ``register`` must call
 ``parser.set_defaults(func=run)`` where ``run(args) -> int`` returns the exit status.
 Expected failures (bad arch code, missing data, bad checkpoint) raise a subclass of
-``track1.errors.UserError``; they are printed as one line and exit with status 2.
+``track1.infra.errors.UserError``; they are printed as one line and exit with status 2.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import sys
 
 import track1
 import track1.commands
-from track1.console import protect_stdout
-from track1.errors import UserError
+from track1.infra.console import protect_stdout
+from track1.infra.errors import UserError
 
 #: exceptions that mean "the user's input is wrong": one line, exit 2, no traceback
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)

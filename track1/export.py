@@ -36,14 +36,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from track1.checkpoint import load_checkpoint, save_atomic
-from track1.errors import UserError
-from track1.messages import clip, first_lines
+from track1.infra import paths
+from track1.infra.checkpoint import load_checkpoint, save_atomic
+from track1.infra.errors import UserError
+from track1.infra.messages import clip, first_lines
 from track1.registry import build_static, load_supernet
 
 FORMAT = "track1-subnet/1"
 #: default output folder (git-ignored, beside the evaluator's runs/evaluate/)
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "runs" / "export"
 #: the packages torch's TorchScript-based ONNX exporter needs (``dynamo=False``)
 ONNX_PACKAGES = ("onnx",)
 
@@ -67,7 +67,7 @@ def default_out(space: str, code: str) -> Path:
     digits of its SHA-256."""
     name = code if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", code) else \
         hashlib.sha256(code.encode()).hexdigest()[:12]
-    return DEFAULT_DIR / f"{space}-{name}.pth"
+    return paths.runs_dir("export") / f"{space}-{name}.pth"
 
 
 def onnx_path(out: str | os.PathLike) -> Path:
@@ -205,7 +205,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, image_size: int) -> P
     if missing:
         raise OnnxUnavailable(f"ONNX not written: torch's ONNX exporter needs the {missing!r} "
                               f"package (pip install {missing})")
-    from track1.atomic import atomic_write
+    from track1.infra.atomic import atomic_write
     x = torch.zeros(1, 3, image_size, image_size)
     model = model.eval()
 

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from track1.checkpoint import CheckpointError, load_checkpoint
-from track1.messages import clip, first_lines
+from track1.infra.checkpoint import CheckpointError, load_checkpoint
+from track1.infra.messages import clip, first_lines
 from track1.nas.fewshot import FewShotSupernet
 
 #: space name -> "module:class" of its supernet

@@ -17,7 +17,8 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     from track1.evaluate.defaults import BN_MODES
-    from track1.nb201.methods import DEFAULT_DATA, METHODS
+    from track1.infra.paths import cifar10_tar
+    from track1.nb201.methods import METHODS
     from track1.nb201.protocols import PROTOCOLS
     p = sub.add_parser("bench-nb201", help="NAS-Bench-201 ranking bench (SPOS vs RD-NAS)",
                        description=__doc__.split("\n\n")[1])
@@ -25,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paper: the authors' 4-op protocol at their budget (the headline); "
                         "paper5: the same on 5 ops; quick: small CPU-sized default. Every "
                         "option below left unset takes the protocol's value")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "runs" / "bench_nb201"),
-                   help="output folder (resumable; default: runs/bench_nb201 in the repository)")
+    p.add_argument("--out", default=None,
+                   help="output folder (resumable; default: runs/bench_nb201 under the project "
+                        "home: $TRACK1_HOME, else the working directory)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated, from: {', '.join(METHODS)}")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds")
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="score every arch of the protocol's set")
     p.add_argument("--data", default=None,
                    help=f"CIFAR-10 folder or tar, or 'embedded' for the packaged demo "
-                        f"subset (default: {DEFAULT_DATA})")
+                        f"subset (default: $TRACK1_CIFAR10, else {cifar10_tar()})")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help="cap steps per epoch (CPU budgets); default: the full epoch")
@@ -168,7 +170,9 @@ def _supervise(args: argparse.Namespace, data: str | None, out: Path, env: dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from track1.nb201.bench import (DEFAULT_DATA, METHODS, BenchError, bench_archs,
+    from track1.infra import paths
+    from track1.infra.paths import cifar10_tar
+    from track1.nb201.bench import (METHODS, BenchError, bench_archs,
                                     compare_bn_modes, load_eval_data, run_method)
     from track1.nb201.protocols import get_protocol
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -200,12 +204,13 @@ def run(args: argparse.Namespace) -> int:
         protocol = protocol.with_overrides(fractions=fractions)
     if args.lr is not None and not args.lr > 0:
         raise BenchError(f"--lr must be > 0, got {args.lr}")
-    data = args.data or str(DEFAULT_DATA)
+    data = args.data or str(cifar10_tar())
     if data == "embedded":
         data = None
     elif not Path(data).exists():
         raise BenchError(f"CIFAR-10 data not found: {data} (pass --data FOLDER_OR_TAR)")
-    out = Path(args.out)
+    out = Path(args.out) if args.out else paths.runs_dir("bench_nb201")
+    args.out = str(out)
     codes = bench_archs(protocol.archs, args.all, none_free=protocol.none_free)
     eval_data = load_eval_data(data, protocol.eval_images, protocol.calib_images,
                                protocol=protocol)

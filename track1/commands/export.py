@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from track1.checkpoint import find_latest
+    from track1.infra.checkpoint import find_latest
     from track1.export import OnnxUnavailable, export_onnx, export_subnet, load_subnet, onnx_path
     checkpoint = args.checkpoint if args.checkpoint is not None else find_latest()
     info = export_subnet(args.arch, checkpoint, args.out, force=args.force, onnx=args.onnx)

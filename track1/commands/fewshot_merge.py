@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from track1.checkpoint import save_atomic
+    from track1.infra.checkpoint import save_atomic
     from track1.train.errors import TrainError
     from track1.train.fewshot import merge_parts
     out = Path(args.out)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             from track1.train.errors import TrainError
             raise TrainError("--from-supernet and --init-from both name the starting weights; "
                              "pass one")
-        from track1.checkpoint import load_checkpoint
+        from track1.infra.checkpoint import load_checkpoint
         saved = load_checkpoint(args.from_supernet)["config"]
         extra.update({"init_from": args.from_supernet,
                       "space": saved.get("space", "track1_resnet48"),

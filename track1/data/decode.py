@@ -138,7 +138,7 @@ def decode_to_tensor(source: ImageSource, size: int, limit: int | None = None,
     labels = source.labels[torch.as_tensor(order, dtype=torch.int64)].clone() \
         if len(order) else torch.zeros(0, dtype=torch.int64)
     if path is not None:
-        from track1.checkpoint import save_atomic
+        from track1.infra.checkpoint import save_atomic
         try:
             save_atomic({"images": images, "labels": labels}, path)
         except OSError:  # a read-only cache location must not break decoding

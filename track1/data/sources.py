@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EMBEDDED = ASSETS / "cifar10_demo.npz"

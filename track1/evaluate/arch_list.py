@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 
 
 class ArchListError(UserError, ValueError):

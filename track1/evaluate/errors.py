@@ -1,7 +1,7 @@
 """Errors of the evaluation pipeline that mean "the user's setup is wrong" (exit 2)."""
 from __future__ import annotations
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 
 
 class EvaluateError(UserError, ValueError):

@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 from track1.evaluate.metrics import rank_correlations, top_k_precision
 
 #: ``({id: value}, {id: arch code})`` as read from one result file

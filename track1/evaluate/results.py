@@ -1,7 +1,7 @@
 """Crash-safe result files: per-rank JSONL logs and the atomically written final JSON.
 
 Why: a 45,000-subnet run must survive being killed at any moment. Every finished
-subnet is one JSON line appended and flushed to its rank's log (``track1.resumable``:
+subnet is one JSON line appended and flushed to its rank's log (``track1.infra.resumable``:
 a kill loses only the subnets in flight; a damaged line is dropped alone, its subnet
 scored again, and counted in ``skipped``). The final JSON is written to a temporary file
 and renamed, so a reader never sees a half-written submission.
@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from track1.atomic import atomic_write
+from track1.infra.atomic import atomic_write
 from track1.evaluate.errors import EvaluateError
-from track1.resumable import AppendLog, read_records
+from track1.infra.resumable import AppendLog, read_records
 
 RESULTS_GLOB = "rank*.jsonl"
 

@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from track1 import distributed as D
-from track1.checkpoint import find_latest
+from track1.infra import distributed as D
+from track1.infra import paths
+from track1.infra.checkpoint import find_latest
 from track1.evaluate.arch_list import ArchListError, load_arch_list
 from track1.evaluate.bn import check_bn_mode
 from track1.evaluate.defaults import (DEFAULT_BN_MODE, DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT,
@@ -39,14 +40,11 @@ from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, collect,
                                      rank_file, read_results, write_json_atomic)
-from track1.hardware import bf16_is_native
-from track1.messages import clip
+from track1.infra.hardware import bf16_is_native
+from track1.infra.messages import clip
 from track1.registry import load_supernet
-from track1.resumable import claim_folder
+from track1.infra.resumable import claim_folder
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_OUT_DIR = ROOT / "submission"
-DEFAULT_RESULTS_ROOT = ROOT / "runs" / "evaluate"
 
 
 @dataclass
@@ -158,9 +156,9 @@ class Evaluation:
             "amp": self.amp,
             "batch_size": self.batch_size if opts.bn_mode == "batch" else None}
         self.results_dir = Path(opts.results_dir) if opts.results_dir else \
-            DEFAULT_RESULTS_ROOT / _fingerprint(self.setup)
+            paths.runs_dir("evaluate") / _fingerprint(self.setup)
         official_name = getattr(space, "submission_name", None) or f"{space.name}_scores.json"
-        self.out = submission_path(Path(opts.out) if opts.out else DEFAULT_OUT_DIR / official_name,
+        self.out = submission_path(Path(opts.out) if opts.out else paths.submission_dir() / official_name,
                                    len(entries), self.list_size, official_name)
         self.wanted = dict(entries)
         self.prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(self.supernet)

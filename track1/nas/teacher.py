@@ -27,7 +27,7 @@ import torch
 
 from track1.nas.space import SearchSpace
 from track1.proxies import PROXIES
-from track1.resumable import read_records
+from track1.infra.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
 

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 from track1.evaluate.bn import BN_MODES
 from track1.nb201.ground_truth import TARGETS, fixed_subset, load_ground_truth
-from track1.nb201.methods import DEFAULT_DATA, METHODS
+from track1.nb201.methods import METHODS
 from track1.nb201.space import decode
-from track1.resumable import AppendLog, read_records, write_records
+from track1.infra.resumable import AppendLog, read_records, write_records
 
 if TYPE_CHECKING:  # the trainer loads torch-heavy modules: only where a run starts
     from track1.evaluate.engine import SubnetScore
@@ -347,7 +347,7 @@ def run_method(method: str, seed: int, out: Path, codes: Sequence[str], eval_dat
     trained on one machine can be scored on another. ``score_only`` trains nothing and
     scores the points whose checkpoints exist (a run cut off by a time limit is scored as
     far as it got; its summary says ``complete: false``)."""
-    from track1.checkpoint import load_checkpoint
+    from track1.infra.checkpoint import load_checkpoint
     from track1.registry import load_supernet
     from track1.train.loop import train
     run_dir = out / f"{method}_s{seed}"
@@ -496,7 +496,7 @@ def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batc
     stage resumes. Returns the merged checkpoint and the steps trained in this call."""
     import dataclasses
 
-    from track1.checkpoint import load_checkpoint, save_atomic
+    from track1.infra.checkpoint import load_checkpoint, save_atomic
     from track1.nas.fewshot import part_key, parts_of
     from track1.registry import build_supernet
     from track1.train.config import PartConfig
@@ -563,7 +563,7 @@ def compare_bn_modes(run: str, out: Path, codes: Sequence[str], eval_data: tuple
                      target: str, score_batch: int, modes: Sequence[str] = BN_MODES,
                      log: Callable[[str], None] = print) -> dict:
     """Score one trained run's supernet under each BN mode (picks evaluate's default)."""
-    from track1.checkpoint import find_latest, load_checkpoint
+    from track1.infra.checkpoint import find_latest, load_checkpoint
     from track1.registry import load_supernet
     ckpt_path = out / run / "ckpt" / "supernet" / "last.pth"
     if not ckpt_path.exists():

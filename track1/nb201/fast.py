@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 from track1.nas.ranking import pair_margin
 from track1.nas.step import LossConfig, sampler_view
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from track1.paths import CIFAR10_TAR as DEFAULT_DATA  # the full CIFAR-10
+from track1.infra.paths import cifar10_tar
 
 _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": False,
               "ranking": "none"}

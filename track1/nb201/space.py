@@ -11,11 +11,11 @@ import itertools
 import random
 from typing import Iterator, Sequence
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 from track1.nb201.network import NB201Network, stage_layout
 # PAPER_OPS: the authors' 4-op subset (4,096 archs), re-exported for the space's users
 from track1.nb201.opnames import EDGES, OPS, PAPER_OPS  # noqa: F401
-from track1.messages import clip
+from track1.infra.messages import clip
 
 NB201Arch = tuple[int, int, int, int, int, int]
 

@@ -21,8 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from track1.errors import UserError
-from track1.messages import clip
+from track1.infra.errors import UserError
+from track1.infra.messages import clip
 
 BASE_WIDTHS: tuple[int, ...] = (64, 128, 256, 512)
 STEM_BASE_WIDTH: int = 64

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 
 #: fitness of a batch of archs (same order), higher is better
 Fitness = Callable[[Sequence[Hashable]], Sequence[float]]

@@ -3,7 +3,7 @@
 The fitness of an arch is the supernet's top-1 accuracy on a fixed held-out image subset,
 from the evaluation engine (BN re-calibrated per arch by default; prefix sharing where the
 supernet exposes its segments). Every scored arch is appended to ``scored.jsonl`` in the
-run folder as soon as it is scored (``track1.resumable``): a rerun with the same options
+run folder as soon as it is scored (``track1.infra.resumable``): a rerun with the same options
 replays the same search (its decisions depend only on the seed and the fitness values) and
 never scores an arch twice. The folder's ``setup.json`` records what the scores depend on
 (checkpoint, images, BN mode); a different setup is refused instead of mixed in.
@@ -22,20 +22,19 @@ from typing import Any, Callable, Hashable, Sequence
 
 import torch
 
-from track1 import distributed as D
-from track1.checkpoint import find_latest
+from track1.infra import distributed as D
+from track1.infra import paths
+from track1.infra.checkpoint import find_latest
 from track1.evaluate.bn import check_bn_mode
 from track1.evaluate.engine import SubnetScorer
 from track1.evaluate.images import ScoringImages
 from track1.evaluate.prefix import score_entries
 from track1.evaluate.results import write_json_atomic
 from track1.registry import load_supernet
-from track1.resumable import AppendLog, claim_folder, write_records
+from track1.infra.resumable import AppendLog, claim_folder, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
 from track1.search.options import FITNESS, METHODS, SearchOptions
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_OUT_ROOT = ROOT / "runs" / "search"
 
 
 class SupernetFitness:
@@ -106,7 +105,7 @@ class Search:
                       "space": self.space.name, "bn_mode": opts.bn_mode,
                       **self.images.identity()}
         name = f"{self.space.name}-{opts.method}-s{opts.seed}"
-        self.out = Path(opts.out) if opts.out else DEFAULT_OUT_ROOT / name
+        self.out = Path(opts.out) if opts.out else paths.runs_dir("search") / name
         if self.out.exists() and not self.out.is_dir():
             raise SearchError(f"--out {self.out} is a file; name a folder")
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from track1.atomic import atomic_write
+from track1.infra.atomic import atomic_write
 from track1.nas.schedules import Schedule, make_schedule
 from track1.nas.step import LossConfig
-from track1.sections import SectionError, build_section, section_to_dict
+from track1.infra.sections import SectionError, build_section, section_to_dict
 from track1.train.errors import TrainError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -164,7 +164,7 @@ class TrainConfig:
     val_gt: ValGtConfig = field(default_factory=ValGtConfig)
     log_interval: int = 10
     save_every_steps: int = 50         # mid-epoch checkpoints (0 = epoch ends only)
-    ckpt_dir: str | None = None        # default track1.checkpoint.DEFAULT_DIR
+    ckpt_dir: str | None = None        # default track1.infra.paths.ckpt_dir()
     init_from: str | None = None       # .pdparams (organisers' ResNet-48) or a track1 .pth
     init_head: bool = True             # also copy the classifier (class counts must agree)
     init_reorder: bool = False         # after --init-from: channels re-ordered by importance

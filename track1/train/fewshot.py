@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from track1.checkpoint import load_checkpoint
+from track1.infra.checkpoint import load_checkpoint
 from track1.nas.fewshot import FewShotSupernet, parts_of
 from track1.registry import build_supernet
 from track1.train.errors import TrainError

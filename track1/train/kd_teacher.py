@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 from track1.train.errors import TrainError
 
 #: ``kd_teacher_bn`` values

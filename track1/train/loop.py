@@ -25,17 +25,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from track1 import distributed as D
-from track1.atomic import remove_stale_temps
-from track1.checkpoint import DEFAULT_DIR, CheckpointError, load_checkpoint, save_atomic
+from track1.infra import distributed as D
+from track1.infra.atomic import remove_stale_temps
+from track1.infra.checkpoint import CheckpointError, load_checkpoint, save_atomic
+from track1.infra.paths import ckpt_dir
 from track1.data.split import training_subset
 from track1.nas.sampler import MarginSampler
 from track1.nas.distributions import OneArchSpace, sampling_space
 from track1.nas.fewshot import PartSpace
 from track1.nas.step import LossConfig, terms_to_floats, train_step
 from track1.nas.teacher import Teacher
-from track1.resumable import AppendLog, read_records
-from track1.sections import section_to_dict
+from track1.infra.resumable import AppendLog, read_records
+from track1.infra.sections import section_to_dict
 from track1.train.config import TrainConfig, save_yaml
 from track1.train.errors import TrainError
 from track1.train.rank_check import GroundTruthCheck
@@ -47,7 +48,7 @@ RESUMABLE_CHANGES = {"epochs", "resume", "progress", "log_interval", "tensorboar
 
 
 def run_dir(config: TrainConfig) -> Path:
-    return Path(config.ckpt_dir or DEFAULT_DIR) / str(config.name)
+    return Path(config.ckpt_dir or ckpt_dir()) / str(config.name)
 
 
 # ------------------------------------------------------------------------ RNG state

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from track1.atomic import atomic_write
+from track1.infra.atomic import atomic_write
 
 
 def _is_csv(path: Path) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from track1.errors import UserError
+from track1.infra.errors import UserError
 
 
 class DeviceError(UserError, RuntimeError):

@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Mapping, TypeVar
 
-from track1.messages import clip
+from track1.infra.messages import clip
 
 T = TypeVar("T")
 

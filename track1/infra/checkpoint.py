@@ -15,10 +15,9 @@ from typing import Any
 
 import torch
 
-from track1.atomic import atomic_write
-from track1.errors import UserError
+from track1.infra.atomic import atomic_write
+from track1.infra.errors import UserError
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "supernet_ckpt"
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -66,9 +65,11 @@ def _damaged_member(path: Path) -> str | None:
         return None
 
 
-def find_latest(directory: str | os.PathLike = DEFAULT_DIR) -> Path:
-    """The most recently modified ``*.pth`` in ``directory`` (``last.pth`` wins ties)."""
-    directory = Path(directory)
+def find_latest(directory: str | os.PathLike | None = None) -> Path:
+    """The most recently modified ``*.pth`` in ``directory`` (default: the home's
+    ``supernet_ckpt/``; ``last.pth`` wins ties)."""
+    from track1.infra.paths import ckpt_dir
+    directory = Path(directory) if directory is not None else ckpt_dir()
     candidates = sorted(directory.glob("**/*.pth"), key=lambda p: (p.stat().st_mtime, p.name == "last.pth"))
     if not candidates:
         raise CheckpointError(f"no checkpoint (*.pth) under {directory}; train one first with "
