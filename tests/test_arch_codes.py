@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from track1.evaluate.arch_list import ArchListError
+from track1.data.arch_list import ArchListError
 from track1.resnet48.official import OFFICIAL_SIZE, load_arch_list
 from track1.resnet48.arch import (MAX_DEPTHS, MIN_DEPTHS, WIDTH_CODES, ArchCodeError, decode, encode,
                                   group_distance, hamming_distance, is_tied, largest_arch,

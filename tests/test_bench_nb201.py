@@ -7,7 +7,8 @@ import pytest
 
 import track1  # noqa: F401
 from track1.cli import main
-from track1.nb201.bench import METHODS, rank_metrics, read_predictions
+from track1.bench.methods import METHODS
+from track1.bench.predictions import rank_metrics, read_predictions
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 
 TINY = ["--data", "embedded", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
@@ -83,7 +84,7 @@ def test_rank_metrics_and_method_table():
 
 def test_scoring_is_deterministic_and_leaves_the_supernet_untouched(tmp_path):
     import torch
-    from track1.nb201.bench import score_run
+    from track1.bench.predictions import score_run
     from track1.nb201.supernet import NB201Supernet
     torch.manual_seed(0)
     net = NB201Supernet(C=8, N=1)
@@ -177,7 +178,7 @@ def test_split_halves_are_disjoint_and_seeded():
 def test_noise_floor_in_predictions_and_summary(tmp_path):
     """Each arch's scores on the two halves of the evaluation images are kept, and the
     summary's split-half Kendall is the Kendall between them (the scorer's noise floor)."""
-    from track1.evaluate.metrics import kendall
+    from track1.scoring.metrics import kendall
     out = tmp_path / "bench"
     assert main(["bench-nb201", "--out", str(out), "--methods", "spos", *TINY]) == 0
     rows = _rows(out / "spos_s0" / "predictions.csv")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from track1.data.decode import normalize
-from track1.evaluate import SubnetScorer
-from track1.evaluate.bn import (PooledStats, bn_layers, recalibrate, reset_bn_statistics,
+from track1.scoring.engine import SubnetScorer
+from track1.scoring.bn import (PooledStats, bn_layers, recalibrate, reset_bn_statistics,
                                 set_bn_train)
 from track1.nb201.supernet import NB201Supernet
 from track1.resnet48.supernet import ResNet48Supernet
@@ -100,7 +100,7 @@ def test_uneven_chunks_equal_one_chunk():
 
 def test_scorer_does_not_depend_on_calibration_chunks():
     """Track 1's plain and prefix scorers, one chunk against uneven ones: same scores."""
-    from track1.evaluate.prefix import PrefixScorer
+    from track1.scoring.prefix import PrefixScorer
     from track1.resnet48.official import load_arch_list
     torch.manual_seed(0)
     net = ResNet48Supernet(num_classes=4).eval()

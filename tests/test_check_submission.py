@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from track1.cli import main
-from track1.evaluate.arch_list import read_list_json
+from track1.data.arch_list import read_list_json
 from track1.resnet48.official import OFFICIAL_LIST
 
 ROOT = Path(__file__).resolve().parent.parent

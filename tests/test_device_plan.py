@@ -1,4 +1,4 @@
-"""The one-call device script's planner (``track1.nb201.device_plan``) and the process
+"""The one-call device script's planner (``track1.bench.device_plan``) and the process
 group its phases run in (``track1.infra.process_group``)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from track1.nb201 import device_plan as dp
+from track1.bench import device_plan as dp
 from track1.infra.process_group import TIMED_OUT, group_alive, run_group
 
 

@@ -19,10 +19,11 @@ from scipy import stats
 
 from track1.infra.checkpoint import save_atomic
 from track1.data import decode_to_tensor, normalize, resolve_source
-from track1.evaluate import (PreserveBN, ResultsLog, SubnetScorer, concordant_pair_ratio,
-                             kendall, pearson, read_jsonl, spearman, top_k_precision)
-from track1.evaluate.bn import bn_layers
-from track1.evaluate.results import build_submission, collect
+from track1.evaluate.results import ResultsLog, build_submission, collect, read_jsonl
+from track1.scoring.bn import bn_layers
+from track1.scoring.engine import SubnetScorer
+from track1.scoring.metrics import (concordant_pair_ratio, kendall, pearson, spearman,
+                                    top_k_precision)
 from track1.resnet48.supernet import ResNet48Supernet
 from track1.resnet48.official import load_arch_list
 
@@ -305,7 +306,7 @@ def test_torchrun_two_ranks_equal_single_process(tiny_setup):
     assert json.loads((root / "two.json").read_text()) == json.loads((root / "one.json").read_text())
     keys = [[r["key"] for r in read_jsonl(root / "two_res" / f"rank{r:03d}.jsonl")[0]] for r in (0, 1)]
     # with prefix sharing (the default) each rank takes a contiguous half in prefix order
-    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.scoring.prefix import shard_in_prefix_order
     from track1.resnet48.arch import decode
     from track1.resnet48.supernet import segment_keys
     first5 = [(k, decode(v["arch"])) for k, v in list(json.loads((root / "list.json").read_text()).items())[:5]]
@@ -338,7 +339,7 @@ def test_resume_reuses_only_same_key_and_arch(tiny_setup, tmp_path):
 
 @pytest.mark.parametrize("mode", ["recalibrate", "batch", "stored"])
 def test_prefix_sharing_equals_plain_scoring(supernet, images, mode):
-    from track1.evaluate.prefix import PrefixScorer
+    from track1.scoring.prefix import PrefixScorer
     from track1.resnet48.supernet import segment_keys
     from track1.resnet48.arch import decode
     ev, labels, calib = images
@@ -373,7 +374,7 @@ def test_prefix_order_shards_partition_the_list_and_keep_its_overlap():
     """torchrun shards with prefix sharing: contiguous ranges of the prefix order that
     partition the list and repeat more leading-block work inside a shard than strided
     shares of the same list do."""
-    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.scoring.prefix import shard_in_prefix_order
     from track1.resnet48.supernet import segment_keys
     from track1.resnet48.arch import decode
     entries = [(k, decode(c)) for k, c in list(load_arch_list(validate=False).items())[:1200]]
@@ -478,8 +479,8 @@ def test_out_naming_a_directory_is_refused_before_scoring(tiny_setup, tmp_path, 
 def test_top5_beside_top1(supernet, images):
     """Issue 14, item 6: top-5 comes with every score, equal to a direct count, the same
     through prefix sharing; the results log keeps it, the submission only top-1."""
-    from track1.evaluate.engine import Tally
-    from track1.evaluate.prefix import PrefixScorer
+    from track1.scoring.engine import Tally
+    from track1.scoring.prefix import PrefixScorer
 
     def hits(logits, labels):
         t = Tally(len(labels), torch.device("cpu"))

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from track1.evaluate import SubnetScorer
+from track1.scoring.engine import SubnetScorer
 from track1.nb201.fast_scorer import FastNB201Scorer
 from track1.nb201.space import all_archs
 from track1.nb201.supernet import NB201Supernet

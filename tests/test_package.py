@@ -68,7 +68,7 @@ def test_every_subcommand_is_found():
 def test_help_loads_no_heavy_module(argv):
     """``python -m track1 [COMMAND] --help`` answers without importing torch, scipy or numpy:
     the command modules import their pipelines inside ``run`` and read help-text constants
-    from torch-free modules (track1.evaluate.defaults, track1.nb201.methods, ...)."""
+    from torch-free modules (track1.scoring.modes, track1.bench.methods, ...)."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "track1", *argv, "--help"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -83,14 +83,15 @@ def test_help_loads_no_heavy_module(argv):
 def test_light_constants_are_the_pipelines_own():
     """Each constant the CLI reads from a torch-free module is the very object the pipeline
     uses (imported from there, not a copy that could drift)."""
-    from track1.evaluate import bn, defaults, runner
-    from track1.nb201 import bench, methods, network, opnames, protocols, space
-    assert bn.BN_MODES is defaults.BN_MODES and bench.BN_MODES is defaults.BN_MODES
-    assert bn.DEFAULT_BN_MODE is defaults.DEFAULT_BN_MODE
-    for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_CALIB_IMAGES", "DEFAULT_EVAL_IMAGES",
-                 "DEFAULT_BN_MODE"):
+    from track1.bench import bn_compare, config, methods, protocols
+    from track1.evaluate import defaults, runner
+    from track1.nb201 import network, opnames, space
+    from track1.scoring import bn, modes
+    assert bn.BN_MODES is modes.BN_MODES and bn_compare.BN_MODES is modes.BN_MODES
+    assert bn.DEFAULT_BN_MODE is modes.DEFAULT_BN_MODE is runner.DEFAULT_BN_MODE
+    for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_CALIB_IMAGES", "DEFAULT_EVAL_IMAGES"):
         assert getattr(runner, name) is getattr(defaults, name), name
-    assert bench.METHODS is methods.METHODS
+    assert config.METHODS is methods.METHODS
     assert network.OPS is opnames.OPS and network.EDGES is opnames.EDGES
     assert space.PAPER_OPS is opnames.PAPER_OPS
     assert protocols.PROTOCOLS["paper"].ops == space.PAPER_OPS

@@ -108,7 +108,7 @@ def _search(ckpt, out, *extra):
 def test_search_resumes_and_never_scores_an_arch_twice(nb201_checkpoint, tmp_path, monkeypatch):
     """A run killed in its second generation, rerun: the archs scored before the kill come
     from the cache; the finished run equals an uninterrupted one."""
-    from track1.evaluate.engine import SubnetScorer
+    from track1.scoring.engine import SubnetScorer
     scored: list[str] = []
     real = SubnetScorer.score
 

@@ -32,10 +32,10 @@ import torch
 from track1.ops.geometry import out_size, valid_taps
 from track1.resnet48.costs import block_conv_macs
 from track1.data import decode_to_tensor, resolve_source
-from track1.evaluate import SubnetScorer
-from track1.evaluate.bn import reset_bn_statistics, set_bn_train, PreserveBN
-from track1.evaluate.prefix import PrefixScorer
-from track1.evaluate.images import subset_indices
+from track1.scoring.engine import SubnetScorer
+from track1.scoring.bn import reset_bn_statistics, set_bn_train, PreserveBN
+from track1.scoring.prefix import PrefixScorer
+from track1.scoring.images import subset_indices
 from track1.infra.hardware import cpu_native_bf16, cpu_peak_gmacs
 from track1.ops.dynamic_ops import DynamicConv2d
 from track1.resnet48.official import load_arch_list
@@ -205,7 +205,7 @@ def conv_shapes(codes: list[str]) -> set[tuple]:
 def list_analysis(shards: int) -> int:
     """How much block compute the official list repeats (whole, and within K shards of
     either split), and how many distinct conv shapes it holds."""
-    from track1.evaluate.prefix import shard_in_prefix_order
+    from track1.scoring.prefix import shard_in_prefix_order
     from track1.resnet48.arch import decode
     from track1.resnet48.supernet import segment_keys
     entries = list(load_arch_list(validate=False).items())

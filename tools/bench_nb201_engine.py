@@ -24,7 +24,7 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from track1.evaluate import SubnetScorer  # noqa: E402
+from track1.scoring.engine import SubnetScorer  # noqa: E402
 from track1.nas.sampler import MarginSampler  # noqa: E402
 from track1.nas.step import LossConfig, terms_to_floats, train_step  # noqa: E402
 from track1.nas.teacher import Teacher  # noqa: E402

@@ -12,7 +12,7 @@ Steps, each timed against ``--limit-s`` (the whole command):
    step and archs/s of both scorers, one process, scored at the bench's batch size; then
    ``--jobs`` plain processes at once over one wall-clock window, without and (where
    ``nvidia-cuda-mps-control`` runs, as root) with CUDA MPS, which stays on if it helped;
-2. plan (``track1.nb201.device_plan``): engine and scorer by what all the processes
+2. plan (``track1.bench.device_plan``): engine and scorer by what all the processes
    together do, the largest complete cosine schedule that fits, and the scoring
    (held-out images first, then archs, then points of the curve); ``plan.json``;
 3. train (``bench-nb201 --train-only``) in its own process group, stopped at the plan's
@@ -40,7 +40,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from track1.nb201.device_plan import FALLBACK, plan_budget, supernets_per_tar
+from track1.bench.device_plan import FALLBACK, plan_budget, supernets_per_tar
 from track1.infra.process_group import TIMED_OUT, run_group, signal_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
               "--score-batch", str(args.score_batch), "--archs-per-pass", str(args.archs_per_pass),
               "--device", device, "--out", str(bench), "--no-progress", *extra]
     # the held-out images once into the shared cache, so the processes only load them
-    decode = ("import sys; from track1.nb201.bench import load_eval_data; "
-              "from track1.nb201.protocols import get_protocol; "
+    decode = ("import sys; from track1.bench.data import load_eval_data; "
+              "from track1.bench.protocols import get_protocol; "
               "load_eval_data(None if sys.argv[1] == 'embedded' else sys.argv[1], "
               "int(sys.argv[2]), int(sys.argv[3]), protocol=get_protocol('paper'))")
     calib = "32" if args.rehearse else "512"

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from track1.infra.atomic import atomic_write
-from track1.nb201.bench import metrics_of
+from track1.bench.predictions import metrics_of
 
 ROOT = Path(__file__).resolve().parent.parent
 #: docs/REFERENCE.md §4 (RD-NAS paper, NB201 CIFAR-10, 200 random subnets, 250-epoch GPU budget)
@@ -125,7 +125,7 @@ def _fmt_none_free(ss: list[dict]) -> str:
 def _loss_vs_flops(rows: list[dict[str, str]]) -> float:
     """Kendall between a run's -loss order and the archs' FLOPs: how far the supernet's
     order follows model size (the FLOPs teacher pulls RD-NAS towards it)."""
-    from track1.evaluate.metrics import kendall
+    from track1.scoring.metrics import kendall
     from track1.nb201.space import NB201Space
     space = NB201Space()
     flops = [space.cost(space.decode(r["arch"]))["flops"] for r in rows]

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from track1.evaluate.results import write_json_atomic
+from track1.infra.atomic import write_json_atomic
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
 from track1.proxies import PROXIES, get_proxy
@@ -47,17 +47,9 @@ def _finite(values: list[float]) -> list[float]:
 
 def correlations(pred: list[float], gt: list[float]) -> dict[str, float]:
     """Kendall tau-b, Spearman rho and Pearson r (pred's -inf mapped below its minimum)."""
-    try:  # the team's shared helpers, when present
-        from track1.evaluate.metrics import kendall, pearson, spearman
-        p = _finite(pred)
-        return {"kendall": float(kendall(p, gt)), "spearman": float(spearman(p, gt)),
-                "pearson": float(pearson(p, gt))}
-    except ImportError:
-        from scipy import stats
-        p = _finite(pred)
-        return {"kendall": float(stats.kendalltau(p, gt).statistic),
-                "spearman": float(stats.spearmanr(p, gt).statistic),
-                "pearson": float(stats.pearsonr(p, gt).statistic)}
+    from track1.scoring.metrics import rank_metrics
+    m = rank_metrics(_finite(pred), gt)
+    return {k: m[k] for k in ("kendall", "spearman", "pearson")}
 
 
 # ---------------------------------------------------------------- data

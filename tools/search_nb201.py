@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from track1.evaluate.results import write_json_atomic
-from track1.nb201.bench import load_eval_data
+from track1.infra.atomic import write_json_atomic
+from track1.bench.data import load_eval_data
 from track1.nb201.ground_truth import load_ground_truth
-from track1.nb201.protocols import get_protocol
+from track1.bench.protocols import get_protocol
 from track1.registry import load_supernet
 from track1.infra.resumable import AppendLog
 from track1.search.evolution import Bounds, random_search, regularized_evolution

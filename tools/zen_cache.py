@@ -21,7 +21,7 @@ from pathlib import Path
 import torch  # noqa: E402
 
 from track1.resnet48.costs import count_costs_many  # noqa: E402
-from track1.evaluate.arch_list import ArchListError  # noqa: E402
+from track1.data.arch_list import ArchListError  # noqa: E402
 from track1.resnet48.official import load_arch_list  # noqa: E402
 from track1.proxies.zen import zen_score  # noqa: E402
 from track1.resnet48.space import ResNet48Space  # noqa: E402

@@ -15,7 +15,7 @@ The file is a plain ``torch.save`` of a dict that loads with ``weights_only=True
      "check": {"input": [2, 3, 32, 32], "max_abs_diff": 0.0}}
 
 ``load_subnet(path)`` rebuilds the static network (``StaticResNet``, ``NB201Network``:
-the registry's ``STATIC_MODELS``) in eval mode. Before anything is written, the rebuilt
+the space's registered static network, ``track1.registry.build_static``) in eval mode. Before anything is written, the rebuilt
 network's logits are compared with the supernet's on that arch, so a file that exists
 holds the subnet the supernet computes.
 

@@ -1,13 +1,16 @@
-"""The registry of search spaces: the composition root that names every wing's supernet.
+"""The catalogue of search spaces: the one module above the wings that knows them all,
+and the pipelines' only way to a supernet.
 
-Generic code (trainer, evaluator) reaches a supernet only through here, by the space's
-name: ``build_supernet(space, options)`` builds one (``options`` = the constructor's
-keyword arguments, the config's ``model:`` section), ``load_supernet(checkpoint)`` rebuilds
-the one a checkpoint holds, weights loaded.
+The spaces register themselves (``track1.nas.spaces.register_space`` on their supernet
+classes); this module imports the wings on first use, then serves every lookup by the
+space's name: ``list_spaces()``, ``build_supernet(space, options)`` (``options`` = the
+constructor's keyword arguments, the config's ``model:`` section), ``supernet_options``,
+``load_supernet(checkpoint)`` (the one a checkpoint holds, weights loaded) and
+``build_static(space, code, options)`` (one arch as plain layers, for ``export``).
 """
 from __future__ import annotations
 
-import importlib
+import inspect
 import os
 from typing import Any
 
@@ -17,32 +20,48 @@ from torch import nn
 from track1.infra.checkpoint import CheckpointError, load_checkpoint
 from track1.infra.messages import clip, first_lines
 from track1.nas.fewshot import FewShotSupernet
+from track1.nas.spaces import SpaceEntry, registered
 
-#: space name -> "module:class" of its supernet
-SUPERNETS: dict[str, str] = {
-    "track1_resnet48": "track1.resnet48.supernet:ResNet48Supernet",
-    "nb201": "track1.nb201.supernet:NB201Supernet",
-}
+#: the default space of a checkpoint whose config names none (the Track 1 supernet)
+DEFAULT_SPACE = "track1_resnet48"
+
+
+def _load_wings() -> None:
+    """Import every wing's supernet module: importing it registers its space."""
+    import track1.nb201.supernet  # noqa: F401
+    import track1.resnet48.supernet  # noqa: F401
+
+
+def list_spaces() -> list[str]:
+    """Every registered space's name, sorted (the wings', and any registered since)."""
+    _load_wings()
+    return sorted(registered())
+
+
+def space_entry(space: str) -> SpaceEntry:
+    """The registered entry of ``space``; ``ValueError`` naming the known ones."""
+    _load_wings()
+    spaces = registered()
+    if space not in spaces:
+        raise ValueError(f"unknown search space {space!r}; known: {sorted(spaces)}")
+    return spaces[space]
 
 
 def supernet_options(space: str) -> set[str] | None:
     """The keyword arguments the supernet of ``space`` accepts (its ``model:`` keys), or
     ``None`` for an unknown space (reported elsewhere)."""
-    import inspect
-    if space not in SUPERNETS:
+    try:
+        cls = space_entry(space).supernet
+    except ValueError:
         return None
-    module, cls = SUPERNETS[space].split(":")
-    params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
+    params = inspect.signature(cls).parameters
     return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def build_supernet(space: str, options: dict[str, Any]) -> nn.Module:
     """A freshly initialised supernet of ``space`` built with ``options`` (its ``model:``
     section, e.g. ``{"num_classes": 10, "activation": "relu"}``)."""
-    if space not in SUPERNETS:
-        raise ValueError(f"unknown search space {space!r}; known: {sorted(SUPERNETS)}")
-    module, cls = SUPERNETS[space].split(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return space_entry(space).supernet(**options)
 
 
 def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
@@ -65,7 +84,7 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
                                   "integer")
     try:
         def build() -> nn.Module:
-            return build_supernet(config.get("space", "track1_resnet48"), config.get("model") or {})
+            return build_supernet(config.get("space", DEFAULT_SPACE), config.get("model") or {})
         fewshot = config.get("fewshot")  # K sub-supernets of a split, one module
         net = FewShotSupernet(build, fewshot["genes"]) if fewshot else build()
     except (ValueError, TypeError, KeyError) as e:
@@ -78,23 +97,12 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
     return net.to(device).eval(), config
 
 
-#: space name -> ("module:class" of its search space, "module:class" of its static network,
-#: the plain-layer model of one arch): what an exported subnet (``track1.export``) is
-#: rebuilt as, ``Static(Space().decode(code), **options)``
-STATIC_MODELS: dict[str, tuple[str, str]] = {
-    "track1_resnet48": ("track1.resnet48.space:ResNet48Space",
-                        "track1.resnet48.static:StaticResNet"),
-    "nb201": ("track1.nb201.space:NB201Space", "track1.nb201.network:NB201Network"),
-}
-
-
 def build_static(space: str, code: str, options: dict[str, Any]) -> nn.Module:
     """A freshly initialised static network of the arch ``code`` of ``space``, built with
     ``options`` (the static class's keyword arguments after the arch). ``ValueError`` for
-    an unknown space; the space's own decode error (a ``ValueError`` naming the position
-    and rule) for a bad code."""
-    if space not in STATIC_MODELS:
-        raise ValueError(f"unknown search space {space!r}; known: {sorted(STATIC_MODELS)}")
-    space_cls, static_cls = (getattr(importlib.import_module(module), name)
-                             for module, name in (p.split(":") for p in STATIC_MODELS[space]))
-    return static_cls(space_cls().decode(code), **options)
+    an unknown space or one without a static form; the space's own decode error (a
+    ``ValueError`` naming the position and rule) for a bad code."""
+    entry = space_entry(space)
+    if entry.static is None:
+        raise ValueError(f"search space {space!r} has no static network to export")
+    return entry.static(entry.space().decode(code), **options)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from track1.evaluate.defaults import BN_MODES
+    from track1.scoring.modes import BN_MODES
     from track1.infra.paths import cifar10_tar
-    from track1.nb201.methods import METHODS
-    from track1.nb201.protocols import PROTOCOLS
+    from track1.bench.methods import METHODS
+    from track1.bench.protocols import PROTOCOLS
     p = sub.add_parser("bench-nb201", help="NAS-Bench-201 ranking bench (SPOS vs RD-NAS)",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--protocol", default="quick", choices=sorted(PROTOCOLS),
@@ -170,11 +170,14 @@ def _supervise(args: argparse.Namespace, data: str | None, out: Path, env: dict[
 
 
 def run(args: argparse.Namespace) -> int:
+    from track1.bench.bn_compare import compare_bn_modes
+    from track1.bench.data import bench_archs, load_eval_data
+    from track1.bench.errors import BenchError
+    from track1.bench.methods import METHODS
+    from track1.bench.protocols import get_protocol
+    from track1.bench.run import run_method
     from track1.infra import paths
     from track1.infra.paths import cifar10_tar
-    from track1.nb201.bench import (METHODS, BenchError, bench_archs,
-                                    compare_bn_modes, load_eval_data, run_method)
-    from track1.nb201.protocols import get_protocol
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.train_only and args.score_only:
         raise BenchError("--train-only and --score-only exclude each other")

@@ -10,8 +10,8 @@ from track1.commands.argtypes import int_at_least, positive_float
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from track1.evaluate.defaults import (BN_MODES, DEFAULT_BN_MODE, DEFAULT_CALIB_IMAGES,
-                                          DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES)
+    from track1.evaluate.defaults import DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES
+    from track1.scoring.modes import BN_MODES, DEFAULT_BN_MODE
     p = sub.add_parser(
         "evaluate", help="score the 45,000-subnet list, write submission/ JSON",
         description="Top-1 accuracy of every listed subnet of a trained supernet, written as "

@@ -8,7 +8,7 @@ from track1.commands.argtypes import int_at_least, positive_float
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from track1.evaluate.defaults import BN_MODES
+    from track1.scoring.modes import BN_MODES
     from track1.search.options import FITNESS, METHODS, SearchOptions
     d = SearchOptions()
     p = sub.add_parser(

@@ -1,16 +1,12 @@
 """The evaluate pipeline's defaults, in a module that imports nothing.
 
 Why a module of their own: ``python -m track1 evaluate --help`` shows them, and the CLI
-must answer ``--help`` without loading torch (over a second). The pipeline modules
-(``track1.evaluate.bn``, ``track1.evaluate.runner``) take their values from here.
+must answer ``--help`` without loading torch (over a second). The pipeline
+(``track1.evaluate.runner``) takes its values from here; the BN modes are the scoring
+core's (``track1.scoring.modes``).
 """
 from __future__ import annotations
 
-#: BN statistics per subnet: re-estimated on calibration images, batch statistics, or
-#: the supernet's stored ones (``track1.evaluate.bn`` explains each)
-BN_MODES: tuple[str, ...] = ("recalibrate", "batch", "stored")
-#: the one place the default lives; the NAS-Bench-201 ranking bench decides the final value
-DEFAULT_BN_MODE = "recalibrate"
 #: on CPU without --limit, score this many entries and project the full run
 DEFAULT_CPU_LIMIT = 20
 #: training images for BN recalibration (the same tensors for every subnet)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from track1.infra.errors import UserError
-from track1.evaluate.metrics import rank_correlations, top_k_precision
+from track1.scoring.metrics import rank_metrics, top_k_precision
 
 #: ``({id: value}, {id: arch code})`` as read from one result file
 Scores = tuple[dict[str, float], dict[str, str]]
@@ -142,7 +142,7 @@ def rank_report(a: str | Path, b: str | Path, key_a: str = "acc", key_b: str = "
     if len(ids) < 2:
         raise ReportError(f"only {len(ids)} entries match between {a} and {b} "
                           "(by arch code, else by key)")
-    report: dict[str, Any] = rank_correlations(x, y)
+    report: dict[str, Any] = rank_metrics(x, y)
     k = int(top_k) if top_k >= 1 else max(1, math.ceil(top_k * len(ids)))
     k = min(k, len(ids))
     report.update({"top_k": k, "top_k_precision": top_k_precision(x, y, k), "matched_by": by,

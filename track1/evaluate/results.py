@@ -8,13 +8,11 @@ and renamed, so a reader never sees a half-written submission.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Iterable
 
-from track1.infra.atomic import atomic_write
 from track1.evaluate.errors import EvaluateError
 from track1.infra.resumable import AppendLog, read_records
 
@@ -86,14 +84,6 @@ class ResultsLock:
     def release(self) -> None:
         if not self._f.closed:
             self._f.close()  # closing the descriptor releases the flock
-
-
-def write_json_atomic(obj: object, path: str | os.PathLike, indent: int | None = None) -> Path:
-    """``json.dump`` to a temporary file in the same folder, fsync, then rename."""
-    def write(f) -> None:
-        json.dump(obj, f, indent=indent)
-        f.write("\n")
-    return atomic_write(path, write, binary=False)
 
 
 def build_submission(entries: Iterable[tuple[str, str]], results: dict[str, dict]) -> dict:

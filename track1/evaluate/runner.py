@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,20 +27,20 @@ import torch
 
 from track1.infra import distributed as D
 from track1.infra import paths
+from track1.infra.atomic import write_json_atomic
 from track1.infra.checkpoint import find_latest
-from track1.evaluate.arch_list import ArchListError, load_arch_list
-from track1.evaluate.bn import check_bn_mode
-from track1.evaluate.defaults import (DEFAULT_BN_MODE, DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT,
-                                      DEFAULT_EVAL_IMAGES)
-from track1.evaluate.engine import SubnetScorer
+from track1.data.arch_list import ArchListError, load_arch_list
+from track1.scoring.bn import check_bn_mode
+from track1.evaluate.defaults import DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES
+from track1.scoring.modes import DEFAULT_BN_MODE
+from track1.scoring.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
-from track1.evaluate.images import ScoringImages
-from track1.evaluate.prefix import (PrefixScorer, shard_in_prefix_order,
+from track1.scoring.images import ScoringImages
+from track1.scoring.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, collect,
-                                     rank_file, read_results, write_json_atomic)
+                                     rank_file, read_results)
 from track1.infra.hardware import bf16_is_native
-from track1.infra.messages import clip
 from track1.registry import load_supernet
 from track1.infra.resumable import claim_folder
 
@@ -58,7 +57,7 @@ class EvalOptions:
     calib_images: int = DEFAULT_CALIB_IMAGES
     eval_images: int | None = None
     batch_size: int | None = None
-    calib_batch_size: int | None = None   # None: track1.evaluate.engine.default_calib_chunk
+    calib_batch_size: int | None = None   # None: track1.scoring.engine.default_calib_chunk
     device: str = "auto"
     results_dir: str | None = None
     fresh: bool = False
@@ -345,7 +344,7 @@ def submission_path(out: Path, n_entries: int, list_size: int, official_name: st
 def split_half_of(records: "Iterable[dict[str, Any]]") -> dict[str, float] | None:
     """Kendall between the subnets' scores on the two halves of the evaluation images, by
     top-1 and by -loss (None under 3 records with halves, or where a side is constant)."""
-    from track1.evaluate.metrics import kendall
+    from track1.scoring.metrics import kendall
     rows = [r for r in records if isinstance(r.get("acc_halves"), list)
             and isinstance(r.get("loss_halves"), list)]
     if len(rows) < 3:

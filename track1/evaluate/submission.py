@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from track1.evaluate.arch_list import DuplicateKeyError, read_list_json, refuse_duplicate_keys
+from track1.data.arch_list import DuplicateKeyError, read_list_json, refuse_duplicate_keys
 
 
 def first_problem(path: str | os.PathLike, archs: str | os.PathLike) -> str | None:

@@ -8,6 +8,7 @@ the file gets the permissions the user's umask gives new files (not mkstemp's 06
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -67,3 +68,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json_atomic(obj: object, path: str | os.PathLike, indent: int | None = None) -> Path:
+    """``json.dump`` to a temporary file in the same folder, fsync, then rename."""
+    def write(f) -> None:
+        json.dump(obj, f, indent=indent)
+        f.write("\n")
+    return atomic_write(path, write, binary=False)

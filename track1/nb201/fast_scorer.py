@@ -9,7 +9,7 @@ the launch count of a pass is about that of one plain forward. Every BatchNorm k
 statistics per arch.
 
 BN modes as in the plain scorer: ``recalibrate`` (every BN's statistics those of the
-whole calibration set, whatever the chunking, as ``track1.evaluate.bn.recalibrate``
+whole calibration set, whatever the chunking, as ``track1.scoring.bn.recalibrate``
 computes them, then eval-mode BN), ``batch`` (each evaluation chunk normalised by its own
 statistics) and ``stored`` (the supernet's running statistics). The results equal the
 plain scorer's up to float rounding (tested).
@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from track1.data.decode import normalize
-from track1.evaluate.bn import CALIB_TOL, merge_moments, sweep_limit
-from track1.evaluate.engine import (SubnetScore, Tally, check_scoring_inputs, default_calib_chunk,
+from track1.scoring.bn import CALIB_TOL, merge_moments, sweep_limit
+from track1.scoring.engine import (SubnetScore, Tally, check_scoring_inputs, default_calib_chunk,
                                     scoring_device)
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 
@@ -253,7 +253,7 @@ class FastNB201Scorer:
     def _calibrate(self, plan: list, bn: _PassBN, a: int) -> None:
         """Pool every BN's per-arch statistics over the calibration chunks; with several
         chunks, sweep again normalising by the previous sweep's whole-set statistics until
-        they hold still (``track1.evaluate.bn.recalibrate``'s rule)."""
+        they hold still (``track1.scoring.bn.recalibrate``'s rule)."""
         sweeps = 0
         while True:
             chunks = 0

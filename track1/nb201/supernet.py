@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
+from track1.nas.spaces import register_space
 from track1.nb201.network import OPS, NB201Body, NB201Network, make_op, sum_nodes
 from track1.nb201.space import NB201Arch, NB201Space, decode
 
@@ -50,6 +51,8 @@ class MixedCell(nn.Module):
         return sum_nodes(x, ops, lambda e, t: self.edges[e][ops[e]](t))
 
 
+@register_space("nb201", space=NB201Space, static=NB201Network,
+                about="NAS-Bench-201: 4-node cells, 6 edges x 5 ops (or a subset)")
 class NB201Supernet(NB201Body):
     """Weight-sharing NB201 network; ``set_arch`` chooses the active path."""
 

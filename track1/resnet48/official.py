@@ -9,7 +9,7 @@ import functools
 import os
 from pathlib import Path
 
-from track1.evaluate.arch_list import load_arch_list as load_list
+from track1.data.arch_list import load_arch_list as load_list
 from track1.resnet48.arch import decode
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

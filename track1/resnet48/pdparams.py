@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from track1.train.errors import TrainError
+from track1.infra.errors import UserError
 
 _ALLOWED = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -49,7 +49,7 @@ _ALLOWED = {
 _PREFIXES = ("module.", "model.", "backbone.", "_model.", "net.")
 
 
-class PdparamsError(TrainError):
+class PdparamsError(UserError, ValueError):
     """A .pdparams file that is unreadable, unsafe, or does not fit the supernet."""
 
 

@@ -19,6 +19,7 @@ import os
 import torch
 from torch import nn
 
+from track1.nas.spaces import register_space
 from track1.ops.dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear, drop_path,
                                     make_activation)
 from track1.resnet48.arch import (BASE_WIDTHS, MAX_DEPTHS, STEM_BASE_WIDTH, STRIDES, ArchCodeError,
@@ -62,6 +63,8 @@ class ElasticBasicBlock(nn.Module):
         return self.act(out + (self.shortcut(x) if self.has_projection else x))
 
 
+@register_space("track1_resnet48", space=ResNet48Space, static=StaticResNet,
+                about="CVPR 2022 Track 1: ResNet-48, elastic depth and width")
 class ResNet48Supernet(nn.Module):
     """Weight-sharing supernet over the Track 1 space (``SupernetProtocol``)."""
 
@@ -203,7 +206,7 @@ class ResNet48Supernet(nn.Module):
                 layer.weight.copy_(layer.weight[:, perm])
 
     # ------------------------------------------------------------------ segments
-    # What exact prefix sharing needs (``track1.evaluate.prefix``): the arch as a chain of
+    # What exact prefix sharing needs (``track1.scoring.prefix``): the arch as a chain of
     # segments whose output depends only on the segments before it, then ``forward_head``.
     def segment_keys(self, arch: ArchLike) -> list[tuple]:
         """The forward-order segments of ``arch`` as hashable keys: stem, then every block."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from track1.evaluate.defaults import DEFAULT_BN_MODE
+from track1.scoring.modes import DEFAULT_BN_MODE
 from track1.search.evolution import Bounds
 
 METHODS = ("evolution", "random")

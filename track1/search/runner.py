@@ -25,11 +25,11 @@ import torch
 from track1.infra import distributed as D
 from track1.infra import paths
 from track1.infra.checkpoint import find_latest
-from track1.evaluate.bn import check_bn_mode
-from track1.evaluate.engine import SubnetScorer
-from track1.evaluate.images import ScoringImages
-from track1.evaluate.prefix import score_entries
-from track1.evaluate.results import write_json_atomic
+from track1.scoring.bn import check_bn_mode
+from track1.scoring.engine import SubnetScorer
+from track1.scoring.images import ScoringImages
+from track1.scoring.prefix import score_entries
+from track1.infra.atomic import write_json_atomic
 from track1.registry import load_supernet
 from track1.infra.resumable import AppendLog, claim_folder, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution

@@ -127,7 +127,7 @@ class TrainConfig:
     """One training run, resolved: built-in defaults <- YAML <- command line."""
 
     name: str = "run"                  # run folder under ckpt_dir
-    space: str = "track1_resnet48"     # key of track1.registry.SUPERNETS
+    space: str = "track1_resnet48"     # a registered space (track1.registry.list_spaces)
     model: dict[str, Any] = field(default_factory=lambda: {"num_classes": 10, "activation": "relu"})
     data: str | None = None            # dataset root / tar; None = embedded CIFAR-10 subset
     image_size: int = 32
@@ -288,9 +288,9 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
 def check_values(config: TrainConfig) -> None:
     """Every value the sections' types cannot promise, checked before any work (a wrong
     type used to fail as a traceback, some only after training had started)."""
-    from track1.registry import SUPERNETS, supernet_options
-    if config.space not in SUPERNETS:
-        raise TrainConfigError(f"unknown space {config.space!r}; known: {sorted(SUPERNETS)}")
+    from track1.registry import list_spaces, supernet_options
+    if config.space not in list_spaces():
+        raise TrainConfigError(f"unknown space {config.space!r}; known: {list_spaces()}")
     if not isinstance(config.model, dict) or "num_classes" not in config.model:
         raise TrainConfigError("config 'model' must be a mapping with num_classes")
     known = supernet_options(config.space)
@@ -338,7 +338,7 @@ def check_values(config: TrainConfig) -> None:
             check_number(getattr(gt, key), f"val_gt.{key}", low=1, integer=True)
         if gt.limit is not None:
             check_number(gt.limit, "val_gt.limit", low=2, integer=True)
-        from track1.evaluate.defaults import BN_MODES
+        from track1.scoring.modes import BN_MODES
         if gt.bn_mode not in BN_MODES:
             raise TrainConfigError(f"config 'val_gt.bn_mode' must be one of {list(BN_MODES)}, "
                                    f"got {gt.bn_mode!r}")

@@ -137,7 +137,7 @@ def build_batches(config: TrainConfig, info: D.DistInfo):
 def list_archs(space: Any, path: str | None) -> list:
     """The archs of a list file (default: the space's official list) for ``sampler.kind
     list``; one ``TrainError`` line when there is none or an entry is not of the space."""
-    from track1.evaluate.arch_list import ArchListError, load_arch_list
+    from track1.data.arch_list import ArchListError, load_arch_list
     path = path or getattr(space, "official_list", None)
     if path is None:
         raise TrainError(f"sampler.kind list: the {space.name!r} space has no official list; "

@@ -28,11 +28,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from track1.evaluate.arch_list import ArchListError, read_list_json
-from track1.evaluate.engine import SubnetScorer
-from track1.evaluate.images import ScoringImages
-from track1.evaluate.metrics import kendall, rank_correlations
-from track1.evaluate.prefix import score_entries
+from track1.data.arch_list import ArchListError, read_list_json
+from track1.scoring.engine import SubnetScorer
+from track1.scoring.images import ScoringImages
+from track1.scoring.metrics import kendall, rank_metrics
+from track1.scoring.prefix import score_entries
 from track1.train.config import ValGtConfig
 from track1.train.errors import TrainError
 
@@ -43,7 +43,7 @@ ACC_COLUMNS = ("acc", "cifar10_valid_acc")
 def read_ground_truth(path: str | Path, column: str | None = None) -> dict[str, float]:
     """``{arch code: accuracy}`` of a ground-truth file, in file order; one
     ``TrainError`` line naming the file and the entry or column at fault. A JSON file is
-    read as the challenge's lists are (``track1.evaluate.arch_list.read_list_json``)."""
+    read as the challenge's lists are (``track1.data.arch_list.read_list_json``)."""
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"--val-gt {path}: file not found")
@@ -140,7 +140,7 @@ class GroundTruthCheck:
                 pred[c] = acc
                 halves[c] = scorer.last
         codes = list(self.archs)
-        metrics = rank_correlations([pred[c] for c in codes], [self.truth[c] for c in codes])
+        metrics = rank_metrics([pred[c] for c in codes], [self.truth[c] for c in codes])
         # the scorer's noise floor: how well the two halves of the images agree
         noise = {"split_half_kendall": kendall([halves[c].acc_halves[0] for c in codes],
                                                [halves[c].acc_halves[1] for c in codes]),

@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from track1.evaluate.bn import bn_layers, recalibrate
-from track1.evaluate.engine import SubnetScorer, Tally
+from track1.scoring.bn import bn_layers, recalibrate
+from track1.scoring.engine import SubnetScorer, Tally
 
 #: cap on cached activations on CPU (bytes); deeper prefixes are recomputed, not cached
 DEFAULT_CACHE_BYTES = 8 * 1024 ** 3

@@ -13,12 +13,9 @@ from typing import Any
 import torch
 
 from track1.data import DataError, decode_to_tensor, resolve_source
+from track1.scoring.modes import SCORER_VERSION
 
 SUBSET_SEED = 0
-#: what the scorer computes, in results folders' and caches' keys: 2 = whole-set BN
-#: statistics whatever the chunking, images in a seeded random order (1: sorted images,
-#: chunk-averaged statistics; its results are not mixed with these)
-SCORER_VERSION = 2
 
 
 def subset_indices(n: int, k: int | None, seed: int) -> list[int]:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 # defined in the torch-free defaults module (the CLI's help text reads them there)
-from track1.evaluate.defaults import BN_MODES, DEFAULT_BN_MODE  # noqa: F401
+from track1.scoring.modes import BN_MODES, DEFAULT_BN_MODE  # noqa: F401
 
 
 def check_bn_mode(mode: str) -> str:

@@ -75,10 +75,20 @@ def concordant_pair_ratio(pred: Sequence[float], truth: Sequence[float]) -> floa
     return float((da[keep] == db[keep]).mean())
 
 
-def rank_correlations(pred: Sequence[float], truth: Sequence[float]) -> dict[str, float]:
-    """``{"kendall", "spearman", "pearson", "n"}`` in one call."""
-    return {"kendall": kendall(pred, truth), "spearman": spearman(pred, truth),
-            "pearson": pearson(pred, truth), "n": len(pred)}
+def rank_metrics(pred: Sequence[float], truth: Sequence[float], top: float | None = None,
+                 undefined: float = math.nan) -> dict[str, float]:
+    """The one rank-metrics function: ``{"kendall", "spearman", "pearson", "n"}`` and,
+    with ``top`` (a share, e.g. 0.1), ``"top10_precision"``: how many of the predicted
+    best ``top`` share are in the true best. A correlation that is undefined (a constant
+    side) is ``undefined`` (NaN; the NAS-Bench-201 bench's tables write 0)."""
+    out: dict[str, float] = {"n": len(pred)}
+    for key, fn in (("kendall", kendall), ("spearman", spearman), ("pearson", pearson)):
+        v = fn(pred, truth)
+        out[key] = v if math.isfinite(v) else undefined
+    if top is not None:
+        k = max(1, int(round(top * len(pred))))
+        out[f"top{int(round(top * 100))}_precision"] = top_k_precision(pred, truth, k)
+    return out
 
 
 def tie_broken(primary: Sequence[float], secondary: Sequence[float]) -> list[float]:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from track1.data.decode import normalize
-from track1.evaluate.bn import (DEFAULT_BN_MODE, PreserveBN, check_bn_mode, recalibrate,
+from track1.scoring.bn import (DEFAULT_BN_MODE, PreserveBN, check_bn_mode, recalibrate,
                                 set_bn_train)
 
 #: on a CPU, calibration chunks hold at most this many input pixels (images x H x W:
@@ -155,7 +155,7 @@ class SubnetScorer:
     statistics and train/eval flags are restored on exit.
 
     ``calib_images_u8`` (uint8, required for ``bn_mode="recalibrate"``) set every BN's
-    statistics to those of the whole calibration set (``track1.evaluate.bn.recalibrate``),
+    statistics to those of the whole calibration set (``track1.scoring.bn.recalibrate``),
     forwarded in chunks of ``calib_batch_size`` (default: all at once, see
     ``default_calib_chunk``); the result does not depend on the chunking, nor on the
     evaluation ``batch_size`` (except in ``batch`` mode, where the evaluation batches

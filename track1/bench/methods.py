@@ -1,15 +1,13 @@
-"""The NAS-Bench-201 bench's methods and default data, in a module that imports no torch.
+"""The NAS-Bench-201 bench's methods, in a module that imports no torch.
 
-Why a module of their own: ``python -m track1 bench-nb201 --help`` lists the methods and
-names the default data, and the CLI must answer ``--help`` without loading torch. The
-bench (``track1.nb201.bench``) runs them: a method is only a set of trainer config
-overrides on top of the protocol's common config.
+Why a module of its own: ``python -m track1 bench-nb201 --help`` lists the methods, and
+the CLI must answer ``--help`` without loading torch. The bench (``track1.bench.run``)
+runs them: a method is only a set of trainer config overrides on top of the protocol's
+common config.
 """
 from __future__ import annotations
 
 from typing import Any
-
-from track1.infra.paths import cifar10_tar
 
 _SPOS_LOSS = {"largest": False, "smallest": False, "num_random": 2, "distill": False,
               "ranking": "none"}
