@@ -32,3 +32,18 @@ def test_refused_pickle_gives_no_unsafe_advice(tmp_path, capsys):
     msg = str(e.value)
     assert "could run code" in msg and "weights_only=False" not in msg
     assert "this must never run" not in capsys.readouterr().out
+
+
+def test_an_exported_subnet_goes_through_the_same_safe_loader(tmp_path):
+    """Export files are read by the one safe loader: flipped bytes are caught there too
+    (read_subnet once skipped the CRC check), and a folder is not called missing."""
+    from track1.export import FORMAT, SubnetFileError, read_subnet
+    path = tmp_path / "sub.pth"
+    save_atomic({"format": FORMAT, "state_dict": {"w": torch.randn(4096)}}, path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(SubnetFileError, match="damaged: its member .* fails its CRC check"):
+        read_subnet(path)
+    with pytest.raises(SubnetFileError, match="is not a file"):
+        read_subnet(tmp_path)

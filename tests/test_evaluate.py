@@ -316,7 +316,8 @@ def test_torchrun_two_ranks_equal_single_process(tiny_setup):
 
 
 def test_resume_reuses_only_same_key_and_arch(tiny_setup, tmp_path):
-    from track1.evaluate.runner import EvalOptions, evaluate
+    from track1.evaluate.options import EvalOptions
+    from track1.evaluate.runner import evaluate
     root = tiny_setup
     full = json.loads((root / "list.json").read_text())
     first = dict(list(full.items())[:3])
@@ -402,7 +403,8 @@ def test_partial_run_never_takes_the_official_name_nor_replaces_a_fuller_file(ti
     """Issue 13, item 2: a --limit run writes <name>.partial.json and says 'incomplete';
     a run with fewer entries than the file it would overwrite refuses before any work."""
     from track1.evaluate.errors import EvaluateError
-    from track1.evaluate.runner import EvalOptions, evaluate
+    from track1.evaluate.options import EvalOptions
+    from track1.evaluate.runner import evaluate
     from track1.resnet48.official import SUBMISSION_NAME
     root = tiny_setup
     opts = dict(checkpoint=str(root / "demo.pth"), archs=str(root / "list.json"),
@@ -431,7 +433,8 @@ def test_a_second_evaluate_on_the_same_results_folder_stops_cleanly(tiny_setup, 
     """Issue 13, item 6: `evaluate --fresh` beside a running evaluate deleted its log."""
     import fcntl
     from track1.evaluate.errors import EvaluateError
-    from track1.evaluate.runner import EvalOptions, evaluate
+    from track1.evaluate.options import EvalOptions
+    from track1.evaluate.runner import evaluate
     root = tiny_setup
     res = tmp_path / "res"
     res.mkdir()

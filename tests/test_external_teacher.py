@@ -28,7 +28,8 @@ from track1.registry import build_supernet
 from track1.train.config import TrainConfigError, resolve_config
 from track1.train.errors import TrainError
 from track1.train.kd_teacher import freeze_teacher, load_kd_teacher
-from track1.train.loop import Trainer, train
+from track1.train.loop import train
+from track1.train.trainer import Trainer
 from tests.test_train import SyntheticBatches, _config
 
 TINY = "model={num_classes: 10, C: 4, N: 1}"

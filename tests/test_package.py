@@ -84,12 +84,14 @@ def test_light_constants_are_the_pipelines_own():
     """Each constant the CLI reads from a torch-free module is the very object the pipeline
     uses (imported from there, not a copy that could drift)."""
     from track1.bench import bn_compare, config, methods, protocols
-    from track1.evaluate import defaults, runner
+    from track1.evaluate import defaults, options, runner
     from track1.nb201 import network, opnames, space
     from track1.scoring import bn, modes
     assert bn.BN_MODES is modes.BN_MODES and bn_compare.BN_MODES is modes.BN_MODES
-    assert bn.DEFAULT_BN_MODE is modes.DEFAULT_BN_MODE is runner.DEFAULT_BN_MODE
-    for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_CALIB_IMAGES", "DEFAULT_EVAL_IMAGES"):
+    assert bn.DEFAULT_BN_MODE is modes.DEFAULT_BN_MODE
+    assert options.EvalOptions().bn_mode is modes.DEFAULT_BN_MODE
+    assert options.EvalOptions().calib_images is defaults.DEFAULT_CALIB_IMAGES
+    for name in ("DEFAULT_CPU_LIMIT", "DEFAULT_EVAL_IMAGES"):
         assert getattr(runner, name) is getattr(defaults, name), name
     assert config.METHODS is methods.METHODS
     assert network.OPS is opnames.OPS and network.EDGES is opnames.EDGES

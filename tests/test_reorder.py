@@ -68,7 +68,7 @@ def test_init_reorder_at_init_from(tmp_path):
     """config init_reorder: the trainer re-orders right after --init-from."""
     from track1.infra.checkpoint import save_atomic
     from track1.train.config import resolve_config
-    from track1.train.loop import Trainer
+    from track1.train.trainer import Trainer
     net = _net()
     save_atomic({"model": net.state_dict(), "config": {"space": "track1_resnet48",
                  "model": {"num_classes": 10, "activation": "relu"}}}, tmp_path / "init.pth")

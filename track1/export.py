@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from track1.infra import paths
-from track1.infra.checkpoint import load_checkpoint, save_atomic
+from track1.infra.checkpoint import load_checkpoint, safe_load, save_atomic
 from track1.infra.errors import UserError
 from track1.infra.messages import clip, first_lines
 from track1.registry import build_static, load_supernet
@@ -229,17 +229,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, image_size: int) -> P
 def read_subnet(path: str | os.PathLike) -> dict[str, Any]:
     """The record of an export file (``weights_only=True``), checked to be one."""
     path = Path(path)
-    if not path.is_file():
-        raise SubnetFileError(f"subnet file not found: {path}")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for truncated / foreign files
-        text = str(e)
-        if "Weights only load failed" in text:
-            raise SubnetFileError(f"refused {path}: it holds objects other than tensors and "
-                                  "plain containers, and loading it could run code") from None
-        raise SubnetFileError(f"cannot read {path} (corrupt or partial?): {type(e).__name__}: "
-                              f"{text.splitlines()[0] if text else ''}") from None
+    record = safe_load(path, "subnet file", SubnetFileError)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         if isinstance(record, dict) and "config" in record and "model" in record:
             raise SubnetFileError(f"{path} is a supernet checkpoint, not an exported subnet; "

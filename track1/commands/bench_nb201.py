@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -169,14 +170,12 @@ def _supervise(args: argparse.Namespace, data: str | None, out: Path, env: dict[
                 print(f"FAILED {failed[-1]}", flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    from track1.bench.bn_compare import compare_bn_modes
-    from track1.bench.data import bench_archs, load_eval_data
+def resolve_inputs(args: argparse.Namespace) -> tuple[list[str], list[int], Any, str | None]:
+    """Methods, seeds, the protocol with the command line's overrides, and the data; a
+    ``BenchError`` line for the first bad input (nothing is written before)."""
     from track1.bench.errors import BenchError
     from track1.bench.methods import METHODS
     from track1.bench.protocols import get_protocol
-    from track1.bench.run import run_method
-    from track1.infra import paths
     from track1.infra.paths import cifar10_tar
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.train_only and args.score_only:
@@ -212,6 +211,15 @@ def run(args: argparse.Namespace) -> int:
         data = None
     elif not Path(data).exists():
         raise BenchError(f"CIFAR-10 data not found: {data} (pass --data FOLDER_OR_TAR)")
+    return methods, seeds, protocol, data
+
+
+def run(args: argparse.Namespace) -> int:
+    from track1.bench.bn_compare import compare_bn_modes
+    from track1.bench.data import bench_archs, load_eval_data
+    from track1.bench.run import run_method
+    from track1.infra import paths
+    methods, seeds, protocol, data = resolve_inputs(args)
     out = Path(args.out) if args.out else paths.runs_dir("bench_nb201")
     args.out = str(out)
     codes = bench_archs(protocol.archs, args.all, none_free=protocol.none_free)
@@ -219,13 +227,15 @@ def run(args: argparse.Namespace) -> int:
                                protocol=protocol)
     import torch
     cuda = torch.cuda.is_available() and args.device != "cpu"
-    train_kwargs = {"data": data, "protocol": protocol, "epochs": protocol.epochs,
-                    "steps_per_epoch": args.steps_per_epoch, "batch_size": protocol.batch_size,
-                    "lr": protocol.lr, "device": args.device, "engine": args.engine,
-                    "progress": not args.no_progress, "extra": args.set}
-    score = {"fractions": protocol.fractions,
-             "scorer": args.scorer if args.scorer != "auto" else ("fast" if cuda else "plain"),
-             "archs_per_pass": args.archs_per_pass or (50 if cuda else 16)}
+    options = dict(bn_mode=args.bn_mode, target=args.target, score_batch=args.score_batch,
+                   train_kwargs={"data": data, "protocol": protocol, "epochs": protocol.epochs,
+                                 "steps_per_epoch": args.steps_per_epoch,
+                                 "batch_size": protocol.batch_size, "lr": protocol.lr,
+                                 "device": args.device, "engine": args.engine,
+                                 "progress": not args.no_progress, "extra": args.set},
+                   fractions=protocol.fractions,
+                   scorer=args.scorer if args.scorer != "auto" else ("fast" if cuda else "plain"),
+                   archs_per_pass=args.archs_per_pass or (50 if cuda else 16))
     out.mkdir(parents=True, exist_ok=True)
     results, failed = [], []
     runs = [(method, seed) for seed in seeds for method in methods]
@@ -238,10 +248,8 @@ def run(args: argparse.Namespace) -> int:
     for method, seed in runs:  # in this process, one after another
         try:
             results.append(run_method(method, seed, out, codes, eval_data,
-                                      bn_mode=args.bn_mode, target=args.target,
-                                      train_kwargs=train_kwargs, score_batch=args.score_batch,
-                                      train_only=args.train_only,
-                                      score_only=args.score_only, **score))
+                                      train_only=args.train_only, score_only=args.score_only,
+                                      **options))
         except (ValueError, RuntimeError, ArithmeticError) as e:
             # one failing method (e.g. a teacher that cannot score) must not lose the rest
             failed.append(f"{method}_s{seed}: {type(e).__name__}: {str(e).splitlines()[0]}")
@@ -252,13 +260,16 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_bn:
         compare_bn_modes(args.compare_bn, out, codes, eval_data, target=args.target,
                          score_batch=args.score_batch)
-    table = [{"run": r["run"], **{k: round(r["accuracy"][k], 4)
-                                  for k in ("kendall", "spearman", "pearson", "top10_precision")},
-              "kendall_neg_loss": round(r["neg_loss"]["kendall"], 4),
-              "kendall_acc_tiebreak": round(r["acc_tiebreak"]["kendall"], 4),
-              # the scorer's noise floor: Kendall between the two halves' scores
-              "split_half": {k: round(v, 4) for k, v in r.get("split_half", {}).items()}}
-             for r in results]
-    print(json.dumps({"protocol": protocol.name, "archs": len(codes), "runs": table,
-                      "failed": failed}, indent=1))
+    print(json.dumps({"protocol": protocol.name, "archs": len(codes),
+                      "runs": [summary_row(r) for r in results], "failed": failed}, indent=1))
     return 1 if failed else 0
+
+
+def summary_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A run's line of the printed table: Kendall by each key and the noise floor."""
+    return {"run": r["run"], **{k: round(r["accuracy"][k], 4)
+                                for k in ("kendall", "spearman", "pearson", "top10_precision")},
+            "kendall_neg_loss": round(r["neg_loss"]["kendall"], 4),
+            "kendall_acc_tiebreak": round(r["acc_tiebreak"]["kendall"], 4),
+            # the scorer's noise floor: Kendall between the two halves' scores
+            "split_half": {k: round(v, 4) for k, v in r.get("split_half", {}).items()}}

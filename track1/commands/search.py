@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from track1.commands.argtypes import int_at_least, positive_float
+from track1.commands.scoring_args import add_scoring_arguments, scoring_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from track1.scoring.modes import BN_MODES
     from track1.search.options import FITNESS, METHODS, SearchOptions
     d = SearchOptions()
     p = sub.add_parser(
@@ -23,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"({d.population} x {d.generations + 1} archs) finishes on a CPU in minutes; "
                     "export the winner with `track1 export ARCH`, train it alone with "
                     "`track1 train-subnet ARCH`.")
-    p.add_argument("--checkpoint", default=None,
-                   help="supernet checkpoint (default: the latest *.pth under supernet_ckpt/)")
     p.add_argument("--out", default=None,
                    help="run folder (default: runs/search/<space>-<method>-s<seed>)")
     p.add_argument("--method", choices=METHODS, default=d.method,
@@ -53,24 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     for bound in ("min-flops", "max-flops", "min-params", "max-params"):
         p.add_argument(f"--{bound}", type=float, default=None,
                        help=f"{bound.replace('-', ' ')} of a reported arch (inclusive; e.g. 1.5e9)")
-    p.add_argument("--data", default=None,
-                   help="ImageFolder root with val/ and train/, or a .tar of it (default: the "
-                        "embedded CIFAR-10 demo set)")
-    p.add_argument("--eval-images", type=int_at_least(1), default=d.eval_images,
-                   help=f"held-out images per arch (default {d.eval_images}, fewer where val/ has "
-                        "fewer)")
-    p.add_argument("--calib-images", type=int_at_least(1), default=d.calib_images,
-                   help=f"training images for BN recalibration (default {d.calib_images})")
-    p.add_argument("--bn-mode", choices=BN_MODES, default=d.bn_mode,
-                   help=f"BN statistics per arch (default {d.bn_mode})")
-    p.add_argument("--batch-size", type=int_at_least(1), default=None,
-                   help="scoring batch (default 500 on GPU, 256 on CPU)")
-    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    add_scoring_arguments(
+        p, d, eval_help=f"held-out images per arch (default {d.eval_images}, fewer where val/ "
+                        "has fewer)",
+        batch_help="scoring batch (default 500 on GPU, 256 on CPU)",
+        fresh_help="discard the run folder's cached scores")
     p.add_argument("--top-k", type=int_at_least(1), default=d.top_k,
                    help=f"archs in top.json (default {d.top_k})")
-    p.add_argument("--fresh", action="store_true", help="discard the run folder's cached scores")
     p.add_argument("--no-plot", action="store_true", help="skip pareto.png")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -83,12 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if args.mutate_prob > 1.0:
         raise SearchError(f"--mutate-prob must be in (0, 1], got {args.mutate_prob}")
     opts = SearchOptions(
-        checkpoint=args.checkpoint, out=args.out, method=args.method, fitness=args.fitness,
+        **scoring_kwargs(args), out=args.out, method=args.method, fitness=args.fitness,
         population=args.population, generations=args.generations, tournament=args.tournament,
         mutate_prob=args.mutate_prob, crossover_prob=args.crossover_prob, seed=args.seed,
         bounds=Bounds(args.min_flops, args.max_flops, args.min_params, args.max_params),
-        data=args.data, eval_images=args.eval_images, calib_images=args.calib_images,
-        bn_mode=args.bn_mode, batch_size=args.batch_size, device=args.device, top_k=args.top_k,
-        fresh=args.fresh, progress=not args.no_progress, plot=not args.no_plot)
+        top_k=args.top_k, plot=not args.no_plot)
     search(opts)
     return 0

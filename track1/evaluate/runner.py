@@ -28,45 +28,19 @@ import torch
 from track1.infra import distributed as D
 from track1.infra import paths
 from track1.infra.atomic import write_json_atomic
-from track1.infra.checkpoint import find_latest
 from track1.data.arch_list import ArchListError, load_arch_list
 from track1.scoring.bn import check_bn_mode
-from track1.evaluate.defaults import DEFAULT_CALIB_IMAGES, DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES
-from track1.scoring.modes import DEFAULT_BN_MODE
+from track1.evaluate.defaults import DEFAULT_CPU_LIMIT, DEFAULT_EVAL_IMAGES
+from track1.evaluate.options import EvalOptions
 from track1.scoring.engine import SubnetScorer
 from track1.evaluate.errors import EvaluateError
-from track1.scoring.images import ScoringImages
+from track1.evaluate.setup import ScoringSetup, claim_results
 from track1.scoring.prefix import (PrefixScorer, shard_in_prefix_order,
                                     supports_prefix_sharing)
 from track1.evaluate.results import (ResultsLock, ResultsLog, build_submission, collect,
                                      rank_file, read_results)
 from track1.infra.hardware import bf16_is_native
-from track1.registry import load_supernet
-from track1.infra.resumable import claim_folder
 
-
-
-@dataclass
-class EvalOptions:
-    checkpoint: str | None = None
-    archs: str | None = None
-    data: str | None = None
-    limit: int | None = None
-    out: str | None = None
-    bn_mode: str = DEFAULT_BN_MODE
-    calib_images: int = DEFAULT_CALIB_IMAGES
-    eval_images: int | None = None
-    batch_size: int | None = None
-    calib_batch_size: int | None = None   # None: track1.scoring.engine.default_calib_chunk
-    device: str = "auto"
-    results_dir: str | None = None
-    fresh: bool = False
-    amp: bool | None = None
-    cache_dir: str | None = None
-    progress: bool = True
-    threads: int | None = None
-    prefix_sharing: bool = True
-    prefix_cache_bytes: int | None = None  # None: 8 GB on CPU, half the free GPU memory
 
 
 @dataclass
@@ -116,8 +90,8 @@ class Evaluation:
         self.info = info = D.setup(opts.device, backend="gloo",
                                    timeout=datetime.timedelta(hours=48))
         full_list = load_arch_list(opts.archs) if opts.archs else None
-        self.ckpt_path = ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
-        self.supernet, config = load_supernet(ckpt_path, info.device)
+        scoring = ScoringSetup(opts, info.device, opts.eval_images or DEFAULT_EVAL_IMAGES)
+        self.ckpt_path, self.supernet, config = scoring.ckpt_path, scoring.supernet, scoring.config
         space = self.supernet.space
         if full_list is None:
             if getattr(space, "official_list", None) is None:
@@ -138,22 +112,12 @@ class Evaluation:
             except ValueError as e:
                 raise ArchListError(f"entry {key!r} does not fit the checkpoint's search space "
                                     f"{config.get('space')!r}: {e}") from None
-        self.image_size = int(config.get("image_size", 224))
-        num_classes = int(config.get("model", {}).get("num_classes", 1000))
-        self.images = ScoringImages.resolve(
-            opts.data, self.image_size, num_classes, opts.eval_images or DEFAULT_EVAL_IMAGES,
-            opts.calib_images, opts.bn_mode == "recalibrate", what=f"the checkpoint {ckpt_path}")
+        self.image_size, self.images = scoring.image_size, scoring.images
         self.n_eval, self.n_calib = self.images.n_eval, self.images.n_calib
         self.amp = bf16_is_native(info.device) if opts.amp is None else opts.amp
         self.batch_size = opts.batch_size or default_batch_size(info.device, self.image_size)
-        ids = self.images.identity()
-        self.setup = {
-            "checkpoint": str(ckpt_path.resolve()), "ckpt_size": ckpt_path.stat().st_size,
-            "ckpt_mtime": int(ckpt_path.stat().st_mtime), "data": ids["data"],
-            "calib": ids["calib"], "image_size": self.image_size, "eval_images": self.n_eval,
-            "calib_images": self.n_calib, "bn_mode": opts.bn_mode, "scorer": ids["scorer"],
-            "amp": self.amp,
-            "batch_size": self.batch_size if opts.bn_mode == "batch" else None}
+        self.setup = {**scoring.identity(), "amp": self.amp,
+                      "batch_size": self.batch_size if opts.bn_mode == "batch" else None}
         self.results_dir = Path(opts.results_dir) if opts.results_dir else \
             paths.runs_dir("evaluate") / _fingerprint(self.setup)
         official_name = getattr(space, "submission_name", None) or f"{space.name}_scores.json"
@@ -187,20 +151,16 @@ class Evaluation:
     def open_results(self) -> ResultsLock | None:
         """Rank 0 locks the results folder (held until the submission is written), and
         starts it fresh or checks that it holds results of this very setup."""
-        meta = self.results_dir / "setup.json"
         lock = None
         if self.info.is_main:
             lock = ResultsLock(self.results_dir)
-            if self.opts.fresh and self.results_dir.exists():
-                for p in self.results_dir.glob("rank*.jsonl"):
-                    p.unlink()
-                meta.unlink(missing_ok=True)
-            diff = claim_folder(meta, self.setup)
-            if diff:
+            try:
+                claim_results(self.results_dir, self.setup, fresh=self.opts.fresh,
+                              discard=["rank*.jsonl"], error=EvaluateError, records="results",
+                              elsewhere="another --results-dir")
+            except EvaluateError:
                 lock.release()
-                raise EvaluateError(f"results folder {self.results_dir} holds results of a "
-                                    f"different setup (differs in: {', '.join(diff)}); pass "
-                                    "--fresh to discard them or another --results-dir")
+                raise
         D.barrier(self.info)
         return lock
 

@@ -29,25 +29,37 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by this project, refusing anything but tensors and
-    plain containers; raise ``CheckpointError`` with one clear line otherwise."""
+def safe_load(path: str | os.PathLike, what: str = "checkpoint",
+              error: type[Exception] = CheckpointError,
+              map_location: str | torch.device = "cpu") -> Any:
+    """The one safe loader of every file this project writes with ``torch.save``
+    (checkpoints, exported subnets): a missing file, a zip member failing its CRC check
+    (``torch.load`` does not check them), anything but tensors and plain containers (no
+    pickle may run code) and a truncated or foreign file are each one ``error`` line
+    naming the file (``what`` says what it should have been)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise error(f"{what} not found: {path}" if not path.exists() else
+                    f"{what} {path} is not a file")
     damaged = _damaged_member(path)
     if damaged:
-        raise CheckpointError(f"checkpoint {path} is damaged: its member {damaged!r} fails its "
-                              "CRC check (flipped bytes, or an incomplete copy)")
+        raise error(f"{what} {path} is damaged: its member {damaged!r} fails its CRC check "
+                    "(flipped bytes, or an incomplete copy)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign files
         text = str(e)
         if "Weights only load failed" in text:  # torch's advice to retry unsafely: not ours
-            raise CheckpointError(f"refused {path}: it holds objects other than tensors and "
-                                  "plain containers, and loading it could run code") from None
-        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or partial?): "
-                              f"{type(e).__name__}: {text.splitlines()[0] if text else ''}") from None
+            raise error(f"refused {path}: it holds objects other than tensors and plain "
+                        "containers, and loading it could run code") from None
+        raise error(f"cannot read {what} {path} (corrupt or partial?): {type(e).__name__}: "
+                    f"{text.splitlines()[0] if text else ''}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by this project (``safe_load``); one ``CheckpointError``
+    line for anything else."""
+    ckpt = safe_load(path, "checkpoint", CheckpointError, map_location)
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path} is not a track1 checkpoint (needs 'model' and 'config')")
     return ckpt

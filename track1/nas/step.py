@@ -37,7 +37,7 @@ each, whatever subnet ran last.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, ContextManager, Hashable
 
 import torch
@@ -98,12 +98,9 @@ class LossConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "LossConfig":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown loss option(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        """From a ``loss:`` mapping; an unknown key is refused naming the known ones."""
+        from track1.infra.sections import build_section
+        return build_section(cls, d, "loss")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +127,188 @@ def sampler_view(sampler: Any, supernet: nn.Module) -> Any:
     return getattr(sampler, "space", None) or supernet.space
 
 
+class SandwichStep:
+    """The forwards and backwards of one step, a method per loss term (module docstring).
+
+    The step's state is its attributes: ``soft`` (the largest's detached softmax, the
+    students' target), ``external`` (the external teacher's softmax), ``pending`` (each
+    term's detached value, read with one host sync at the end) and ``forwards``. The
+    archs are drawn when the step is planned, in a fixed order (random subnets, then the
+    extra-mode pairs or group), so a seed gives the same archs whatever the terms do."""
+
+    def __init__(self, model: nn.Module, supernet: nn.Module, images: torch.Tensor,
+                 targets: torch.Tensor, cfg: LossConfig, sampler: MarginSampler,
+                 teacher: Any = None, lam: float = 1.0, *,
+                 no_sync: Callable[[], ContextManager] | None = None,
+                 autocast: Callable[[], ContextManager] | None = None, ddp: bool = False,
+                 external_teacher: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if cfg.ranking != "none" and teacher is None:
+            raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
+        self.model, self.supernet, self.images, self.targets = model, supernet, images, targets
+        self.cfg, self.sampler, self.teacher, self.lam = cfg, sampler, teacher, lam
+        self.no_sync = no_sync or contextlib.nullcontext
+        self.autocast = autocast or contextlib.nullcontext
+        self.ddp = ddp
+        self.space = sampler_view(sampler, supernet)
+        self.ranking = cfg.ranking != "none"
+        self.soft: torch.Tensor | None = None
+        self.external: torch.Tensor | None = None
+        self.pending: list[tuple[str, torch.Tensor]] = []
+        self.forwards = 0
+        self.r = float(cfg.teacher_kd)
+        if self.r > 0:
+            if external_teacher is None:
+                raise ValueError("loss.teacher_kd > 0 needs an external teacher (kd_teacher)")
+            with torch.no_grad():
+                with self.autocast():
+                    teacher_logits = external_teacher(images)
+                self.external = F.softmax(teacher_logits.detach().float(), dim=1)
+            self.kd_count = int(cfg.largest) + int(cfg.smallest) + cfg.num_random
+
+    # ------------------------------------------------------------------ helpers
+    def forward(self, arch: Hashable, grad: bool = True) -> torch.Tensor:
+        self.supernet.set_arch(arch)
+        self.forwards += 1
+        with torch.set_grad_enabled(grad), self.autocast():
+            return self.model(self.images)
+
+    def add(self, name: str, value: torch.Tensor) -> None:
+        self.pending.append((name, value.detach()))
+
+    def ce(self, logits: torch.Tensor) -> torch.Tensor:
+        return _ce(logits, self.targets, self.cfg.label_smoothing)
+
+    def student_loss(self, logits: torch.Tensor) -> torch.Tensor:
+        """Soft CE against the largest's softmax (in-place distillation), else CE."""
+        if self.cfg.distill and self.soft is not None:
+            return soft_cross_entropy(logits, self.soft)
+        return self.ce(logits)
+
+    def teacher_mix(self, logits: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+        """``(1 - r) * loss + r * softCE(logits, p_T)``; ``loss`` itself when r = 0."""
+        if self.external is None:
+            return loss
+        kd = soft_cross_entropy(logits, self.external)
+        self.add("teacher_kd", kd / self.kd_count)
+        return (1.0 - self.r) * loss + self.r * kd
+
+    def pair_loss(self, a: Hashable, b: Hashable, la: torch.Tensor, lb: torch.Tensor
+                  ) -> torch.Tensor:
+        pa, pb = self.teacher.scores([a, b])
+        return _pair_loss(self.cfg, self.space, a, b, la, lb, pa, pb)
+
+    # ---------------------------------------------------------------- the terms
+    def largest_term(self) -> torch.Tensor:
+        """The largest subnet's CE on labels; its softmax kept for the students."""
+        logits = self.forward(self.space.largest())
+        self.soft = F.softmax(logits.detach().float(), dim=1)
+        loss = self.ce(logits)
+        self.add("largest", loss)
+        return self.teacher_mix(logits, loss)
+
+    def smallest_term(self) -> torch.Tensor:
+        logits = self.forward(self.space.smallest())
+        loss = self.student_loss(logits)
+        self.add("smallest", loss)
+        return self.teacher_mix(logits, loss)
+
+    def random_term(self, randoms: list, i: int, previous: dict[str, Any],
+                    reuse: bool) -> torch.Tensor:
+        """Random subnet ``i``; in reuse mode also its pair term with subnet ``i - 1``
+        (whose detached CE ``previous`` carries)."""
+        arch = randoms[i]
+        logits = self.forward(arch)
+        loss = self.student_loss(logits)
+        self.add("random", loss / len(randoms))
+        loss = self.teacher_mix(logits, loss)
+        if reuse:
+            ce = self.ce(logits)
+            if i > 0:
+                pair = self.pair_loss(randoms[i - 1], arch, previous["ce"], ce)
+                self.add("rank", pair)
+                loss = loss + self.lam * pair
+            previous["ce"] = ce.detach()
+        return loss
+
+    def reuse_group_term(self, randoms: list) -> torch.Tensor:
+        """Reuse mode with DiffKendall: the random subnets ranked as one group."""
+        kd, base, ce = [], [], []
+        for arch in randoms:
+            logits = self.forward(arch)
+            base.append(self.student_loss(logits))
+            kd.append(self.teacher_mix(logits, base[-1]))
+            ce.append(self.ce(logits))
+        kd_sum = torch.stack(kd).sum()
+        rank = diff_kendall_loss(torch.stack(ce), self.teacher.scores(randoms),
+                                 self.cfg.kendall_alpha)
+        self.add("random", (kd_sum if self.external is None else torch.stack(base).sum())
+                 / len(kd))
+        self.add("rank", rank)
+        return kd_sum + self.lam * rank
+
+    def extra_group_term(self, group: list) -> torch.Tensor:
+        ce = torch.stack([self.ce(self.forward(a)) for a in group])
+        rank = diff_kendall_loss(ce, self.teacher.scores(group), self.cfg.kendall_alpha)
+        self.add("rank", rank)
+        return self.lam * rank
+
+    def extra_pair_term(self, a: Hashable, b: Hashable) -> torch.Tensor:
+        # the hinge detaches La: its forward needs no graph
+        la = self.ce(self.forward(a, grad=self.cfg.ranking != "hinge"))
+        lb = self.ce(self.forward(b))
+        pair = self.pair_loss(a, b, la, lb)
+        self.add("rank", pair)
+        return self.lam * pair
+
+    # --------------------------------------------------------------------- plan
+    def plan(self) -> list[Callable[[], torch.Tensor]]:
+        """The step's terms in order, each a callable returning the loss to backward; the
+        archs are drawn here."""
+        cfg = self.cfg
+        jobs: list[Callable[[], torch.Tensor]] = []
+        if cfg.largest:
+            jobs.append(self.largest_term)
+        if cfg.smallest:
+            jobs.append(self.smallest_term)
+        reuse = self.ranking and cfg.ranking_mode == "reuse"
+        randoms = (self.sampler.chain(cfg.num_random) if reuse
+                   else [self.sampler.sample() for _ in range(cfg.num_random)])
+        if reuse and cfg.ranking == "diffkendall":
+            jobs.append(lambda: self.reuse_group_term(randoms))
+        else:
+            previous: dict[str, Any] = {}
+            jobs += [lambda i=i: self.random_term(randoms, i, previous, reuse)
+                     for i in range(len(randoms))]
+        if self.ranking and cfg.ranking_mode == "extra":
+            if cfg.ranking == "diffkendall":
+                group = self.sampler.chain(cfg.group_size)
+                jobs.append(lambda: self.extra_group_term(group))
+            else:
+                jobs += [lambda a=a, b=b: self.extra_pair_term(a, b)
+                         for a, b in self.sampler.pairs(cfg.num_pairs)]
+        return jobs
+
+    def run(self) -> dict[str, float]:
+        """Every forward and backward of the step; each term's value (floats, summed in
+        the order they arose), ``lambda`` and ``forwards``."""
+        jobs = self.plan()
+        for k, job in enumerate(jobs):
+            last = k == len(jobs) - 1
+            with (contextlib.nullcontext() if last else self.no_sync()):
+                loss = job()
+                if last and self.ddp:
+                    loss = loss + _touch_all(self.model)
+                loss.backward()
+        terms: dict[str, float] = {}
+        values = (torch.stack([v.float() for _, v in self.pending]).tolist()
+                  if self.pending else [])
+        for (name, _), value in zip(self.pending, values):
+            terms[name] = terms.get(name, 0.0) + value
+        terms["lambda"] = float(self.lam)
+        terms["forwards"] = float(self.forwards)
+        return terms
+
+
 def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
                targets: torch.Tensor, cfg: LossConfig, sampler: MarginSampler,
                teacher: Any = None, lam: float = 1.0, *,
@@ -143,144 +322,9 @@ def train_step(model: nn.Module, supernet: nn.Module, images: torch.Tensor,
     or its DDP wrapper); ``supernet`` receives ``set_arch``. ``external_teacher``
     (images -> logits, frozen) gives the soft targets of ``cfg.teacher_kd``; it is not
     called when ``cfg.teacher_kd`` is 0."""
-    no_sync = no_sync or contextlib.nullcontext
-    autocast = autocast or contextlib.nullcontext
-    space = sampler_view(sampler, supernet)
-    ranking = cfg.ranking != "none" and teacher is not None
-    if cfg.ranking != "none" and teacher is None:
-        raise ValueError(f"loss.ranking={cfg.ranking!r} needs a teacher")
-    state: dict[str, Any] = {"soft": None}
-    r = float(cfg.teacher_kd)
-    external = None  # the external teacher's softmax, once per step
-    if r > 0:
-        if external_teacher is None:
-            raise ValueError("loss.teacher_kd > 0 needs an external teacher (kd_teacher)")
-        with torch.no_grad():
-            with autocast():
-                teacher_logits = external_teacher(images)
-            external = F.softmax(teacher_logits.detach().float(), dim=1)
-        kd_count = int(cfg.largest) + int(cfg.smallest) + cfg.num_random
-    # loss terms stay on the device until every backward is queued: one host sync per
-    # step (at the end) instead of one per term in the middle of the step
-    pending: list[tuple[str, torch.Tensor]] = []
-    jobs: list[Callable[[], torch.Tensor]] = []
-    forwards = [0]
-
-    def run(arch: Hashable, grad: bool = True) -> torch.Tensor:
-        supernet.set_arch(arch)
-        forwards[0] += 1
-        with torch.set_grad_enabled(grad), autocast():
-            return model(images)
-
-    def add(name: str, value: torch.Tensor) -> None:
-        pending.append((name, value.detach()))
-
-    def student_loss(logits: torch.Tensor) -> torch.Tensor:
-        if cfg.distill and state["soft"] is not None:
-            return soft_cross_entropy(logits, state["soft"])
-        return _ce(logits, targets, cfg.label_smoothing)
-
-    def teacher_mix(logits: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-        """``(1 - r) * loss + r * softCE(logits, p_T)``; ``loss`` itself when r = 0."""
-        if external is None:
-            return loss
-        kd = soft_cross_entropy(logits, external)
-        add("teacher_kd", kd / kd_count)
-        return (1.0 - r) * loss + r * kd
-
-    # 1. largest: CE on labels, keep the detached softmax for in-place distillation
-    if cfg.largest:
-        def largest_job() -> torch.Tensor:
-            logits = run(space.largest())
-            state["soft"] = F.softmax(logits.detach().float(), dim=1)
-            loss = _ce(logits, targets, cfg.label_smoothing)
-            add("largest", loss)
-            return teacher_mix(logits, loss)
-        jobs.append(largest_job)
-
-    # 2. smallest + random subnets (in reuse mode the random ones form a margin chain)
-    if cfg.smallest:
-        def smallest_job() -> torch.Tensor:
-            logits = run(space.smallest())
-            loss = student_loss(logits)
-            add("smallest", loss)
-            return teacher_mix(logits, loss)
-        jobs.append(smallest_job)
-
-    reuse = ranking and cfg.ranking_mode == "reuse"
-    randoms = sampler.chain(cfg.num_random) if reuse else [sampler.sample()
-                                                           for _ in range(cfg.num_random)]
-    if reuse and cfg.ranking == "diffkendall":
-        def reuse_group_job() -> torch.Tensor:
-            kd, base, ce = [], [], []
-            for arch in randoms:
-                logits = run(arch)
-                base.append(student_loss(logits))
-                kd.append(teacher_mix(logits, base[-1]))
-                ce.append(_ce(logits, targets, cfg.label_smoothing))
-            kd_sum = torch.stack(kd).sum()
-            rank = diff_kendall_loss(torch.stack(ce), teacher.scores(randoms), cfg.kendall_alpha)
-            add("random", (kd_sum if external is None else torch.stack(base).sum()) / len(kd))
-            add("rank", rank)
-            return kd_sum + lam * rank
-        jobs.append(reuse_group_job)
-    else:
-        previous: dict[str, Any] = {}
-        for i, arch in enumerate(randoms):
-            def random_job(arch=arch, i=i) -> torch.Tensor:
-                logits = run(arch)
-                loss = student_loss(logits)
-                add("random", loss / len(randoms))
-                loss = teacher_mix(logits, loss)
-                if reuse:
-                    ce = _ce(logits, targets, cfg.label_smoothing)
-                    if i > 0:
-                        a = randoms[i - 1]
-                        pa, pb = teacher.scores([a, arch])
-                        pair = _pair_loss(cfg, space, a, arch, previous["ce"], ce, pa, pb)
-                        add("rank", pair)
-                        loss = loss + lam * pair
-                    previous["ce"] = ce.detach()
-                return loss
-            jobs.append(random_job)
-
-    # 3. extra-forward ranking distillation (the reference)
-    if ranking and cfg.ranking_mode == "extra":
-        if cfg.ranking == "diffkendall":
-            group = sampler.chain(cfg.group_size)
-
-            def group_job() -> torch.Tensor:
-                ce = torch.stack([_ce(run(a), targets, cfg.label_smoothing) for a in group])
-                rank = diff_kendall_loss(ce, teacher.scores(group), cfg.kendall_alpha)
-                add("rank", rank)
-                return lam * rank
-            jobs.append(group_job)
-        else:
-            for a, b in sampler.pairs(cfg.num_pairs):
-                def pair_job(a=a, b=b) -> torch.Tensor:
-                    # the hinge detaches La: its forward needs no graph
-                    la = _ce(run(a, grad=cfg.ranking != "hinge"), targets, cfg.label_smoothing)
-                    lb = _ce(run(b), targets, cfg.label_smoothing)
-                    pa, pb = teacher.scores([a, b])
-                    pair = _pair_loss(cfg, space, a, b, la, lb, pa, pb)
-                    add("rank", pair)
-                    return lam * pair
-                jobs.append(pair_job)
-
-    for k, job in enumerate(jobs):
-        last = k == len(jobs) - 1
-        with (contextlib.nullcontext() if last else no_sync()):
-            loss = job()
-            if last and ddp:
-                loss = loss + _touch_all(model)
-            loss.backward()
-    terms: dict[str, float] = {}
-    values = torch.stack([v.float() for _, v in pending]).tolist() if pending else []
-    for (name, _), value in zip(pending, values):  # summed in the order they arose, as floats
-        terms[name] = terms.get(name, 0.0) + value
-    terms["lambda"] = float(lam)
-    terms["forwards"] = float(forwards[0])
-    return terms
+    return SandwichStep(model, supernet, images, targets, cfg, sampler, teacher, lam,
+                        no_sync=no_sync, autocast=autocast, ddp=ddp,
+                        external_teacher=external_teacher).run()
 
 
 def terms_to_floats(terms: dict[str, Any]) -> dict[str, float]:

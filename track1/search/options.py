@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from track1.scoring.modes import DEFAULT_BN_MODE
+from track1.scoring.options import ScoringOptions
 from track1.search.evolution import Bounds
 
 METHODS = ("evolution", "random")
@@ -16,8 +16,9 @@ FITNESS = ("acc", "neg_loss")
 
 
 @dataclass
-class SearchOptions:
-    checkpoint: str | None = None
+class SearchOptions(ScoringOptions):
+    """``ScoringOptions`` and the search's own."""
+
     out: str | None = None
     method: str = "evolution"
     fitness: str = "acc"
@@ -28,18 +29,8 @@ class SearchOptions:
     crossover_prob: float = 0.25
     seed: int = 0
     bounds: Bounds = field(default_factory=Bounds)
-    data: str | None = None
-    eval_images: int = 1000
-    calib_images: int = 512
-    bn_mode: str = DEFAULT_BN_MODE
-    batch_size: int | None = None
-    calib_batch_size: int | None = None
-    device: str = "auto"
     top_k: int = 10
-    fresh: bool = False
-    progress: bool = True
     plot: bool = True
-    cache_dir: str | None = None
 
     @property
     def budget(self) -> int:

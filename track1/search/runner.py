@@ -24,14 +24,12 @@ import torch
 
 from track1.infra import distributed as D
 from track1.infra import paths
-from track1.infra.checkpoint import find_latest
 from track1.scoring.bn import check_bn_mode
 from track1.scoring.engine import SubnetScorer
-from track1.scoring.images import ScoringImages
+from track1.evaluate.setup import ScoringSetup, claim_results
 from track1.scoring.prefix import score_entries
 from track1.infra.atomic import write_json_atomic
-from track1.registry import load_supernet
-from track1.infra.resumable import AppendLog, claim_folder, write_records
+from track1.infra.resumable import AppendLog, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
 from track1.search.options import FITNESS, METHODS, SearchOptions
 
@@ -91,36 +89,18 @@ class Search:
             raise SearchError(f"--top-k must be >= 1, got {opts.top_k}")
         self.opts, self.log = opts, log
         self.device = D.pick_device(opts.device)
-        self.ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
-        self.supernet, config = load_supernet(self.ckpt_path, self.device)
-        self.space = self.supernet.space
-        self.images = ScoringImages.resolve(
-            opts.data, int(config.get("image_size", 224)),
-            int((config.get("model") or {}).get("num_classes", 1000)), opts.eval_images,
-            opts.calib_images, opts.bn_mode == "recalibrate",
-            what=f"the checkpoint {self.ckpt_path}")
-        self.setup = {"checkpoint": str(self.ckpt_path.resolve()),
-                      "ckpt_size": self.ckpt_path.stat().st_size,
-                      "ckpt_mtime": int(self.ckpt_path.stat().st_mtime),
-                      "space": self.space.name, "bn_mode": opts.bn_mode,
-                      **self.images.identity()}
+        scoring = ScoringSetup(opts, self.device)
+        self.ckpt_path, self.supernet, self.space = scoring.ckpt_path, scoring.supernet, scoring.space
+        self.images, self.setup = scoring.images, scoring.identity()
         name = f"{self.space.name}-{opts.method}-s{opts.seed}"
         self.out = Path(opts.out) if opts.out else paths.runs_dir("search") / name
         if self.out.exists() and not self.out.is_dir():
             raise SearchError(f"--out {self.out} is a file; name a folder")
 
     def _open_cache(self) -> AppendLog:
-        meta = self.out / "setup.json"
-        cache_path = self.out / "scored.jsonl"
-        if self.opts.fresh:
-            for p in (meta, cache_path):
-                p.unlink(missing_ok=True)
-        diff = claim_folder(meta, self.setup)
-        if diff:
-            raise SearchError(f"{self.out} holds scores of a different setup (differs in: "
-                              f"{', '.join(diff)}); pass --fresh to discard them or another "
-                              "--out")
-        return AppendLog(cache_path, "arch", ("acc", "loss"))
+        claim_results(self.out, self.setup, fresh=self.opts.fresh, discard=["scored.jsonl"],
+                      error=SearchError, records="scores", elsewhere="another --out")
+        return AppendLog(self.out / "scored.jsonl", "arch", ("acc", "loss"))
 
     def run(self) -> dict[str, Any]:
         """Search; returns the summary written to ``top.json``."""

@@ -1,0 +1,58 @@
+"""What both scoring pipelines (``evaluate`` and ``search``) set up before they score:
+the checkpoint (default: the latest under the home's ``supernet_ckpt/``), its supernet on
+the device, the scoring images, the setup every score depends on, and the results folder
+tied to that setup (``--fresh`` discards what a different setup left there)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from track1.infra.checkpoint import find_latest
+from track1.infra.resumable import claim_folder
+from track1.registry import load_supernet
+from track1.scoring.images import ScoringImages
+from track1.scoring.options import ScoringOptions
+
+
+class ScoringSetup:
+    """The checkpoint, its supernet and config, and the images a command scores on."""
+
+    def __init__(self, opts: ScoringOptions, device: torch.device,
+                 eval_images: int | None = None) -> None:
+        self.ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
+        self.supernet, self.config = load_supernet(self.ckpt_path, device)
+        self.space = self.supernet.space
+        self.image_size = int(self.config.get("image_size", 224))
+        self.num_classes = int((self.config.get("model") or {}).get("num_classes", 1000))
+        self.images = ScoringImages.resolve(
+            opts.data, self.image_size, self.num_classes,
+            eval_images if eval_images is not None else opts.eval_images, opts.calib_images,
+            opts.bn_mode == "recalibrate", what=f"the checkpoint {self.ckpt_path}")
+        self.bn_mode = opts.bn_mode
+
+    def identity(self) -> dict[str, Any]:
+        """Everything the scores depend on: the checkpoint (path, size, time), the space,
+        the BN mode and the images (``ScoringImages.identity``, the scorer's version too)."""
+        stat = self.ckpt_path.stat()
+        return {"checkpoint": str(self.ckpt_path.resolve()), "ckpt_size": stat.st_size,
+                "ckpt_mtime": int(stat.st_mtime), "space": self.space.name,
+                "bn_mode": self.bn_mode, **self.images.identity()}
+
+
+def claim_results(folder: Path, setup: dict[str, Any], *, fresh: bool, discard: Sequence[str],
+                  error: type[Exception], records: str, elsewhere: str) -> None:
+    """Tie ``folder`` (its ``setup.json``) to ``setup``: with ``fresh`` the files matching
+    ``discard`` go first; a folder of another setup is one ``error`` line naming the keys
+    that differ (``records`` says what it holds, ``elsewhere`` the other way out)."""
+    meta = folder / "setup.json"
+    if fresh and folder.exists():
+        for pattern in discard:
+            for p in folder.glob(pattern):
+                p.unlink()
+        meta.unlink(missing_ok=True)
+    diff = claim_folder(meta, setup)
+    if diff:
+        raise error(f"{folder} holds {records} of a different setup (differs in: "
+                    f"{', '.join(diff)}); pass --fresh to discard them or {elsewhere}")
