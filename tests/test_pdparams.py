@@ -78,7 +78,7 @@ def test_load_pdparams_roundtrip(tmp_path):
     assert report["skipped_head"] == ["model.fc.weight", "model.fc.bias"]
     # the converter tool writes a weights_only checkpoint the trainer/evaluator can load
     out = tmp_path / "init.pth"
-    r = subprocess.run([sys.executable, "tools/convert_pdparams.py", str(path), str(out)],
+    r = subprocess.run([sys.executable, "-m", "track1", "convert-pdparams", str(path), str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
@@ -118,7 +118,7 @@ def test_malicious_pickle_is_refused(tmp_path):
     path.write_bytes(b"\x80\x04not a pickle")
     with pytest.raises(PdparamsError, match="cannot read"):
         load_pdparams(path)
-    r = subprocess.run([sys.executable, "tools/convert_pdparams.py", str(path),
+    r = subprocess.run([sys.executable, "-m", "track1", "convert-pdparams", str(path),
                         str(tmp_path / "o.pth")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and not (tmp_path / "o.pth").exists()
 

@@ -59,9 +59,9 @@ def test_info_zen_field(capsys):
                                                  **OPTS))
 
 
-def test_zen_cache_tool_is_resumable(tmp_path):
+def test_zen_cache_command_is_resumable(tmp_path):
     out = tmp_path / "cache.jsonl"
-    cmd = [sys.executable, "tools/zen_cache.py", "--out", str(out), "--batch", "2",
+    cmd = [sys.executable, "-m", "track1", "zen-cache", "--out", str(out), "--batch", "2",
            "--resolution", "32", "--no-progress"]
     subprocess.run(cmd + ["--limit", "2"], check=True, capture_output=True)
     rows = [json.loads(x) for x in out.read_text().splitlines()]

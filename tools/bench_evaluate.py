@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from track1.ops.geometry import out_size, valid_taps
-from track1.resnet48.costs import block_conv_macs
+from track1.resnet48.costs import block_geometry, block_macs
 from track1.data import decode_to_tensor, resolve_source
 from track1.scoring.engine import SubnetScorer
 from track1.scoring.bn import reset_bn_statistics, set_bn_train, PreserveBN
@@ -126,29 +126,6 @@ def decode_only(loader) -> float:
     return time.perf_counter() - t
 
 
-def _blocks(code: str, image_size: int = 224):
-    """ResNet-48 blocks of ``code`` at ``image_size`` px, in forward order:
-    ``(stage, index, c_in, mid, out, stride, input size)``."""
-    from track1.resnet48.arch import STRIDES, decode
-    arch = decode(code)
-    cin, hw = arch.stem_channels, out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
-    for s, widths in enumerate(arch.block_channels()):
-        for j, (mid, out) in enumerate(widths):
-            stride = STRIDES[s] if j == 0 else 1
-            yield s, j, cin, mid, out, stride, hw
-            cin, hw = out, out_size(hw, 3, stride, 1)
-
-
-def block_macs(cin: int, mid: int, out: int, stride: int, hw: int, unpadded: bool = False) -> int:
-    """Conv MACs of one block on an ``hw`` x ``hw`` input, its 1x1 projection included
-    (``unpadded``: padding taps left out, as in ``track1.resnet48.costs``)."""
-    macs = block_conv_macs(cin, mid, out, stride, hw, unpadded)
-    if stride != 1 or cin != out:
-        ho = out_size(hw, 3, stride, 1)
-        macs += cin * out * ho * ho
-    return macs
-
-
 def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = False
                    ) -> tuple[float, float]:
     """(all block MACs, MACs of distinct prefixes) at ``image_size`` px over ``codes``.
@@ -162,7 +139,7 @@ def prefix_sharing(codes: list[str], image_size: int = 224, unpadded: bool = Fal
     seen: set = set()
     for code in codes:
         prefix: tuple = (decode(code).stem_channels,)
-        for s, j, cin, mid, out, stride, hw in _blocks(code, image_size):
+        for s, j, cin, mid, out, stride, hw in block_geometry(code, image_size):
             macs = block_macs(cin, mid, out, stride, hw, unpadded)
             prefix = prefix + ((s, j, mid, out),)
             total += macs
@@ -194,7 +171,7 @@ def conv_shapes(codes: list[str]) -> set[tuple]:
     blocks over ``codes`` at 224 px: what cuDNN autotunes once per batch size."""
     shapes: set[tuple] = set()
     for code in codes:
-        for _, _, cin, mid, out, stride, hw in _blocks(code):
+        for _, _, cin, mid, out, stride, hw in block_geometry(code):
             shapes.add((cin, mid, 3, stride, hw))
             shapes.add((mid, out, 3, 1, out_size(hw, 3, stride, 1)))
             if stride != 1 or cin != out:

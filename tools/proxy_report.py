@@ -64,40 +64,31 @@ def probe_batch(data: str | None, n: int, size: int, seed: int) -> tuple[torch.T
 
 
 # ---------------------------------------------------------------- scoring
-class ScoreCache:
-    """Per-arch proxy scores in a JSONL file (``track1.infra.resumable``): one line per finished
-    arch, appended and flushed as produced, so a crash loses at most the arch in flight.
-    Lines of one arch merge (a later run may add proxies an earlier one did not score)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.log = AppendLog(path, "arch", fsync_every=1)  # open for the run; flushed per line
-        self.rows: dict[str, dict] = {}
-        for row in self.log.records:
-            self.rows.setdefault(row["arch"], {}).update(row)
-
-    def missing(self, code: str, names: list[str]) -> list[str]:
-        row = self.rows.get(code, {})
-        return [n for n in names if n not in row]
-
-    def add(self, row: dict) -> None:
-        self.rows.setdefault(row["arch"], {}).update(row)
-        self.log.append(row)
+def open_cache(path: Path) -> AppendLog:
+    """Per-arch proxy scores in a JSONL file (``track1.infra.resumable``): one line per
+    finished arch, appended and flushed as produced, so a crash loses at most the arch in
+    flight; ``merged`` joins the lines of one arch (a later run may add proxies)."""
+    return AppendLog(path, "arch", fsync_every=1)
 
 
-def score_archs(space, codes: list[str], names: list[str], cache: ScoreCache, *,
+def missing(cache: AppendLog, code: str, names: list[str]) -> list[str]:
+    row = cache.merged.get(code, {})
+    return [n for n in names if n not in row]
+
+
+def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                 x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
                 zen_batch: int, desc: str) -> dict[str, float]:
     """Fill ``cache`` with every proxy of every arch; returns seconds spent per proxy."""
     seconds = {n: 0.0 for n in names}
-    todo = [c for c in codes if cache.missing(c, names)]
+    todo = [c for c in codes if missing(cache, c, names)]
     for code in tqdm(todo, desc=desc, unit="arch", dynamic_ncols=True):
         arch = space.decode(code)
         s = arch_seed(code, seed)
         torch.manual_seed(s)
         net = space.build(arch, num_classes=num_classes)
         row = {"arch": code}
-        for name in cache.missing(code, names):
+        for name in missing(cache, code, names):
             t = time.perf_counter()
             if name == "zen":
                 try:
@@ -111,7 +102,7 @@ def score_archs(space, codes: list[str], names: list[str], cache: ScoreCache, *,
                 v = get_proxy(name)(net, x, y, seed=s)
             seconds[name] += time.perf_counter() - t
             row[name] = float(v)
-        cache.add(row)
+        cache.append(row)
     return seconds
 
 
@@ -121,7 +112,7 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
     gt = load_ground_truth()
     codes = fixed_subset(15625 if args.all else args.archs, seed=args.subset_seed)
     tag = f"b{args.batch}-nw{args.naswot_batch}-z{args.zen_batch}-s{args.seed}"
-    cache = ScoreCache(out / f"cache_nb201_{tag}.jsonl")
+    cache = open_cache(out / f"cache_nb201_{tag}.jsonl")
     t0 = time.perf_counter()
     seconds = score_archs(space, codes, names, cache, x=x[:args.batch], y=y[:args.batch],
                           naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
@@ -129,7 +120,7 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
     wall = time.perf_counter() - t0
     table = {}
     for name in names:
-        pred = [cache.rows[c][name] for c in codes]
+        pred = [cache.merged[c][name] for c in codes]
         table[name] = {target: correlations(pred, [getattr(gt[c], target) for c in codes])
                        for target in ("valid", "test")}
         table[name]["seconds_this_run"] = round(seconds[name], 2)
@@ -138,7 +129,7 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
         w = csv.writer(f)
         w.writerow(["arch", "valid", "test", *names])
         for c in codes:
-            w.writerow([c, gt[c].valid, gt[c].test, *[cache.rows[c][n] for n in names]])
+            w.writerow([c, gt[c].valid, gt[c].test, *[cache.merged[c][n] for n in names]])
     return {"archs": len(codes), "subset_seed": args.subset_seed, "label": label,
             "batch": args.batch, "naswot_batch": args.naswot_batch, "zen_batch": args.zen_batch,
             "wall_s_this_run": round(wall, 1), "proxies": table}
@@ -153,7 +144,7 @@ def track1_part(args, names: list[str], out: Path) -> dict:
     x, y, _ = probe_batch(args.data, args.track1_batch, args.track1_res, args.seed)
     y = y % 1000
     tag = f"r{args.track1_res}-b{args.track1_batch}-s{args.seed}"
-    cache = ScoreCache(out / f"cache_track1_{tag}.jsonl")
+    cache = open_cache(out / f"cache_track1_{tag}.jsonl")
     t0 = time.perf_counter()
     score_archs(space, codes, names, cache, x=x, y=y, naswot_n=args.track1_batch,
                 num_classes=1000, seed=args.seed, zen_batch=min(args.zen_batch, 8),
@@ -162,8 +153,8 @@ def track1_part(args, names: list[str], out: Path) -> dict:
     for a in names:
         mutual[a] = {}
         for b in names:
-            pa = [cache.rows[c][a] for c in codes]
-            pb = _finite([cache.rows[c][b] for c in codes])
+            pa = [cache.merged[c][a] for c in codes]
+            pb = _finite([cache.merged[c][b] for c in codes])
             mutual[a][b] = round(correlations(pa, pb)["kendall"], 4)
     return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
             "wall_s_this_run": round(time.perf_counter() - t0, 1), "mutual_kendall": mutual}

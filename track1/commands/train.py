@@ -54,7 +54,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ranking", choices=["none", "hinge", "margin", "diffkendall"])
     p.add_argument("--ranking-mode", choices=["extra", "reuse"])
     p.add_argument("--teacher", help="prior(s): flops, params, zen, or a combination a+b")
-    p.add_argument("--teacher-cache", help="JSONL cache of priors (tools/zen_cache.py)")
+    p.add_argument("--teacher-cache", help="JSONL cache of priors (track1 zen-cache)")
     p.add_argument("--lambda-schedule", choices=["constant", "warmup", "sine", "multistage"])
     p.add_argument("--margin-threshold", type=float, help="margin sampler's distance threshold")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars")

@@ -97,8 +97,12 @@ class AppendLog:
         if self.skipped:  # rewrite without the damaged lines before appending
             self._rewrite()
         self.done: dict[str, dict[str, Any]] = {}
+        #: every key's records merged, later fields winning (records that add fields to a
+        #: key, e.g. proxies scored by a later run)
+        self.merged: dict[str, dict[str, Any]] = {}
         for rec in self.records:
             self.done[rec[key]] = rec
+            self.merged.setdefault(rec[key], {}).update(rec)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._f = open(self.path, "a", encoding="utf-8", newline="")
         if new and self.as_csv:
@@ -123,6 +127,7 @@ class AppendLog:
         self._f.flush()
         self.records.append(record)
         self.done[record[self.key]] = record
+        self.merged.setdefault(record[self.key], {}).update(record)
         self._unsynced += 1
         if self._unsynced >= self.fsync_every or \
                 time.monotonic() - self._last_sync > self.fsync_seconds:

@@ -4,7 +4,7 @@ A teacher is one or several named priors: ``flops`` and ``params`` come from the
 space's analytic ``cost``; ``zen`` from ``track1.proxies.zen.zen_score``; any other
 name in ``track1.proxies.PROXIES`` runs ``get_proxy(name)`` on a fresh
 ``space.build(arch)`` with a fixed probe batch. Scores are cached per arch code (and
-may be preloaded from the JSONL cache ``tools/zen_cache.py`` writes), so each arch is
+may be preloaded from the JSONL cache ``track1 zen-cache`` writes), so each arch is
 scored at most once per run; the cache travels in checkpoints.
 
 Several priors combine by mean rank inside the group being compared (units differ:

@@ -24,7 +24,7 @@ import numpy as np
 from track1.ops.geometry import out_size, valid_taps
 from track1.resnet48.arch import (BASE_WIDTHS, CODE_LENGTH, IMAGE_SIZE_CODES, MAX_DEPTHS,
                                   SLOT_OFFSET, STEM_BASE_WIDTH, STRIDES, WIDTH_CODES, ResNetArch,
-                                  channels, encode)
+                                  channels, decode, encode)
 
 # _CHANNELS[s][code] = channels of a stage-s conv with that width code; code 0 -> 0.
 _CHANNELS = [np.array([0] + [channels(base, c) for c in WIDTH_CODES], dtype=np.int64)
@@ -42,6 +42,28 @@ def block_conv_macs(cin, mid, out, stride: int, size: int, unpadded: bool = Fals
         return (mid * cin * valid_taps(size, 3, stride, 1) ** 2
                 + out * mid * valid_taps(so, 3, 1, 1) ** 2)
     return (mid * cin + out * mid) * 9 * so * so
+
+
+def block_macs(cin: int, mid: int, out: int, stride: int, hw: int, unpadded: bool = False) -> int:
+    """Conv MACs of one block on an ``hw`` x ``hw`` input, its 1x1 projection included
+    (``unpadded``: padding taps left out)."""
+    macs = block_conv_macs(cin, mid, out, stride, hw, unpadded)
+    if stride != 1 or cin != out:
+        ho = out_size(hw, 3, stride, 1)
+        macs += cin * out * ho * ho
+    return macs
+
+
+def block_geometry(code: str, image_size: int = 224):
+    """The blocks of arch ``code`` at ``image_size`` px, in forward order:
+    ``(stage, index, c_in, mid, out, stride, input size)``."""
+    arch = decode(code)
+    cin, hw = arch.stem_channels, out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
+    for s, widths in enumerate(arch.block_channels()):
+        for j, (mid, out) in enumerate(widths):
+            stride = STRIDES[s] if j == 0 else 1
+            yield s, j, cin, mid, out, stride, hw
+            cin, hw = out, out_size(hw, 3, stride, 1)
 
 
 def digit_matrix(codes: Sequence[str]) -> np.ndarray:

@@ -64,7 +64,7 @@ class TeacherConfig:
 
     priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
     tie_break: str | None = None        # a second prior ordering the archs the priors tie
-    cache: str | None = None            # JSONL of precomputed scores (tools/zen_cache.py)
+    cache: str | None = None            # JSONL of precomputed scores (track1 zen-cache)
     zen: ZenConfig = field(default_factory=ZenConfig)
 
 
