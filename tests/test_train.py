@@ -287,6 +287,13 @@ def test_init_from_that_loads_nothing_is_refused(tmp_path, capsys):
     ("warmup_epochs=abc", "warmup_epochs"), ("weight_decay=abc", "weight_decay"),
     ("clip_grad=abc", "clip_grad"), ("lr=.nan", "lr"), ("momentum=1.5", "momentum"),
     ("threads=-1", "threads"), ("min_lr=-1", "min_lr"), ("save_every_steps=1.5", "save_every_steps"),
+    # flags must be booleans: the string 'false' is true in Python (issue 19, M9)
+    ("init_reorder='false'", "init_reorder"), ("nesterov=abc", "nesterov"),
+    ("loss.distill=yes please", "loss.distill"), ("teacher.zen.residual=0", "teacher.zen.residual"),
+    # each section checks its own values
+    ("sampler.bins=1", "sampler.bins"), ("sampler.kind=roulette", "sampler.kind"),
+    ("train_subset={fraction: 2}", "train_subset.fraction"),
+    ("val_gt={file: gt.csv, every: 0}", "val_gt.every"),
 ])
 def test_values_of_the_wrong_type_are_one_line_before_any_work(tmp_path, capsys, item, named):
     """Issue 13, item 8: these ended in tracebacks, two only after training had started."""

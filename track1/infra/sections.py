@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from track1.infra.messages import clip
 
@@ -91,3 +92,31 @@ def section_to_dict(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [section_to_dict(v) for v in obj]
     return obj
+
+
+def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
+                 integer: bool = False) -> None:
+    """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly
+    when ``low_open``), else one ``SectionError`` naming the key ``where``."""
+    kind = "integer" if integer else "number"
+    bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and (not integer or int(value) == value) and \
+        (low is None or (value > low if low_open else value >= low))
+    if not ok:
+        raise SectionError(f"config {where!r} must be a finite {kind}{bound}, got {value!r}")
+
+
+def check_choice(value: Any, where: str, allowed: Sequence[Any]) -> None:
+    """``value`` is one of ``allowed``, else one ``SectionError`` naming the key."""
+    if value not in allowed:
+        choices = " or ".join(repr(a) for a in allowed) if len(allowed) <= 3 else \
+            f"one of {list(allowed)}"
+        raise SectionError(f"config {where!r} must be {choices}, got {value!r}")
+
+
+def check_flag(value: Any, where: str) -> None:
+    """``value`` is a boolean (YAML true/false), else one ``SectionError`` naming the key:
+    the string 'false' is true in Python, so a quoted flag would silently mean the opposite."""
+    if not isinstance(value, bool):
+        raise SectionError(f"config {where!r} must be true or false, got {value!r}")

@@ -71,6 +71,9 @@ class LossConfig:
     teacher_kd: float = 0.0          # r: (1 - r) * loss + r * soft CE vs the external teacher
 
     def __post_init__(self) -> None:
+        from track1.infra.sections import check_flag
+        for key in ("largest", "smallest", "distill"):
+            check_flag(getattr(self, key), f"loss.{key}")
         if self.ranking not in RANKING_LOSSES:
             raise ValueError(f"loss.ranking must be one of {RANKING_LOSSES}, got {self.ranking!r}")
         if self.ranking_mode not in RANKING_MODES:

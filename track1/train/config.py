@@ -13,7 +13,6 @@ teacher.priors=zen``.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,13 +24,14 @@ import yaml
 from track1.infra.atomic import atomic_write
 from track1.nas.schedules import Schedule, make_schedule
 from track1.nas.step import LossConfig
-from track1.infra.sections import SectionError, build_section, section_to_dict
+from track1.infra.sections import (SectionError, build_section, check_choice, check_flag,
+                                   check_number, section_to_dict)
 from track1.train.errors import TrainError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class TrainConfigError(TrainError):
+class TrainConfigError(TrainError, SectionError):
     """A bad config file, key or value (one line, names the key)."""
 
 
@@ -47,6 +47,13 @@ class SamplerConfig:
     bins: int = 10                  # kind flops_balanced: equal-count FLOPs bands
     bias: int = 2                   # kind size_biased: the largest of this many draws
 
+    def __post_init__(self) -> None:
+        from track1.nas.distributions import SAMPLER_KINDS
+        check_number(self.threshold, "sampler.threshold", low=0)
+        check_choice(self.kind, "sampler.kind", SAMPLER_KINDS)
+        check_number(self.bins, "sampler.bins", low=2, integer=True)
+        check_number(self.bias, "sampler.bias", low=1, integer=True)
+
 
 @dataclass
 class ZenConfig:
@@ -56,6 +63,11 @@ class ZenConfig:
     resolution: int = 32
     repeats: int = 1
     residual: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("batch", "resolution", "repeats"):
+            check_number(getattr(self, key), f"teacher.zen.{key}", low=1, integer=True)
+        check_flag(self.residual, "teacher.zen.residual")
 
 
 @dataclass
@@ -105,6 +117,12 @@ class TrainSubsetConfig:
     fraction: float = 0.5
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        f = self.fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            raise SectionError(f"config 'train_subset.fraction' must be in (0, 1), got {f!r}")
+        check_number(self.seed, "train_subset.seed", integer=True)
+
 
 @dataclass
 class ValGtConfig:
@@ -120,6 +138,16 @@ class ValGtConfig:
     calib_images: int = 256         # training images for BN re-calibration
     bn_mode: str = "recalibrate"
     batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            return
+        for key in ("every", "eval_images", "calib_images", "batch_size"):
+            check_number(getattr(self, key), f"val_gt.{key}", low=1, integer=True)
+        if self.limit is not None:
+            check_number(self.limit, "val_gt.limit", low=2, integer=True)
+        from track1.scoring.modes import BN_MODES
+        check_choice(self.bn_mode, "val_gt.bn_mode", BN_MODES)
 
 
 @dataclass
@@ -179,6 +207,73 @@ class TrainConfig:
     def num_classes(self) -> int:
         return int(self.model["num_classes"])
 
+    def __post_init__(self) -> None:
+        """Every value the fields' types cannot promise, checked before any work, a group
+        of keys at a time (a wrong type used to fail as a traceback, some only after
+        training had started). The model options are checked against the space's
+        supernet in ``from_dict`` (that needs the registry)."""
+        self._check_optim()
+        self._check_schedule()
+        self._check_runtime()
+        self._check_init_and_teachers()
+
+    def _check_optim(self) -> None:
+        check_number(self.batch_size, "batch_size", low=0, low_open=True, integer=True)
+        check_number(self.lr, "lr", low=0, low_open=True)
+        for key in ("min_lr", "warmup_lr", "weight_decay", "momentum"):
+            check_number(getattr(self, key), key, low=0)
+        if not self.momentum < 1:
+            raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {self.momentum!r}")
+        check_flag(self.nesterov, "nesterov")
+        if self.clip_grad is not None:
+            check_number(self.clip_grad, "clip_grad", low=0, low_open=True)
+
+    def _check_schedule(self) -> None:
+        for key in ("epochs", "image_size", "log_interval"):
+            check_number(getattr(self, key), key, low=0, low_open=True, integer=True)
+        check_number(self.warmup_epochs, "warmup_epochs", low=0)
+        check_number(self.save_every_steps, "save_every_steps", low=0, integer=True)
+        if self.max_steps_per_epoch is not None:
+            check_number(self.max_steps_per_epoch, "max_steps_per_epoch", low=0, low_open=True,
+                         integer=True)
+        check_choice(self.sched_per, "sched_per", ("step", "epoch"))
+
+    def _check_runtime(self) -> None:
+        check_number(self.seed, "seed", integer=True)
+        check_number(self.workers, "workers", low=0, integer=True)
+        if self.threads is not None:
+            check_number(self.threads, "threads", low=0, low_open=True, integer=True)
+        check_choice(self.engine, "engine", ("plain", "fast"))
+        check_choice(self.device, "device", ("auto", "cpu", "cuda"))
+        for key in ("amp", "channels_last", "cuda_graph", "tensorboard", "progress"):
+            check_flag(getattr(self, key), key)
+        if self.val_gt.file is not None and self.engine == "fast":
+            raise TrainConfigError("config 'val_gt' needs engine plain (the static-graph step "
+                                   "holds the weights in flat buffers the scorer would move)")
+
+    def _check_init_and_teachers(self) -> None:
+        for key in ("zero_init_residual", "init_head", "init_reorder"):
+            check_flag(getattr(self, key), key)
+        if self.subnet is not None:
+            loss = self.loss
+            if not isinstance(self.subnet, str) or loss.largest or loss.smallest or \
+                    loss.num_random != 1 or loss.ranking != "none" or loss.distill:
+                raise TrainConfigError("config 'subnet' trains one arch alone: it needs a code "
+                                       "and loss.largest, loss.smallest, loss.distill false, "
+                                       "loss.num_random 1, loss.ranking none (track1 "
+                                       "train-subnet sets them)")
+        for key in ("kd_teacher", "kd_teacher_arch"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise TrainConfigError(f"config {key!r} must be a string, got "
+                                       f"{getattr(self, key)!r}")
+        check_choice(self.kd_teacher_bn, "kd_teacher_bn", ("auto", "stored", "batch"))
+        if (self.kd_teacher is not None) != (self.loss.teacher_kd > 0):
+            raise TrainConfigError("config 'kd_teacher' (the teacher's file) and "
+                                   "'loss.teacher_kd' (its weight, > 0) go together: set both "
+                                   "or neither")
+        if self.kd_teacher_arch is not None and self.kd_teacher is None:
+            raise TrainConfigError("config 'kd_teacher_arch' needs 'kd_teacher'")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """The typed config of a resolved mapping; ``TrainConfigError`` names the first
@@ -187,7 +282,7 @@ class TrainConfig:
             config = build_section(cls, data)
         except SectionError as e:
             raise TrainConfigError(str(e)) from None
-        check_values(config)
+        check_model(config)
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -285,9 +380,9 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
     return TrainConfig.from_dict(config)
 
 
-def check_values(config: TrainConfig) -> None:
-    """Every value the sections' types cannot promise, checked before any work (a wrong
-    type used to fail as a traceback, some only after training had started)."""
+def check_model(config: TrainConfig) -> None:
+    """The space is registered and the ``model:`` section holds only keyword arguments
+    its supernet takes, with a positive integer class count."""
     from track1.registry import list_spaces, supernet_options
     if config.space not in list_spaces():
         raise TrainConfigError(f"unknown space {config.space!r}; known: {list_spaces()}")
@@ -298,84 +393,11 @@ def check_values(config: TrainConfig) -> None:
     if unknown:
         raise TrainConfigError(f"unknown config key {'model.' + str(unknown[0])!r}; known keys "
                                f"of 'model': {sorted(known)}")
-    check_number(config.model["num_classes"], "model.num_classes", low=0, low_open=True,
-                 integer=True)
-    for key in ("batch_size", "epochs", "image_size", "log_interval"):
-        check_number(getattr(config, key), key, low=0, low_open=True, integer=True)
-    check_number(config.lr, "lr", low=0, low_open=True)
-    for key, low, integer in (("min_lr", 0, False), ("warmup_lr", 0, False),
-                              ("warmup_epochs", 0, False), ("weight_decay", 0, False),
-                              ("momentum", 0, False), ("seed", None, True),
-                              ("save_every_steps", 0, True), ("workers", 0, True)):
-        check_number(getattr(config, key), key, low=low, integer=integer)
-    if not config.momentum < 1:
-        raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {config.momentum!r}")
-    for key, integer in (("clip_grad", False), ("threads", True), ("max_steps_per_epoch", True)):
-        if getattr(config, key) is not None:
-            check_number(getattr(config, key), key, low=0, low_open=True, integer=integer)
-    for key, allowed in (("sched_per", ("step", "epoch")), ("engine", ("plain", "fast")),
-                         ("device", ("auto", "cpu", "cuda"))):
-        if getattr(config, key) not in allowed:
-            raise TrainConfigError(f"config {key!r} must be {' or '.join(allowed)}, got "
-                                   f"{getattr(config, key)!r}")
-    from track1.nas.distributions import SAMPLER_KINDS
-    if config.sampler.kind not in SAMPLER_KINDS:
-        raise TrainConfigError(f"config 'sampler.kind' must be one of {list(SAMPLER_KINDS)}, "
-                               f"got {config.sampler.kind!r}")
-    check_number(config.sampler.bins, "sampler.bins", low=2, integer=True)
-    check_number(config.sampler.bias, "sampler.bias", low=1, integer=True)
-    if config.subnet is not None:
-        loss = config.loss
-        if not isinstance(config.subnet, str) or loss.largest or loss.smallest or \
-                loss.num_random != 1 or loss.ranking != "none" or loss.distill:
-            raise TrainConfigError("config 'subnet' trains one arch alone: it needs a code and "
-                                   "loss.largest, loss.smallest, loss.distill false, "
-                                   "loss.num_random 1, loss.ranking none (track1 train-subnet "
-                                   "sets them)")
-    gt = config.val_gt
-    if gt.file is not None:
-        for key in ("every", "eval_images", "calib_images", "batch_size"):
-            check_number(getattr(gt, key), f"val_gt.{key}", low=1, integer=True)
-        if gt.limit is not None:
-            check_number(gt.limit, "val_gt.limit", low=2, integer=True)
-        from track1.scoring.modes import BN_MODES
-        if gt.bn_mode not in BN_MODES:
-            raise TrainConfigError(f"config 'val_gt.bn_mode' must be one of {list(BN_MODES)}, "
-                                   f"got {gt.bn_mode!r}")
-        if config.engine == "fast":
-            raise TrainConfigError("config 'val_gt' needs engine plain (the static-graph step "
-                                   "holds the weights in flat buffers the scorer would move)")
-    for key in ("kd_teacher", "kd_teacher_arch"):
-        if getattr(config, key) is not None and not isinstance(getattr(config, key), str):
-            raise TrainConfigError(f"config {key!r} must be a string, got "
-                                   f"{getattr(config, key)!r}")
-    if config.kd_teacher_bn not in ("auto", "stored", "batch"):
-        raise TrainConfigError(f"config 'kd_teacher_bn' must be auto, stored or batch, got "
-                               f"{config.kd_teacher_bn!r}")
-    if (config.kd_teacher is not None) != (config.loss.teacher_kd > 0):
-        raise TrainConfigError("config 'kd_teacher' (the teacher's file) and 'loss.teacher_kd' "
-                               "(its weight, > 0) go together: set both or neither")
-    if config.kd_teacher_arch is not None and config.kd_teacher is None:
-        raise TrainConfigError("config 'kd_teacher_arch' needs 'kd_teacher'")
-    if config.train_subset is not None:
-        fraction = config.train_subset.fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \
-                not 0 < fraction < 1:
-            raise TrainConfigError(f"config 'train_subset.fraction' must be in (0, 1), got "
-                                   f"{fraction!r}")
-
-
-def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
-                 integer: bool = False) -> None:
-    """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly
-    when ``low_open``), else one ``TrainConfigError`` naming the key ``where``."""
-    kind = "integer" if integer else "number"
-    bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        math.isfinite(value) and (not integer or int(value) == value) and \
-        (low is None or (value > low if low_open else value >= low))
-    if not ok:
-        raise TrainConfigError(f"config {where!r} must be a finite {kind}{bound}, got {value!r}")
+    try:
+        check_number(config.model["num_classes"], "model.num_classes", low=0, low_open=True,
+                     integer=True)
+    except SectionError as e:
+        raise TrainConfigError(str(e)) from None
 
 
 def save_yaml(config: TrainConfig | dict, path: str | os.PathLike) -> None:
