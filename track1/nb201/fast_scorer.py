@@ -16,7 +16,6 @@ plain scorer's up to float rounding (tested).
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Callable, Iterable, Sequence
 
@@ -26,8 +25,7 @@ from torch import nn
 
 from track1.data.decode import normalize
 from track1.scoring.bn import CALIB_TOL, merge_moments, sweep_limit
-from track1.scoring.engine import (SubnetScore, Tally, check_scoring_inputs, default_calib_chunk,
-                                    scoring_device)
+from track1.scoring.engine import ScorerBase, SubnetScore, Tally
 from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
 
 
@@ -132,7 +130,7 @@ class _PassBN:
         self.mode = "eval"
 
 
-class FastNB201Scorer:
+class FastNB201Scorer(ScorerBase):
     """Top-1 accuracy and mean cross-entropy of NB201 archs, ``archs_per_pass`` at once.
 
     Same inputs and BN semantics as ``SubnetScorer`` (uint8 images normalised once, in
@@ -145,12 +143,9 @@ class FastNB201Scorer:
                  bn_mode: str = "recalibrate", batch_size: int = 256,
                  calib_batch_size: int | None = None, archs_per_pass: int = 32,
                  device: str | torch.device | None = None, amp: bool | None = None) -> None:
-        self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
-        self.device = scoring_device(device)
-        cuda = self.device.type == "cuda"
-        self.amp = cuda if amp is None else bool(amp)
-        if cuda:
-            torch.backends.cudnn.benchmark = True
+        super().__init__(eval_images_u8, eval_labels, calib_images_u8, bn_mode=bn_mode,
+                         batch_size=batch_size, calib_batch_size=calib_batch_size,
+                         device=device, amp=amp, subnets=max(1, int(archs_per_pass)))
         self.net = supernet.to(self.device)
         self.space = supernet.space
         dtype = next(supernet.parameters()).dtype
@@ -160,24 +155,9 @@ class FastNB201Scorer:
             x = normalize(u8.to(self.device), dtype=dtype)
             return x.contiguous(memory_format=torch.channels_last)
         self.images = prep(eval_images_u8)
-        self.labels = eval_labels.to(self.device, torch.int64)
         self.calib = prep(calib_images_u8) if self.bn_mode == "recalibrate" else None
-        self.batch_size = max(1, int(batch_size))
         self.archs_per_pass = max(1, int(archs_per_pass))
-        self.calib_batch_size = max(1, int(
-            calib_batch_size if calib_batch_size is not None else
-            default_calib_chunk(len(self.calib) if self.calib is not None else 1,
-                                eval_images_u8.shape[-1], self.device, self.archs_per_pass)))
-        self.seconds = 0.0
         self.archs_scored = 0
-        self.calib_sweeps = 0           # sweeps over the calibration chunks, all passes
-        self.calib_unconverged = 0      # passes that stopped at the sweep limit
-        self.passes = 0
-
-    def _autocast(self):
-        if self.amp:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------- forward
     def _forward(self, x: torch.Tensor, plan: list, bn: _PassBN, a: int) -> torch.Tensor:
@@ -265,10 +245,9 @@ class FastNB201Scorer:
                 break
             change = bn.movement()
             if change <= CALIB_TOL or sweeps >= sweep_limit(len(bn.pooled)):
-                self.calib_unconverged += change > CALIB_TOL
                 break
             bn.fix()
-        self.calib_sweeps += sweeps
+        self.count_calibration(sweeps, change <= CALIB_TOL if chunks > 1 else True)
         bn.finish()
 
     def _score_pass(self, archs: list) -> list[SubnetScore]:
@@ -284,7 +263,6 @@ class FastNB201Scorer:
             for lo in range(0, len(self.images), self.batch_size):
                 x = self.images[lo:lo + self.batch_size]
                 tally.add(self._forward(x, plan, bn, a), self.labels[lo:lo + len(x)], lo)
-        self.passes += 1
         return tally.scores()
 
     def evaluate_many(self, archs: Iterable, on_result: Callable | None = None
@@ -309,11 +287,3 @@ class FastNB201Scorer:
         finally:
             self.net.train(was_training)
         return out
-
-    def calibration_stats(self) -> dict[str, float]:
-        """Chunks per re-calibration and what the sweeps did, for a run's summary."""
-        n = len(self.calib) if self.calib is not None else 0
-        return {"calib_chunk": self.calib_batch_size,
-                "calib_chunks": -(-n // self.calib_batch_size),
-                "calib_sweeps_mean": self.calib_sweeps / max(self.passes, 1),
-                "calib_unconverged": self.calib_unconverged}

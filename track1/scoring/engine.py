@@ -148,7 +148,54 @@ def scoring_device(device: str | torch.device | None) -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-class SubnetScorer:
+class ScorerBase:
+    """What every scorer shares: checked inputs, the device (CUDA when there is one), bf16
+    autocast on CUDA by default, cuDNN autotuning, the batch sizes (the calibration chunk
+    by ``default_calib_chunk`` for ``subnets`` subnets a pass) and the counters of time and
+    calibration sweeps. Subclasses place the images and run the forwards."""
+
+    def __init__(self, eval_images_u8: torch.Tensor, eval_labels: torch.Tensor,
+                 calib_images_u8: torch.Tensor | None, *, bn_mode: str, batch_size: int,
+                 calib_batch_size: int | None, device: str | torch.device | None,
+                 amp: bool | None, subnets: int = 1) -> None:
+        self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
+        self.device = scoring_device(device)
+        cuda = self.device.type == "cuda"
+        self.amp = cuda if amp is None else bool(amp)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self.labels = eval_labels.to(self.device, torch.int64)
+        self.batch_size = max(1, int(batch_size))
+        n_calib = len(calib_images_u8) if calib_images_u8 is not None and \
+            self.bn_mode == "recalibrate" else 0
+        self.calib_batch_size = max(1, int(
+            calib_batch_size if calib_batch_size is not None else
+            default_calib_chunk(max(n_calib, 1), eval_images_u8.shape[-1], self.device, subnets)))
+        self.n_calib = n_calib
+        self.seconds = 0.0
+        self.calibrations = 0           # re-calibrations run (one per subnet or per pass),
+        self.calib_sweeps = 0           # their sweeps over the chunks, and those that
+        self.calib_unconverged = 0      # stopped at the sweep limit before converging
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def count_calibration(self, sweeps: int, converged: bool) -> None:
+        self.calibrations += 1
+        self.calib_sweeps += sweeps
+        self.calib_unconverged += not converged
+
+    def calibration_stats(self) -> dict[str, float]:
+        """Chunks per re-calibration and what the sweeps did, for a run's summary."""
+        return {"calib_chunk": self.calib_batch_size,
+                "calib_chunks": -(-self.n_calib // self.calib_batch_size),
+                "calib_sweeps_mean": self.calib_sweeps / max(self.calibrations, 1),
+                "calib_unconverged": self.calib_unconverged}
+
+
+class SubnetScorer(ScorerBase):
     """Top-1 accuracy of subnets of ``supernet`` on fixed evaluation images.
 
     Use as a context manager (or call ``close()``): the supernet's stored BN
@@ -168,13 +215,11 @@ class SubnetScorer:
                  bn_mode: str = DEFAULT_BN_MODE, batch_size: int = 500,
                  calib_batch_size: int | None = None, device: str | torch.device | None = None,
                  amp: bool | None = None, channels_last: bool | None = None) -> None:
-        self.bn_mode = check_scoring_inputs(bn_mode, eval_images_u8, eval_labels, calib_images_u8)
-        self.device = scoring_device(device)
+        super().__init__(eval_images_u8, eval_labels, calib_images_u8, bn_mode=bn_mode,
+                         batch_size=batch_size, calib_batch_size=calib_batch_size,
+                         device=device, amp=amp)
         cuda = self.device.type == "cuda"
-        self.amp = cuda if amp is None else bool(amp)
         self.channels_last = True if channels_last is None else bool(channels_last)
-        if cuda:
-            torch.backends.cudnn.benchmark = True
         self.supernet = supernet.to(self.device)
         if self.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
@@ -182,21 +227,11 @@ class SubnetScorer:
         # with autocast the inputs stay float32/bf16 cheaply; bf16 storage halves memory on CUDA
         dtype = torch.bfloat16 if (self.amp and cuda) else torch.float32
         self.eval_images = _Images(eval_images_u8, self.device, dtype, self.channels_last)
-        self.labels = eval_labels.to(self.device, torch.int64)
         self.calib = (_Images(calib_images_u8, self.device, dtype, self.channels_last)
                       if self.bn_mode == "recalibrate" else None)
-        self.batch_size = max(1, int(batch_size))
-        self.calib_batch_size = max(1, int(
-            calib_batch_size if calib_batch_size is not None else
-            default_calib_chunk(self.calib.n if self.calib else 1, eval_images_u8.shape[-1],
-                                self.device)))
         self._preserve = PreserveBN(self.supernet).__enter__()
         self.images_scored = 0
         self.last: SubnetScore | None = None
-        self.calibrations = 0           # re-calibrations run, their sweeps, and those that
-        self.calib_sweeps = 0           # stopped at the sweep limit before converging
-        self.calib_unconverged = 0
-        self.seconds = 0.0
 
     # ----------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -211,11 +246,6 @@ class SubnetScorer:
         self.close()
 
     # ------------------------------------------------------------------- scoring
-    def _autocast(self):
-        if self.amp:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     @property
     def last_loss(self) -> float:
         """Mean cross-entropy of the subnet scored last."""
@@ -229,17 +259,7 @@ class SubnetScorer:
         """Re-calibrate the active subnet's BNs on the calibration images (counted)."""
         c = recalibrate(self.supernet, lambda: (x for _, x in self.calib.batches(
             self.calib_batch_size)), forward)
-        self.calibrations += 1
-        self.calib_sweeps += c.sweeps
-        self.calib_unconverged += not c.converged
-
-    def calibration_stats(self) -> dict[str, float]:
-        """Chunks per re-calibration and what the sweeps did, for a run's summary."""
-        n = max(self.calibrations, 1)
-        return {"calib_chunk": self.calib_batch_size,
-                "calib_chunks": -(-(self.calib.n if self.calib else 0) // self.calib_batch_size),
-                "calib_sweeps_mean": self.calib_sweeps / n,
-                "calib_unconverged": self.calib_unconverged}
+        self.count_calibration(c.sweeps, c.converged)
 
     def activate(self, arch) -> None:
         """``set_arch`` with a code decoded by the supernet's own space."""
