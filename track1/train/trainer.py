@@ -300,14 +300,5 @@ class Trainer:
         return self.last
 
 
-def train(config: TrainConfig, *, batches: Iterable | None = None,
-          log: Callable[[str], None] | None = None, stop_after_steps: int | None = None) -> Path:
-    """Train the supernet of ``config`` (resolved, see ``track1.train.config``); returns
-    the path of ``last.pth``. ``batches`` injects a data object with the
-    ``TrainBatches`` interface; ``stop_after_steps`` ends the run early after that many
-    global steps, after saving (it simulates a crash in tests)."""
-    return Trainer(config, batches=batches, log=log).fit(stop_after_steps)
-
-
 def _fmt_or_na(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
