@@ -122,6 +122,16 @@ def _fmt_none_free(ss: list[dict]) -> str:
     return f"{_fmt(values)} ({n} archs)"
 
 
+def _fmt_noise(ss: list[dict]) -> str:
+    """The scorer's split-half Kendall by accuracy / by -loss (mean over seeds), or why
+    there is none: predictions scored before the scorer kept each half's scores."""
+    halves = [s["split_half"] for s in ss if s.get("split_half")]
+    if not halves:
+        return "not measured (scorer 1)"
+    return (f"{statistics.mean(h['accuracy'] for h in halves):.3f} / "
+            f"{statistics.mean(h['neg_loss'] for h in halves):.3f}")
+
+
 def _loss_vs_flops(rows: list[dict[str, str]]) -> float:
     """Kendall between a run's -loss order and the archs' FLOPs: how far the supernet's
     order follows model size (the FLOPs teacher pulls RD-NAS towards it)."""
@@ -141,6 +151,8 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         rows = _read_rows(run / "predictions.csv")
         metrics = metrics_of(rows)
         s["accuracy"], s["neg_loss"] = metrics["accuracy"], metrics["neg_loss"]
+        s["acc_tiebreak"] = metrics["acc_tiebreak"]
+        s["split_half"] = metrics.get("split_half")       # None: scored before scorer 2
         s["none_free"] = metrics.get("none_free")
         s["loss_vs_flops"] = _loss_vs_flops(rows)
         preds = [float(r["pred"]) for r in rows]
@@ -150,9 +162,10 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
             _copy(pred, docs_results / run.name / pred.name)
         _copy(run / "summary.json", docs_results / run.name / "summary.json")
     lines = ["| method | Kendall | Spearman | Pearson | top-10% precision | Kendall (-loss) | "
-             "Kendall (none-free part) | Kendall (-loss vs FLOPs) | subnet acc % (min-max) | "
-             "seeds | archs | budget | train wall | score wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Kendall (accuracy, ties by -loss) | noise floor: split-half Kendall "
+             "(accuracy / -loss) | Kendall (none-free part) | Kendall (-loss vs FLOPs) | "
+             "subnet acc % (min-max) | seeds | archs | budget | train wall | score wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     best: dict[str, float] = {}
     for method, ss in by_method.items():
         acc = {k: [s["accuracy"][k] for s in ss] for k in ("kendall", "spearman", "pearson",
@@ -166,6 +179,8 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
         lines.append(f"| {method} | {_fmt(acc['kendall'])} | {_fmt(acc['spearman'])} | "
                      f"{_fmt(acc['pearson'])} | {_fmt(acc['top10_precision'])} | "
                      f"{_fmt([s['neg_loss']['kendall'] for s in ss])} | "
+                     f"{_fmt([s['acc_tiebreak']['kendall'] for s in ss])} | "
+                     f"{_fmt_noise(ss)} | "
                      f"{_fmt_none_free(ss)} | "
                      f"{_fmt([s['loss_vs_flops'] for s in ss])} | "
                      f"{min(s['pred_range'][0] for s in ss):.1f}-"
@@ -174,8 +189,8 @@ def bench_section(bench: Path, docs_results: Path) -> tuple[list[str], dict]:
                      f"{train_min:.1f} min | {score_min:.1f} min |")
         best[method] = statistics.mean(acc["kendall"])
     for name, (k, sp, p) in PAPER.items():
-        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | {k:.3f} | | | | 200 | "
-                     "250 epochs, batch 512, 4-op space, GPU (RD-NAS paper, Table 2) | | |")
+        lines.append(f"| paper: {name} | {k:.3f} | {sp:.3f} | {p:.3f} | | | | | {k:.3f} | | | | "
+                     "200 | 250 epochs, batch 512, 4-op space, GPU (RD-NAS paper, Table 2) | | |")
     info = {"by_method": by_method, "kendall": best,
             "eval": by_method[next(iter(by_method))][0]["eval"] if by_method else {},
             "target": by_method[next(iter(by_method))][0]["target"] if by_method else ""}
