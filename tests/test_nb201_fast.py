@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from track1.nas.sampler import MarginSampler
 from track1.nas.step import LossConfig, train_step
 from track1.nas.teacher import Teacher
-from track1.nb201.fast import (FastNB201Step, FastPathError, cell_flow, gradient_selector,
-                               masked_forward, parameter_selectors)
+from track1.nb201.fast import FastNB201Step, FastPathError
+from track1.nb201.flow import cell_flow, gradient_selector, parameter_selectors
+from track1.nb201.masked import masked_forward
 from track1.nb201.space import PAPER_OPS, all_archs
 from track1.nb201.supernet import NB201Supernet
 

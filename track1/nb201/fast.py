@@ -24,6 +24,9 @@ The semantics stay those of the single-path supernet (``NB201Supernet`` + ``trai
 - BatchNorm running statistics (and ``num_batches_tracked``) change only for ops that ran
   in some path, once per path, in path order.
 
+Modules: ``track1.nb201.flow`` (what gets a gradient), ``track1.nb201.masked`` (the
+every-op forward), here ``MaskedSGD`` and the step.
+
 Supported steps: SPOS (``num_random`` uniform paths, cross-entropy each) and RD-NAS
 ``reuse`` pair ranking (``hinge`` or ``margin``) on a margin chain, the NB201 bench's two
 recipes. Other loss configurations use the plain ``train_step``.
@@ -31,9 +34,7 @@ recipes. Other loss configurations use the plain ``train_step``.
 from __future__ import annotations
 
 import contextlib
-import re
-from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -42,77 +43,12 @@ from torch import nn
 from track1.infra.errors import UserError
 from track1.nas.ranking import pair_margin
 from track1.nas.step import LossConfig, sampler_view
-from track1.nb201.network import EDGES, NONE, OPS, POOL, SKIP
-N_EDGES, N_OPS = len(EDGES), len(OPS)
-#: layout of the per-step selector vector a parameter's mask is gathered from
-_SEL_LAST, _SEL_PRE = 0, N_EDGES * N_OPS
-_SEL_CONNECTED, _SEL_ALWAYS = 2 * N_EDGES * N_OPS, 2 * N_EDGES * N_OPS + 1
-SELECTOR_SIZE = 2 * N_EDGES * N_OPS + 2
+from track1.nb201.flow import N_EDGES, N_OPS, SELECTOR_SIZE, gradient_selector, parameter_selectors
+from track1.nb201.masked import masked_forward
 
 
 class FastPathError(UserError, ValueError):
     """A configuration the static-graph step does not cover (one line, names it)."""
-
-
-# --------------------------------------------------------------------- arch -> masks
-@dataclass(frozen=True)
-class CellFlow:
-    """How gradient flows through one arch's cell (all cells share the arch)."""
-
-    active: tuple[bool, ...]      # edge runs an op (not ``none``)
-    to_output: tuple[bool, ...]   # edge's output reaches node 3 (its op gets gradient)
-    connected: bool               # node 3 depends on node 0: gradient passes the cell
-
-
-def cell_flow(arch: Sequence[int]) -> CellFlow:
-    active = tuple(o != NONE for o in arch)
-    reach = [False, False, False, True]          # node reaches the cell output
-    for node in (2, 1, 0):
-        reach[node] = any(active[e] and src == node and reach[dst]
-                          for e, (dst, src) in enumerate(EDGES))
-    depends = [True, False, False, False]        # node depends on the cell input
-    for node in (1, 2, 3):
-        depends[node] = any(active[e] and dst == node and depends[src]
-                            for e, (dst, src) in enumerate(EDGES))
-    return CellFlow(active, tuple(active[e] and reach[dst] for e, (dst, _) in enumerate(EDGES)),
-                    depends[3])
-
-
-def gradient_selector(archs: Sequence[Sequence[int]]) -> torch.Tensor:
-    """The ``SELECTOR_SIZE`` 0/1 vector of what gets a gradient when ``archs`` all run
-    in one step: [op of the last cell (6x5), op of an earlier cell (6x5), the layers before
-    the last cell, the layers after it (always)]."""
-    sel = torch.zeros(SELECTOR_SIZE)
-    for arch in archs:
-        flow = cell_flow(arch)
-        for e, o in enumerate(arch):
-            if flow.to_output[e]:
-                sel[_SEL_LAST + e * N_OPS + o] = 1.0
-                if flow.connected:
-                    sel[_SEL_PRE + e * N_OPS + o] = 1.0
-        if flow.connected:
-            sel[_SEL_CONNECTED] = 1.0
-    sel[_SEL_ALWAYS] = 1.0
-    return sel
-
-
-_EDGE_PARAM = re.compile(r"^cells\.(\d+)\.edges\.(\d+)\.(\d+)\.")
-
-
-def parameter_selectors(supernet: nn.Module) -> dict[str, int]:
-    """Parameter name -> its index in the selector vector."""
-    last = len(supernet.cells) - 1
-    out = {}
-    for name, _ in supernet.named_parameters():
-        m = _EDGE_PARAM.match(name)
-        if m:
-            cell, e, o = (int(g) for g in m.groups())
-            out[name] = (_SEL_LAST if cell == last else _SEL_PRE) + e * N_OPS + o
-        elif name.startswith(("stem.", "cells.")):
-            out[name] = _SEL_CONNECTED
-        else:                                   # lastact, classifier
-            out[name] = _SEL_ALWAYS
-    return out
 
 
 # ------------------------------------------------------------------------ optimiser
@@ -221,111 +157,6 @@ class MaskedSGD:
 
 
 # ------------------------------------------------------------------------ forward
-def _rep(t: torch.Tensor | None, a: int) -> torch.Tensor | None:
-    if t is None or a == 1:
-        return t
-    return t.repeat(a, *([1] * (t.dim() - 1)))
-
-
-def _conv(x: torch.Tensor, conv: nn.Conv2d, a: int) -> torch.Tensor:
-    return F.conv2d(x, _rep(conv.weight, a), None, conv.stride, conv.padding, 1, a)
-
-
-def _bn_train(x: torch.Tensor, bn: nn.BatchNorm2d, a: int, on: torch.Tensor | None) -> torch.Tensor:
-    """Train-mode BN with each path's own batch statistics. Running statistics move once
-    per path, in path order, where ``on[path]`` is 1 (``None``: every path)."""
-    y = F.batch_norm(x, None, None, _rep(bn.weight, a), _rep(bn.bias, a), True, 0.0, bn.eps)
-    if bn.track_running_stats and bn.running_mean is not None:
-        with torch.no_grad():
-            xs = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-            var, mean = torch.var_mean(xs, dim=(0, 2, 3), unbiased=True)
-            m = bn.momentum
-            rm, rv = bn.running_mean, bn.running_var
-            c = rm.numel()
-            for p in range(a):
-                new_m = mean[p * c:(p + 1) * c] * m + rm * (1 - m)
-                new_v = var[p * c:(p + 1) * c] * m + rv * (1 - m)
-                if on is None:
-                    rm.copy_(new_m)
-                    rv.copy_(new_v)
-                    bn.num_batches_tracked.add_(1)
-                else:
-                    rm.copy_(torch.where(on[p] > 0, new_m, rm))
-                    rv.copy_(torch.where(on[p] > 0, new_v, rv))
-                    bn.num_batches_tracked.add_(on[p].to(bn.num_batches_tracked.dtype))
-    return y
-
-
-def _relu_conv_bn(x: torch.Tensor, block: nn.Module, a: int, on: torch.Tensor | None) -> torch.Tensor:
-    _, conv, bn = block.op
-    return _bn_train(_conv(F.relu(x), conv, a), bn, a, on)
-
-
-def masked_forward(supernet: nn.Module, images: torch.Tensor, weights: torch.Tensor,
-                   ops: Sequence[int]) -> torch.Tensor:
-    """Train-mode logits ``[A, B, classes]`` of the ``A`` paths whose 0/1 op weights are
-    ``weights`` ``[A, 6, 5]`` (a device tensor), all on the same ``images``. ``ops`` are
-    the op indices that can be on a path (the space's), so no other op is computed."""
-    a = weights.shape[0]
-    stem_conv, stem_bn = supernet.stem
-    stem = F.conv2d(images, stem_conv.weight, None, stem_conv.stride, stem_conv.padding)
-    # the paths share the stem's input, so its batch statistics are the same for each
-    x = _bn_train(stem, stem_bn, 1, None)
-    for _ in range(a - 1):  # ... but each path's forward moves the running stats once
-        _bn_train(stem.detach(), stem_bn, 1, None)
-    x = _rep_channels(x, a)
-    scales: dict[int, torch.Tensor] = {}
-    for block in supernet.cells:
-        if hasattr(block, "conv_a"):           # reduction ResBlock
-            pool, down = block.downsample
-            x = F.conv2d(pool(x), _rep(down.weight, a), None, 1, 0, 1, a) + \
-                _relu_conv_bn(_relu_conv_bn(x, block.conv_a, a, None), block.conv_b, a, None)
-            continue
-        c = x.shape[1] // a
-        if c not in scales:  # [6, 5, 1, A*C, 1, 1]: each op's 0/1 weight per channel, in
-            # the activations' dtype (bf16 under autocast: no promotion of a node to fp32)
-            scales[c] = weights.permute(1, 2, 0).repeat_interleave(c, dim=2)[
-                ..., None, :, None, None].to(x.dtype)
-        x = _masked_cell(block, x, weights, scales[c], ops, a)
-    lastact_bn, _ = supernet.lastact
-    x = F.relu(_bn_train(x, lastact_bn, a, None))
-    x = torch.flatten(supernet.pool(x), 1)            # [B, A * 4C]
-    if supernet.dropout_p:  # the same distribution as per-path dropout (not the same draws)
-        x = F.dropout(x, supernet.dropout_p, supernet.training)
-    b = x.shape[0]
-    logits = supernet.classifier(x.view(b, a, -1))    # [B, A, classes]
-    return logits.transpose(0, 1)
-
-
-def _rep_channels(x: torch.Tensor, a: int) -> torch.Tensor:
-    return x if a == 1 else x.repeat(1, a, 1, 1)
-
-
-def _masked_cell(cell: nn.Module, x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor,
-                 ops: Sequence[int], a: int) -> torch.Tensor:
-    nodes = [x]
-    for to in range(1, 4):
-        total = None
-        for e, (dst, src) in enumerate(EDGES):
-            if dst != to:
-                continue
-            inp = nodes[src]
-            for o in ops:
-                if o == NONE:
-                    continue
-                if o == SKIP:
-                    y = inp
-                elif o == POOL:
-                    y = F.avg_pool2d(inp, 3, 1, 1, count_include_pad=False)
-                else:
-                    y = _relu_conv_bn(inp, cell.edges[e][o], a, weights[:, e, o])
-                y = y * scale[e, o]
-                total = y if total is None else total + y
-        nodes.append(total if total is not None else torch.zeros_like(x))
-    return nodes[3]
-
-
-# ------------------------------------------------------------------------ the step
 def check_supported(cfg: LossConfig, distributed: bool = False, clip_grad: Any = None) -> None:
     """Raise ``FastPathError`` naming the first setting the static-graph step lacks."""
     if distributed:
