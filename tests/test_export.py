@@ -218,17 +218,22 @@ def test_onnx_unavailable_is_one_clear_line_and_the_pth_is_written(trained, tmp_
     assert read_subnet(out)["arch"] == code and not out.with_suffix(".onnx").exists()
 
 
-def test_onnx_export_runs_where_onnx_is_installed(trained, tmp_path, capsys):
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+def test_onnx_export_equals_the_static_network(trained, tmp_path, capsys):
+    """Both spaces (issue 19, item 6): onnx and onnxruntime are development requirements,
+    so this runs in CI; the batch axis is dynamic (exported at batch 1, run at 2)."""
+    import onnxruntime as ort
     space, net, ckpt, code, image_size = trained
     out = tmp_path / "sub.pth"
     assert main(["export", code, "--checkpoint", str(ckpt), "--out", str(out), "--onnx"]) == 0
     x = _images(image_size, n=2)  # the dummy input had batch 1: the batch axis is dynamic
     session = ort.InferenceSession(str(out.with_suffix(".onnx")))
     got = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+    with torch.no_grad():   # the ONNX model computes the static network's logits
+        static = load_subnet(out)(x)
+    torch.testing.assert_close(got, static, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got, _supernet_logits(net, net.space.decode(code), x),
                                rtol=1e-4, atol=1e-4)
+    assert got.shape[0] == 2
 
 
 def test_export_refuses_to_write_a_network_that_disagrees_with_the_supernet(trained, tmp_path,
