@@ -135,6 +135,15 @@ def test_fewshot_merge_command(tmp_path, capsys):
         own = torch.load(path, weights_only=True)["model"]
         assert all(torch.equal(t, own[k]) for k, t in net.parts[f"p{v}"].state_dict().items())
     assert main(["fewshot-merge", str(out), *paths]) == 2  # exists: --force to replace
+    # a merged checkpoint exports like any supernet (issue 19, H2: a TypeError before)
+    code = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
+    exported = tmp_path / "sub.pth"
+    assert main(["export", code, "--checkpoint", str(out), "--out", str(exported)]) == 0
+    from track1.export import load_subnet
+    x = torch.randn(2, 3, 32, 32)
+    net.eval().set_arch(code)
+    with torch.no_grad():
+        torch.testing.assert_close(load_subnet(exported)(x), net(x), rtol=1e-4, atol=1e-4)
 
 
 def test_the_sandwich_of_a_part_run_stays_in_the_part():

@@ -40,7 +40,7 @@ from track1.infra import paths
 from track1.infra.checkpoint import load_checkpoint, safe_load, save_atomic
 from track1.infra.errors import UserError
 from track1.infra.messages import clip, first_lines
-from track1.registry import build_static, load_supernet
+from track1.registry import build_static, load_supernet, space_entry
 
 FORMAT = "track1-subnet/1"
 #: default output folder (git-ignored, beside the evaluator's runs/evaluate/)
@@ -105,13 +105,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def static_options(supernet: nn.Module, model_options: dict[str, Any],
+def static_options(supernet_cls: type, model_options: dict[str, Any],
                    static_cls: type) -> dict[str, Any]:
-    """The static class's keyword arguments (all but the arch), read from the supernet's
-    constructor arguments (the config's ``model:`` section, its defaults filled in) by
-    name: ``num_classes``/``activation`` for ResNet-48, ``num_classes``/``C``/``N``/
+    """The static class's keyword arguments (all but the arch), read from the supernet
+    class's constructor arguments (the config's ``model:`` section, its defaults filled
+    in) by name: ``num_classes``/``activation`` for ResNet-48, ``num_classes``/``C``/``N``/
     ``bn_affine``/``dropout`` for NAS-Bench-201."""
-    bound = inspect.signature(type(supernet)).bind_partial(**model_options)
+    bound = inspect.signature(supernet_cls).bind_partial(**model_options)
     bound.apply_defaults()
     wanted = list(inspect.signature(static_cls).parameters)[1:]  # after the arch
     return {k: bound.arguments[k] for k in wanted if k in bound.arguments}
@@ -163,7 +163,10 @@ def export_subnet(code: str, checkpoint: str | os.PathLike, out: str | os.PathLi
     image_size = int(config.get("image_size", 224))
 
     static = supernet.extract(arch)
-    options = static_options(supernet, config.get("model") or {}, type(static))
+    # the space's own supernet class reads the model options (a merged few-shot checkpoint's
+    # supernet is a FewShotSupernet of several of them)
+    options = static_options(space_entry(space).supernet, config.get("model") or {},
+                             type(static))
     rebuilt = build_static(space, code, options)  # exactly what load_subnet will build
     if type(rebuilt) is not type(static):
         raise RuntimeError(f"export: the registry builds {type(rebuilt).__name__} for space "
