@@ -135,3 +135,37 @@ def test_val_gt_ranks_and_keeps_the_best_checkpoint(tmp_path):
                                   "ops: [skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3]}"])
     train(four, batches=SyntheticBatches(steps=1), log=logs.append)
     assert any("outside this space skipped" in line for line in logs)
+
+
+def test_scoring_defaults_never_take_a_stand_alone_run(tmp_path, monkeypatch, capsys):
+    """Issue 19, H1: after a supernet run, a later stand-alone run (train-subnet) in the same
+    checkpoint folder is newer, but evaluate's default takes the supernet and names it; the
+    stand-alone checkpoint passed explicitly is one line, nothing scored."""
+    import os
+    from track1.infra.checkpoint import find_latest
+    ckpts = tmp_path / "supernet_ckpt"          # the home's default checkpoint folder
+    sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
+            "log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
+            "channels_last=false"]
+    supernet = train(resolve_config("demo", {"ckpt_dir": str(ckpts), "name": "super",
+                                             "epochs": 1, "batch_size": 4}, sets),
+                     batches=SyntheticBatches(steps=1), log=lambda s: None)
+    alone = train(_config(ckpts, "alone"), batches=SyntheticBatches(steps=1),
+                  log=lambda s: None)
+    os.utime(alone, (supernet.stat().st_mtime + 10,) * 2)   # the stand-alone run is newer
+    assert find_latest(ckpts) == alone
+    assert find_latest(ckpts, kinds=("supernet", "fewshot")) == supernet
+    monkeypatch.setenv("TRACK1_HOME", str(tmp_path))
+    archs = tmp_path / "list.json"
+    archs.write_text(json.dumps({"arch1": {"arch": ARCH}, "arch2": {"arch": ARCH.replace(
+        "none~1", "skip_connect~1")}}))
+    common = ["--archs", str(archs), "--limit", "0", "--eval-images", "16", "--calib-images",
+              "16", "--device", "cpu", "--no-progress", "--results-dir", str(tmp_path / "res")]
+    capsys.readouterr()
+    assert main(["evaluate", *common, "--out", str(tmp_path / "s.json")]) == 0
+    assert f"checkpoint {supernet}" in capsys.readouterr().out
+    assert main(["evaluate", *common, "--checkpoint", str(alone), "--fresh",
+                 "--out", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "one arch trained alone" in err[0]
+    assert not (tmp_path / "t.json").exists()

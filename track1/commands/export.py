@@ -73,7 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from track1.infra.checkpoint import find_latest
     from track1.export import OnnxUnavailable, export_onnx, export_subnet, load_subnet, onnx_path
-    checkpoint = args.checkpoint if args.checkpoint is not None else find_latest()
+    # the newest supernet, few-shot or stand-alone checkpoint: never a lone few-shot part
+    checkpoint = args.checkpoint if args.checkpoint is not None else \
+        find_latest(kinds=("supernet", "fewshot", "subnet"))
     info = export_subnet(args.arch, checkpoint, args.out, force=args.force, onnx=args.onnx)
     path = info["path"]
     costs = ", ".join(f"{k} {v:,.0f}" if isinstance(v, (int, float)) else f"{k} {v}"

@@ -259,6 +259,7 @@ class Evaluation:
                     self.log(f"{damaged} damaged record(s) in {self.results_dir} skipped (every "
                              "other record kept); their subnets are scored again")
                 where = f"{info.world_size} ranks, " if info.distributed else ""
+                self.log(f"evaluate: checkpoint {self.ckpt_path}")
                 self.log(f"evaluate: {len(self.entries)} of {self.list_size} subnets ({where}"
                          f"{report.skipped} already in {self.results_dir}), {self.n_eval} eval + "
                          f"{self.n_calib} calibration images at {self.image_size}px, BN "

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import torch
 
-from track1.infra.checkpoint import find_latest
+from track1.infra.checkpoint import SUPERNET_KINDS, find_latest, require_kind
 from track1.infra.resumable import claim_folder
 from track1.registry import load_supernet
 from track1.scoring.images import ScoringImages
@@ -20,9 +20,13 @@ class ScoringSetup:
     """The checkpoint, its supernet and config, and the images a command scores on."""
 
     def __init__(self, opts: ScoringOptions, device: torch.device,
-                 eval_images: int | None = None) -> None:
-        self.ckpt_path = Path(opts.checkpoint) if opts.checkpoint else find_latest()
+                 eval_images: int | None = None, command: str = "evaluate") -> None:
+        # the default is the newest SUPERNET checkpoint: a stand-alone run or a few-shot part
+        # saved later must not be scored in its place (issue 19, H1)
+        self.ckpt_path = Path(opts.checkpoint) if opts.checkpoint else \
+            find_latest(kinds=SUPERNET_KINDS)
         self.supernet, self.config = load_supernet(self.ckpt_path, device)
+        require_kind(self.ckpt_path, self.config, SUPERNET_KINDS, command)
         self.space = self.supernet.space
         self.image_size = int(self.config.get("image_size", 224))
         self.num_classes = int((self.config.get("model") or {}).get("num_classes", 1000))

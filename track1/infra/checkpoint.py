@@ -77,13 +77,73 @@ def _damaged_member(path: Path) -> str | None:
         return None
 
 
-def find_latest(directory: str | os.PathLike | None = None) -> Path:
+#: what a checkpoint holds, from its config: a supernet, few-shot parts merged into one,
+#: one arch trained alone (``train-subnet``), or one part of a few-shot split
+KINDS = ("supernet", "fewshot", "subnet", "part")
+#: the kinds a command that scores many subnets (evaluate, search) can use
+SUPERNET_KINDS = ("supernet", "fewshot")
+
+
+def checkpoint_kind(config: dict) -> str:
+    """The kind of a checkpoint whose saved config is ``config`` (``KINDS``)."""
+    if config.get("fewshot"):
+        return "fewshot"
+    if config.get("subnet") is not None:
+        return "subnet"
+    if config.get("part") is not None:
+        return "part"
+    return "supernet"
+
+
+def read_kind(path: Path) -> str:
+    """A checkpoint file's kind: from the ``config.yaml`` the trainer writes beside it
+    (cheap), else from the checkpoint itself."""
+    sibling = path.with_name("config.yaml")
+    if sibling.is_file():
+        import yaml
+        try:
+            config = yaml.safe_load(sibling.read_text())
+        except (OSError, yaml.YAMLError):
+            config = None
+        if isinstance(config, dict):
+            return checkpoint_kind(config)
+    return checkpoint_kind(load_checkpoint(path)["config"])
+
+
+def find_latest(directory: str | os.PathLike | None = None,
+                kinds: tuple[str, ...] | None = None) -> Path:
     """The most recently modified ``*.pth`` in ``directory`` (default: the home's
-    ``supernet_ckpt/``; ``last.pth`` wins ties)."""
+    ``supernet_ckpt/``; ``last.pth`` wins ties) of one of ``kinds`` (None: any). A
+    stand-alone run or a few-shot part saved later never stands in for the supernet a
+    scoring command needs: it is skipped, and the error names how many were."""
     from track1.infra.paths import ckpt_dir
     directory = Path(directory) if directory is not None else ckpt_dir()
     candidates = sorted(directory.glob("**/*.pth"), key=lambda p: (p.stat().st_mtime, p.name == "last.pth"))
     if not candidates:
         raise CheckpointError(f"no checkpoint (*.pth) under {directory}; train one first with "
                               "`bash run.sh train`, or pass --checkpoint PATH")
-    return candidates[-1]
+    skipped = []
+    for path in reversed(candidates):
+        if kinds is None:
+            return path
+        try:
+            kind = read_kind(path)
+        except CheckpointError:
+            skipped.append(f"{path.name} (unreadable)")
+            continue
+        if kind in kinds:
+            return path
+        skipped.append(f"{path.relative_to(directory)} ({kind})")
+    raise CheckpointError(f"no {' or '.join(kinds)} checkpoint under {directory} (skipped: "
+                          f"{', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); "
+                          "pass --checkpoint PATH")
+
+
+def require_kind(path: Path, config: dict, kinds: tuple[str, ...], command: str) -> None:
+    """One ``CheckpointError`` line when the checkpoint at ``path`` is not of ``kinds``."""
+    kind = checkpoint_kind(config)
+    if kind not in kinds:
+        what = {"subnet": "one arch trained alone (train-subnet)",
+                "part": "one part of a few-shot split (merge the parts with fewshot-merge)"}
+        raise CheckpointError(f"{path} holds {what.get(kind, kind)}, not a supernet: {command} "
+                              "scores the subnets of a supernet; pass a supernet checkpoint")

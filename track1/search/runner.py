@@ -89,7 +89,7 @@ class Search:
             raise SearchError(f"--top-k must be >= 1, got {opts.top_k}")
         self.opts, self.log = opts, log
         self.device = D.pick_device(opts.device)
-        scoring = ScoringSetup(opts, self.device)
+        scoring = ScoringSetup(opts, self.device, command="search")
         self.ckpt_path, self.supernet, self.space = scoring.ckpt_path, scoring.supernet, scoring.space
         self.images, self.setup = scoring.images, scoring.identity()
         name = f"{self.space.name}-{opts.method}-s{opts.seed}"
