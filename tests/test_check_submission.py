@@ -125,3 +125,39 @@ def test_arch_list_with_a_repeated_key_is_refused(tmp_path, capsys):
     assert main(["evaluate", "--archs", str(path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "'arch1' appears twice" in err and len(err.strip().splitlines()) == 1
+
+
+def test_truncated_or_corrupt_gzip_lists_are_one_line(tmp_path, capsys):
+    """Issue 19, M5: a truncated .gz gave a traceback in every list reader."""
+    import gzip
+    from track1.data.arch_list import ArchListError, read_list_json
+    from track1.train.errors import TrainError
+    from track1.train.rank_check import read_ground_truth
+    good = gzip.compress(b'{"arch1": {"arch": "x", "acc": 0.5}}' * 50)
+    for name, data in (("cut.json.gz", good[:len(good) // 2]), ("bad.json.gz", good[:10] + b"\0" * 40)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ArchListError, match="cannot read arch list"):
+            read_list_json(path)
+        sub = tmp_path / "sub.json"
+        sub.write_text('{"arch1": {"acc": 0.5, "arch": "x"}}')
+        assert main(["check-submission", str(sub), "--archs", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot read arch list" in err[0]
+    csv_gz = tmp_path / "gt.csv.gz"
+    rows = "".join(f"arch{i},{(i * 7919) % 1000 / 10}\n" for i in range(3000)).encode()
+    packed = gzip.compress(b"arch,acc\n" + rows)
+    csv_gz.write_bytes(packed[:len(packed) // 2])
+    with pytest.raises(TrainError, match="cannot read it"):
+        read_ground_truth(csv_gz)
+
+
+def test_a_non_finite_ground_truth_is_refused_at_start(tmp_path):
+    """Issue 19, M4: a NaN accuracy passed the start-up checks, then crashed after the
+    first epoch (and on every restart)."""
+    from track1.train.errors import TrainError
+    from track1.train.rank_check import read_ground_truth
+    path = tmp_path / "gt.csv"
+    path.write_text("arch,acc\na,0.5\nb,nan\n")
+    with pytest.raises(TrainError, match="row 3 has a non-finite accuracy"):
+        read_ground_truth(path)

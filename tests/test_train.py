@@ -314,3 +314,13 @@ def test_bad_model_options_are_one_line(tmp_path, capsys, sets, needle):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and not any(tmp_path.iterdir())
+
+
+def test_a_track1_code_given_on_the_command_line_stays_a_code():
+    """Issue 19, M10: YAML reads a digit-only Track 1 code as an integer; the README's
+    --set kd_teacher_arch=CODE was refused for every code."""
+    from track1.train.config import resolve_config
+    code = "1252233313000000223212122253130000000000006515000000"
+    cfg = resolve_config("demo", None, [f"kd_teacher_arch={code}", "kd_teacher=t.pth",
+                                        "loss.teacher_kd=0.5"])
+    assert cfg.kd_teacher_arch == code

@@ -7,6 +7,7 @@ naming the first bad entry's key and the rule it breaks.
 from __future__ import annotations
 
 import gzip
+import zlib
 import json
 import os
 from pathlib import Path
@@ -45,7 +46,8 @@ def read_list_json(path: str | os.PathLike) -> dict:
             data = json.load(f, object_pairs_hook=refuse_duplicate_keys)
     except DuplicateKeyError as e:
         raise ArchListError(f"arch list {path}: {e}") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+    except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError,
+            RecursionError) as e:  # a truncated or corrupt .gz raises EOFError / zlib.error
         raise ArchListError(f"cannot read arch list {path}: {str(e)[:200]}") from None
     if not isinstance(data, dict) or not data:
         raise ArchListError(f"arch list {path} must be a non-empty JSON object of "

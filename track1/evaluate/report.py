@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 import io
 import json
 import math
@@ -39,9 +40,12 @@ def _text(path: Path) -> str:
     if not path.is_file():
         raise ReportError(f"file not found: {path}")
     raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    return raw.decode("utf-8")
+    try:
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        raise ReportError(f"cannot read {path}: {str(e)[:200]}") from None
 
 
 def load_scores(path: str | Path, key: str) -> Scores:

@@ -252,6 +252,10 @@ class TrainConfig:
                                    "holds the weights in flat buffers the scorer would move)")
 
     def _check_init_and_teachers(self) -> None:
+        # Track 1 codes are digits: YAML reads `--set kd_teacher_arch=1252...` as an integer
+        for key in ("kd_teacher_arch", "subnet"):
+            if isinstance(getattr(self, key), int) and not isinstance(getattr(self, key), bool):
+                setattr(self, key, str(getattr(self, key)))
         for key in ("zero_init_residual", "init_head", "init_reorder"):
             check_flag(getattr(self, key), key)
         if self.subnet is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import zlib
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -65,6 +66,8 @@ def read_ground_truth(path: str | Path, column: str | None = None) -> dict[str, 
         except (TypeError, ValueError):
             raise TrainError(f"--val-gt {path}: {where} has no numeric accuracy "
                              f"({acc!r})") from None
+        if not math.isfinite(value):  # a NaN passed here and crashed after the first epoch
+            raise TrainError(f"--val-gt {path}: {where} has a non-finite accuracy ({acc!r})")
         if not isinstance(arch, str) or not arch:
             raise TrainError(f"--val-gt {path}: {where} has no arch string")
         out[arch] = value
@@ -80,7 +83,7 @@ def _csv_rows(path: Path, column: str | None) -> list[tuple[str, str, str]]:
         with opener(path, "rt", encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
             names, rows = reader.fieldnames or [], list(reader)
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as e:
+    except (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError, csv.Error) as e:
         raise TrainError(f"--val-gt {path}: cannot read it ({str(e)[:200]})") from None
     col = column or next((c for c in ACC_COLUMNS if c in names), None)
     if "arch" not in names or col not in names:
