@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 
+from typing import Hashable
+
 import pytest
 import torch
 
@@ -188,3 +190,39 @@ def test_search_by_minus_loss(nb201_checkpoint, tmp_path):
     assert all(h["fitness"] == -h["loss"] for h in history)
     assert summary["top"][0]["loss"] == min(h["loss"] for h in history)
     assert [t["loss"] for t in summary["top"]] == sorted(t["loss"] for t in summary["top"])
+
+
+def test_aging_evolution_as_published(monkeypatch):
+    """Real et al.'s aging evolution: every parent is a member of the population of the
+    last P archs when its child is made (the oldest leaves each cycle), members live P
+    cycles (parents come from several cycles back, never older than P), and children do
+    become parents. A generational GA (P children, then the P oldest out: no member
+    survives a generation) and a frozen population (the newest removed) both fail this."""
+    from track1.search.evolution import Candidates
+    space = ResNet48Space()
+    parents: list[tuple[int, Hashable]] = []
+    made: list[Hashable] = []
+    mutate = Candidates.mutate
+
+    def spy(self, parent, avoid):
+        child = mutate(self, parent, avoid)
+        parents.append((len(made), parent))
+        made.append(child)
+        return child
+    monkeypatch.setattr(Candidates, "mutate", spy)
+    P = 8
+    for batch in (1, 3):
+        parents.clear(), made.clear()
+        fitness, _ = _objective(space, 0)
+        h = regularized_evolution(space, fitness, population=P, generations=5, seed=1,
+                                  batch=batch)
+        index = {a: i for i, (a, _) in enumerate(h)}
+        assert len(h) == P * 6 and len(made) == P * 5
+        ages = []
+        for c, parent in parents:
+            child_at = P + c                    # the child's place in the history
+            made_from = child_at - (c % batch)  # its batch drew from the population then
+            p = index[parent]
+            assert made_from - P <= p < made_from, (c, p)   # a member of the last P
+            ages.append(made_from - p)
+        assert max(ages) > 1 and any(index[par] >= P for _, par in parents)

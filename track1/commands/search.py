@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = SearchOptions()
     p = sub.add_parser(
         "search", help="search a trained supernet for the best arch under FLOPs/params bounds",
-        description="Regularised evolution (mutation + crossover, aging population) or random "
+        description="Aging evolution (Real et al.: tournament parent, one mutated child per "
+                    "cycle, the oldest member leaves) or random "
                     "search over the checkpoint's space. An arch's fitness is the supernet's "
                     "top-1 on a fixed held-out image subset, BN re-calibrated per arch (as in "
                     "evaluate). Every scored arch is cached in OUT/scored.jsonl as it is "
@@ -44,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mutate-prob", type=positive_float, default=d.mutate_prob,
                    help=f"per-gene mutation probability (default {d.mutate_prob}; at least "
                         "one gene always changes)")
+    p.add_argument("--batch", type=int_at_least(1), default=d.batch,
+                   help="evolution: children drawn from the population as it stands and scored "
+                        "together, each then joining in order while the oldest leaves (default "
+                        f"{d.batch}: the published one child per cycle; more scores faster with "
+                        "prefix sharing)")
     p.add_argument("--crossover-prob", type=float, default=d.crossover_prob,
                    help=f"share of children made by uniform crossover (default "
                         f"{d.crossover_prob})")
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         **scoring_kwargs(args), out=args.out, method=args.method, fitness=args.fitness,
         population=args.population, generations=args.generations, tournament=args.tournament,
         mutate_prob=args.mutate_prob, crossover_prob=args.crossover_prob, seed=args.seed,
+        batch=args.batch,
         bounds=Bounds(args.min_flops, args.max_flops, args.min_params, args.max_params),
         top_k=args.top_k, plot=not args.no_plot)
     search(opts)

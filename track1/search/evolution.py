@@ -155,40 +155,55 @@ def _score(fitness: Fitness, archs: list[Hashable], generation: int,
 
 def regularized_evolution(space: Any, fitness: Fitness, *, population: int, generations: int,
                           bounds: Bounds = Bounds(), seed: int = 0, tournament: int | None = None,
-                          mutate_prob: float = 0.1, crossover_prob: float = 0.25,
-                          on_generation: OnGeneration | None = None
+                          mutate_prob: float = 0.1, crossover_prob: float = 0.0,
+                          batch: int = 1, on_generation: OnGeneration | None = None
                           ) -> list[tuple[Hashable, float]]:
-    """Every ``(arch, fitness)`` scored, in order: ``population`` random archs, then
-    ``generations`` batches of ``population`` children. All within ``bounds``."""
-    if population < 2 or generations < 0:
-        raise SearchError(f"evolution needs --population >= 2 and --generations >= 0, got "
-                          f"{population} and {generations}")
+    """Aging (regularized) evolution as Real et al. (AAAI 2019) publish it: a population of
+    ``population`` random archs, then one child per cycle: the best of ``tournament``
+    members drawn from the population (without replacement) is mutated, the child joins
+    the population and its OLDEST member leaves, whatever its fitness, so each member lives
+    ``population`` cycles. ``generations`` sets the budget: ``population * (generations +
+    1)`` archs in all, as random search's. ``batch`` children are drawn from the population
+    as it stands and scored together (prefix sharing pays); each then takes its cycle in
+    order (joins, the oldest leaves): ``batch`` 1 is the published sequential algorithm.
+    ``crossover_prob`` (0 as published) makes that share of children by uniform crossover
+    of two tournament winners. Every ``(arch, fitness)`` scored is returned in order (batch
+    ``i`` is reported as generation ``i``); all within ``bounds``."""
+    if population < 2 or generations < 0 or batch < 1:
+        raise SearchError(f"evolution needs --population >= 2, --generations >= 0 and a batch "
+                          f">= 1, got {population}, {generations} and {batch}")
     rng = random.Random(seed)
     pick = Candidates(space, bounds, rng, mutate_prob)
-    size = tournament or max(2, population // 4)
+    size = min(tournament or max(2, population // 4), population)
     seen: set = set()
     first: list[Hashable] = []
     for _ in range(population):
         first.append(pick.sample(seen))
         seen.add(first[-1])
     history = _score(fitness, first, 0, on_generation)
-    alive = deque(history)
-    for generation in range(1, generations + 1):
+    alive = deque(history)              # the population, oldest on the left
+    cycles, generation = population * generations, 0
+    while cycles > 0:
+        generation += 1
         children: list[Hashable] = []
-        for _ in range(population):
-            def winner() -> Hashable:
-                return max(rng.sample(list(alive), min(size, len(alive))), key=lambda t: t[1])[0]
-            a = winner()
-            b = winner() if rng.random() < crossover_prob else a
+        for _ in range(min(batch, cycles)):
+            a = tournament_winner(alive, size, rng)
+            b = tournament_winner(alive, size, rng) if rng.random() < crossover_prob else a
             child = pick.crossover(a, b, seen) if b != a else pick.mutate(a, seen)
             seen.add(child)
             children.append(child)
         scored = _score(fitness, children, generation, on_generation)
         history += scored
-        alive.extend(scored)
-        while len(alive) > population:
-            alive.popleft()  # aging: the oldest leaves, whatever its fitness
+        for member in scored:           # one cycle each: the child joins, the oldest leaves
+            alive.append(member)
+            alive.popleft()
+        cycles -= len(children)
     return history
+
+
+def tournament_winner(alive: deque, size: int, rng: random.Random) -> Hashable:
+    """The fittest of ``size`` members drawn without replacement from the population."""
+    return max(rng.sample(list(alive), size), key=lambda t: t[1])[0]
 
 
 def random_search(space: Any, fitness: Fitness, *, samples: int, batch: int,

@@ -26,7 +26,8 @@ class SearchOptions(ScoringOptions):
     generations: int = 3
     tournament: int | None = None
     mutate_prob: float = 0.1
-    crossover_prob: float = 0.25
+    crossover_prob: float = 0.0          # 0: mutation only, as Real et al. publish it
+    batch: int = 1                       # children scored together (1: the published sequential order)
     seed: int = 0
     bounds: Bounds = field(default_factory=Bounds)
     top_k: int = 10

@@ -135,7 +135,7 @@ class Search:
                                       generations=opts.generations, bounds=opts.bounds,
                                       seed=opts.seed, tournament=opts.tournament,
                                       mutate_prob=opts.mutate_prob,
-                                      crossover_prob=opts.crossover_prob,
+                                      crossover_prob=opts.crossover_prob, batch=opts.batch,
                                       on_generation=on_generation)
             else:
                 random_search(self.space, fitness, samples=opts.budget, batch=opts.population,
