@@ -94,6 +94,19 @@ def test_bench_fewshot_method_at_the_one_shot_budget(tmp_path, capsys):
     # the parts really differ (each trained on its own archs after the split)
     a, b = net.parts["p1"].state_dict(), net.parts["p2"].state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    # ... and each started from the one-shot weights, not from scratch (a surviving mutant
+    # of issue 19): one step away from the one-shot supernet, far from a fresh one
+    from track1.registry import build_supernet
+    oneshot = torch.load(ckpt / "supernet" / "last.pth", weights_only=True)["model"]
+    torch.manual_seed(0)
+    fresh = build_supernet("nb201", dict(one["config"]["model"])).state_dict()
+    weights = [k for k in oneshot if oneshot[k].is_floating_point() and "running" not in k]
+
+    def dist(x, y):
+        return sum(float((x[k] - y[k]).pow(2).sum()) for k in weights) ** 0.5
+    for part in net.parts.values():
+        own = part.state_dict()
+        assert dist(own, oneshot) < 0.5 * dist(own, fresh)
     # kill after two parts: the rerun trains only the two missing parts
     import shutil
     for name in ("fewshot.pth",):

@@ -324,3 +324,21 @@ def test_a_track1_code_given_on_the_command_line_stays_a_code():
     cfg = resolve_config("demo", None, [f"kd_teacher_arch={code}", "kd_teacher=t.pth",
                                         "loss.teacher_kd=0.5"])
     assert cfg.kd_teacher_arch == code
+
+
+def test_weight_decay_only_on_conv_and_linear_weights():
+    """A surviving mutant of issue 19: weight decay on BN weights and biases went unseen.
+    With zero gradients one SGD step moves exactly the decayed tensors: every conv and
+    linear weight, and no BN weight, BN bias or linear bias."""
+    from track1.nb201.supernet import NB201Supernet
+    from track1.train.builders import build_optimizer
+    from track1.train.config import resolve_config
+    net = NB201Supernet(num_classes=10, C=4, N=1)
+    cfg = resolve_config("demo", None, ["weight_decay=0.1", "momentum=0", "nesterov=false"])
+    opt = build_optimizer(net, cfg, world_size=1)
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for name, p in net.named_parameters():
+        assert torch.equal(p, before[name]) == (p.ndim <= 1), name
