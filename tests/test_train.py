@@ -342,3 +342,19 @@ def test_weight_decay_only_on_conv_and_linear_weights():
     opt.step()
     for name, p in net.named_parameters():
         assert torch.equal(p, before[name]) == (p.ndim <= 1), name
+
+
+def test_two_trainings_of_one_run_folder_cannot_run_at_once(tmp_path, capsys):
+    """Issue 19, M1: two `train` runs on one --name both exited 0 and one result was lost.
+    The second now stops at once with one line naming the holder; the first goes on."""
+    from track1.infra.folder_lock import FolderLock
+    from track1.train.errors import TrainError
+    held = FolderLock(tmp_path / "busy", "training", "use another --name", TrainError)
+    try:
+        assert main(["train", "--ckpt-dir", str(tmp_path), "--name", "busy",
+                     "--max-steps-per-epoch", "1", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in use by another training" in err[0] and f"pid" in err[0]
+        assert not (tmp_path / "busy" / "last.pth").exists()
+    finally:
+        held.release()

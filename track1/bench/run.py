@@ -16,6 +16,7 @@ from track1.bench.config import (bench_config, choose_engine, fraction_tag, path
 from track1.bench.errors import BenchError
 from track1.bench.methods import METHODS
 from track1.bench.predictions import metrics_of, score_run, write_json
+from track1.infra.folder_lock import FolderLock
 
 
 class Timing:
@@ -140,12 +141,16 @@ class BenchRun:
         nothing, so a run trained on one machine can be scored on another;
         ``score_only``: train nothing and score the points whose checkpoints exist, a run
         cut off by a time limit as far as it got). Returns the summary."""
-        from track1.infra.checkpoint import load_checkpoint
         done = None if train_only else self.finished()
         if done is not None:
             self.log(f"{self.dir.name}: finished earlier, skipped")
             return done
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # one bench process per run folder: two would score every arch twice
+        with FolderLock(self.dir, "bench run", "use another --out", BenchError):
+            return self._run(train_only, score_only)
+
+    def _run(self, train_only: bool, score_only: bool) -> dict:
+        from track1.infra.checkpoint import load_checkpoint
         ckpt = load_checkpoint(self.last_path) if self.last_path.exists() else None
         for fraction in self.fractions:
             steps = int(ckpt["step"]) if ckpt is not None else 0

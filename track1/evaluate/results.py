@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from track1.evaluate.errors import EvaluateError
+from track1.infra.folder_lock import FolderLock
 from track1.infra.resumable import AppendLog, read_records
 
 RESULTS_GLOB = "rank*.jsonl"
@@ -56,34 +57,13 @@ def collect(results_dir: str | os.PathLike) -> dict[str, dict]:
     return read_results(results_dir)[0]
 
 
-class ResultsLock:
-    """An exclusive lock on a results folder for one evaluate run (``flock`` on
-    ``.lock``): a second run on the same folder, ``--fresh`` or not, stops with one clear
-    error instead of deleting the first one's log or scoring everything twice. Released
-    by ``release()`` or when the process ends."""
+class ResultsLock(FolderLock):
+    """An exclusive lock on a results folder for one evaluate run: a second run on the
+    same folder, ``--fresh`` or not, stops with one clear error instead of deleting the
+    first one's log or scoring everything twice."""
 
     def __init__(self, results_dir: str | os.PathLike) -> None:
-        import fcntl
-        self.path = Path(results_dir) / ".lock"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a+")
-        try:
-            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._f.seek(0)
-            holder = self._f.read().strip() or "another process"
-            self._f.close()
-            raise EvaluateError(f"results folder {self.path.parent} is in use by another "
-                                   f"evaluate ({holder}); wait for it or pass another "
-                                   "--results-dir") from None
-        self._f.seek(0)
-        self._f.truncate()
-        self._f.write(f"pid {os.getpid()}")
-        self._f.flush()
-
-    def release(self) -> None:
-        if not self._f.closed:
-            self._f.close()  # closing the descriptor releases the flock
+        super().__init__(results_dir, "evaluate", "pass another --results-dir", EvaluateError)
 
 
 def build_submission(entries: Iterable[tuple[str, str]], results: dict[str, dict]) -> dict:

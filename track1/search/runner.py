@@ -29,6 +29,7 @@ from track1.scoring.engine import SubnetScorer
 from track1.evaluate.setup import ScoringSetup, claim_results
 from track1.scoring.prefix import score_entries
 from track1.infra.atomic import write_json_atomic
+from track1.infra.folder_lock import FolderLock
 from track1.infra.resumable import AppendLog, write_records
 from track1.search.evolution import SearchError, pareto_front, random_search, regularized_evolution
 from track1.search.options import FITNESS, METHODS, SearchOptions
@@ -98,6 +99,7 @@ class Search:
             raise SearchError(f"--out {self.out} is a file; name a folder")
 
     def _open_cache(self) -> AppendLog:
+        self.lock = FolderLock(self.out, "search", "pass another --out", SearchError)
         claim_results(self.out, self.setup, fresh=self.opts.fresh, discard=["scored.jsonl"],
                       error=SearchError, records="scores", elsewhere="another --out")
         return AppendLog(self.out / "scored.jsonl", "arch", ("acc", "loss"))
@@ -144,6 +146,7 @@ class Search:
             bar.close()
             fitness.close()
             cache.close()
+            self.lock.release()
         seconds = time.perf_counter() - start
         for h in history:  # what the supernet said and the costs, as the cache recorded them
             rec = cache.done[h["arch"]]

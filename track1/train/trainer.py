@@ -257,7 +257,14 @@ class Trainer:
     def fit(self, stop_after_steps: int | None = None) -> Path:
         """Train to ``config.epochs``; returns the path of ``last.pth``. ``stop_after_steps``
         ends the run early after that many global steps, after saving (tests use it to
-        simulate a crash)."""
+        simulate a crash). The run folder's lock is released on the way out, however."""
+        try:
+            return self._fit(stop_after_steps)
+        finally:
+            if self.parts.lock is not None:
+                self.parts.lock.release()
+
+    def _fit(self, stop_after_steps: int | None) -> Path:
         config, info = self.config, self.info
         if self._ranking_missed():
             self.check_ranking(self.epoch - 1)
