@@ -260,3 +260,13 @@ def test_export_refuses_to_write_a_network_that_disagrees_with_the_supernet(trai
         with pytest.raises(RuntimeError, match="logits differ"):
             track1.export.export_subnet(code, ckpt, out)
         assert not out.exists()
+
+
+@pytest.mark.parametrize("trained", ["nb201"], indirect=True)
+def test_export_never_overwrites_its_own_supernet(trained, capsys):
+    """Issue 19, L9: export --force --out onto its own --checkpoint replaced the supernet."""
+    _, _, ckpt, code, _ = trained
+    before = ckpt.read_bytes()
+    assert main(["export", code, "--checkpoint", str(ckpt), "--out", str(ckpt), "--force"]) == 2
+    assert "is the supernet checkpoint itself" in _one_line_error(capsys)
+    assert ckpt.read_bytes() == before

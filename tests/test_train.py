@@ -358,3 +358,18 @@ def test_two_trainings_of_one_run_folder_cannot_run_at_once(tmp_path, capsys):
         assert not (tmp_path / "busy" / "last.pth").exists()
     finally:
         held.release()
+
+
+@pytest.mark.parametrize("item,needle", [
+    ("sampler.bins=1000000000", "sampler.bins"), ("sampler.bias=1e9", "sampler.bias"),
+    ("sampler.archs=list.json", "sampler.archs' is read by sampler.kind list only"),
+    ("part={genes: [0], values: [2.5]}", "part.values"),
+    ("name=../../escaped", "plain folder name"),
+])
+def test_settings_that_hung_or_were_ignored_are_refused(tmp_path, capsys, item, needle):
+    """Issue 19, L6, L8, L9: huge bins/bias hung; sampler.archs with another kind and a
+    part value 2.5 were silently ignored or truncated; --name ../../x wrote outside."""
+    assert main(["train", "--ckpt-dir", str(tmp_path / "ck"), "--set", item]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "ck").exists()

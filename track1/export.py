@@ -147,6 +147,9 @@ def export_subnet(code: str, checkpoint: str | os.PathLike, out: str | os.PathLi
     checkpoint's space does not accept (its decode message: position and rule)."""
     if out is not None:
         check_out(out, force, onnx)
+        if Path(checkpoint).exists() and Path(out).resolve() == Path(checkpoint).resolve():
+            raise ExportError(f"--out {out} is the supernet checkpoint itself: --force would "
+                              "replace the supernet with one subnet; name another file")
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
     supernet, config = load_supernet(ckpt, "cpu")

@@ -95,14 +95,16 @@ def section_to_dict(obj: Any) -> Any:
 
 
 def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
-                 integer: bool = False) -> None:
+                 integer: bool = False, high: float | None = None) -> None:
     """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly
-    when ``low_open``), else one ``SectionError`` naming the key ``where``."""
+    when ``low_open``) and at most ``high``, else one ``SectionError`` naming the key."""
     kind = "integer" if integer else "number"
     bound = "" if low is None else f" {'>' if low_open else '>='} {low}"
+    bound += "" if high is None else f"{' and' if bound else ''} <= {high}"
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
         math.isfinite(value) and (not integer or int(value) == value) and \
-        (low is None or (value > low if low_open else value >= low))
+        (low is None or (value > low if low_open else value >= low)) and \
+        (high is None or value <= high)
     if not ok:
         raise SectionError(f"config {where!r} must be a finite {kind}{bound}, got {value!r}")
 

@@ -18,7 +18,6 @@ from torch import nn
 
 from track1.data.split import training_subset
 from track1.infra import distributed as D
-from track1.infra.folder_lock import FolderLock
 from track1.infra.sections import section_to_dict
 from track1.nas.distributions import OneArchSpace, sampling_space
 from track1.nas.fewshot import PartSpace
@@ -233,29 +232,16 @@ class TrainParts:
     fast: Any = None                 # the static-graph step (engine: fast)
     kd_teacher: nn.Module | None = None
     rank_check: Any = None           # --val-gt
-    lock: Any = None                 # the run folder's FolderLock (main rank)
 
 
 def build_parts(config: TrainConfig, info: D.DistInfo, *, batches: Iterable | None = None,
                 log: Callable[[str], None] = print) -> TrainParts:
     """Every part of the run of ``config`` (resume and compatibility checks first,
     nothing written before they pass)."""
-    from track1.infra.atomic import remove_stale_temps
     from track1.train.initialise import initialise
     from track1.train.rank_check import GroundTruthCheck
-    from track1.train.state import find_resume, run_dir
-    lock = None
-    if info.is_main:  # one training per run folder (a second one would overwrite it)
-        lock = FolderLock(run_dir(config), "training",
-                          "use another --name (or --ckpt-dir)", TrainError)
-        # a save killed mid-write left its temporary file: remove it now
-        remove_stale_temps(run_dir(config) / "last.pth")
-    try:
-        ckpt, out_dir = find_resume(config)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
+    from track1.train.state import find_resume
+    ckpt, out_dir = find_resume(config)
     supernet = build_supernet_for(config, info)
     if ckpt is None:
         initialise(supernet, config, log)
@@ -270,12 +256,25 @@ def build_parts(config: TrainConfig, info: D.DistInfo, *, batches: Iterable | No
         steps_per_epoch=steps, sampler=build_sampler(config, supernet.space),
         schedule=_lambda_schedule(config), teacher=build_teacher(config, supernet.space,
                                                                  info.device),
-        checkpoint=ckpt, out_dir=out_dir, lock=lock)
+        checkpoint=ckpt, out_dir=out_dir)
     if config.val_gt.file is not None and info.is_main:
         parts.rank_check = GroundTruthCheck(config.val_gt, supernet, config.data,
                                             config.image_size, config.num_classes,
                                             info.device, config.channels_last, log)
     return parts
+
+
+def lock_run(out_dir: Path, info: D.DistInfo) -> Any:
+    """The main rank's lock on the run folder, taken once every input check has passed and
+    before the first write (a second training of one folder would overwrite it); a save
+    killed mid-write left its temporary file: removed under the lock."""
+    if not info.is_main:
+        return None
+    from track1.infra.atomic import remove_stale_temps
+    from track1.infra.folder_lock import FolderLock
+    lock = FolderLock(out_dir, "training", "use another --name (or --ckpt-dir)", TrainError)
+    remove_stale_temps(out_dir / "last.pth")
+    return lock
 
 
 def add_running_parts(parts: TrainParts, config: TrainConfig, info: D.DistInfo,

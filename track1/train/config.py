@@ -51,8 +51,12 @@ class SamplerConfig:
         from track1.nas.distributions import SAMPLER_KINDS
         check_number(self.threshold, "sampler.threshold", low=0)
         check_choice(self.kind, "sampler.kind", SAMPLER_KINDS)
-        check_number(self.bins, "sampler.bins", low=2, integer=True)
-        check_number(self.bias, "sampler.bias", low=1, integer=True)
+        # bands beyond the 4,000-arch pool are empty; a bias of 1e9 draws hung every step
+        check_number(self.bins, "sampler.bins", low=2, integer=True, high=1000)
+        check_number(self.bias, "sampler.bias", low=1, integer=True, high=1000)
+        if self.archs is not None and self.kind != "list":
+            raise SectionError(f"config 'sampler.archs' is read by sampler.kind list only "
+                               f"(kind is {self.kind!r}): set kind: list, or drop archs")
 
 
 @dataclass
@@ -108,6 +112,14 @@ class PartConfig:
 
     genes: list[int] = field(default_factory=list)
     values: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for key in ("genes", "values"):   # a value 2.5 was truncated to 2 without a word
+            items = getattr(self, key)
+            if not isinstance(items, list) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in items):
+                raise SectionError(f"config 'part.{key}' must be a list of integers, got "
+                                   f"{items!r}")
 
 
 @dataclass
@@ -239,6 +251,11 @@ class TrainConfig:
         check_choice(self.sched_per, "sched_per", ("step", "epoch"))
 
     def _check_runtime(self) -> None:
+        name = self.name
+        if not isinstance(name, str) or not name or name in (".", "..") or \
+                any(sep in name for sep in ("/", "\\")):  # ../../x wrote outside ckpt_dir
+            raise TrainConfigError(f"config 'name' must be a plain folder name (no '/', not "
+                                   f"'..'), got {name!r}")
         check_number(self.seed, "seed", integer=True)
         check_number(self.workers, "workers", low=0, integer=True)
         if self.threads is not None:

@@ -64,7 +64,7 @@ def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:
                                  f"classes, this run has {config.num_classes}")
             raise TrainError(f"cannot resume {path}: config {key!r} differs "
                              f"({saved.get(key)!r} there, {now.get(key)!r} now); "
-                             "use another --name or drop --resume")
+                             "use another --name, or --fresh to start this one over")
 
 
 def find_resume(config: TrainConfig) -> tuple[dict[str, Any] | None, Path]:

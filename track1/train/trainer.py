@@ -27,7 +27,7 @@ from torch import nn
 from track1.infra import distributed as D
 from track1.infra.checkpoint import CheckpointError
 from track1.nas.step import terms_to_floats, train_step
-from track1.train.builders import TrainParts, add_running_parts, build_parts
+from track1.train.builders import TrainParts, add_running_parts, build_parts, lock_run
 from track1.train.config import TrainConfig
 from track1.train.errors import TrainError
 from track1.train.saver import CheckpointSaver
@@ -75,6 +75,7 @@ class Trainer:
         self.model, self.autocast, self.fast, self.kd_teacher = \
             p.model, p.autocast, p.fast, p.kd_teacher
         self.no_sync = D.no_sync_factory(self.model)
+        self.lock = lock_run(self.out_dir, info)
 
     @property
     def last(self) -> Path:
@@ -261,8 +262,8 @@ class Trainer:
         try:
             return self._fit(stop_after_steps)
         finally:
-            if self.parts.lock is not None:
-                self.parts.lock.release()
+            if self.lock is not None:
+                self.lock.release()
 
     def _fit(self, stop_after_steps: int | None) -> Path:
         config, info = self.config, self.info
