@@ -141,6 +141,13 @@ def test_fewshot_merge_command(tmp_path, capsys):
     out = tmp_path / "fs.pth"
     assert main(["fewshot-merge", str(out), *paths[:3]]) == 2
     assert "1 of 4 parts" in capsys.readouterr().err and not out.exists()
+    # a part of another run (another image size) is refused, not merged (issue 19, M11)
+    odd = resolve_config("demo", {**over, "name": "odd4", "image_size": 16},
+                         base + ["part={genes: [0], values: [4]}"])
+    odd_path = str(train(odd, log=lambda s: None))
+    assert main(["fewshot-merge", str(out), *paths[:3], odd_path]) == 2
+    err = capsys.readouterr().err
+    assert "parts of different runs" in err and "image_size" in err and not out.exists()
     assert main(["fewshot-merge", str(out), *paths]) == 0
     net, config = load_supernet(out)
     assert isinstance(net, FewShotSupernet) and "part" not in config

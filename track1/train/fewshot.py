@@ -17,6 +17,13 @@ from track1.registry import build_supernet
 from track1.train.errors import TrainError
 
 
+#: what the parts of one split share besides space, model and genes: the one-shot
+#: checkpoint they start from and how they train (images, data, schedule, losses)
+PART_RECIPE = ("init_from", "image_size", "data", "lr", "min_lr", "batch_size", "epochs",
+               "max_steps_per_epoch", "weight_decay", "momentum", "loss", "sampler",
+               "teacher", "lambda", "train_subset")
+
+
 def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """One few-shot checkpoint (a dict for ``save_atomic``) from the part runs' checkpoints;
     one ``TrainError`` line naming the file when they are not one complete split."""
@@ -37,6 +44,12 @@ def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
         elif key != first[0]:
             raise TrainError(f"{path} is another split or supernet than {paths[0]} (space, "
                              "model or split genes differ)")
+        else:  # one split of ONE one-shot run, trained alike (issue 19, M11)
+            differ = [k for k in PART_RECIPE if config.get(k) != first[1].get(k)]
+            if differ:
+                raise TrainError(f"{path} and {paths[0]} are parts of different runs: their "
+                                 f"{', '.join(differ)} differ (the parts of a split start from "
+                                 "one one-shot checkpoint and train alike)")
         values = tuple(int(v) for v in part["values"])
         if values in states:
             raise TrainError(f"{path}: part {list(values)} is given twice")
