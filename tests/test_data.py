@@ -246,3 +246,21 @@ def test_synthetic_imagefolder_tool_writes_a_loadable_tree(tmp_path):
     assert image.size == (80, 60) and 0 <= label < len(val.classes)
     with Image.open(next(tmp_path.glob("val/*/*.jpg"))) as im:
         assert im.format == "JPEG"
+
+
+def test_a_damaged_image_cache_is_decoded_again(tmp_path):
+    """Issue 19, M8: flipped bytes in a decoded-image cache file were used silently (the
+    accuracies shifted); the CRC check now sends it back to decoding."""
+    src = resolve_source(None, "val")
+    fresh, labels = decode_to_tensor(src, 16, indices=list(range(40)), use_cache=False,
+                                     progress=False)
+    cached, _ = decode_to_tensor(src, 16, indices=list(range(40)), cache_dir=tmp_path,
+                                 progress=False)
+    assert torch.equal(cached, fresh)
+    (cache,) = tmp_path.glob("*.pt")
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cache.write_bytes(bytes(data))
+    again, again_labels = decode_to_tensor(src, 16, indices=list(range(40)), cache_dir=tmp_path,
+                                           progress=False)
+    assert torch.equal(again, fresh) and torch.equal(again_labels, labels)

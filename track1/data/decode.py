@@ -104,11 +104,12 @@ def decode_to_tensor(source: ImageSource, size: int, limit: int | None = None,
         path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = path / f"{_cache_key(source, size, chosen, crop_ratio)}.pt"
         if path.is_file():
-            try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
+            from track1.infra.checkpoint import safe_load
+            try:  # the CRC check catches flipped bytes, which torch.load would accept
+                blob = safe_load(path, "decoded-image cache")
                 if blob["images"].shape == (len(order), 3, size, size):
                     return blob["images"], blob["labels"]
-            except Exception:  # a torn or foreign cache file: decode again
+            except Exception:  # a torn, damaged or foreign cache file: decode again
                 pass
     out = np.empty((len(order), size, size, 3), dtype=np.uint8)
 
