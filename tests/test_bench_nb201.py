@@ -239,3 +239,35 @@ def test_score_only_scores_a_cut_off_run_as_far_as_it_got(tmp_path, capsys):
     s = json.loads((out / "spos_s0" / "summary.json").read_text())
     assert s["complete"] is True and [c["steps"] for c in s["curve"]] == [2, 4]
     assert main(["bench-nb201", "--out", str(out), "--score-only", "--train-only", *argv]) == 2
+
+
+def test_sigterm_to_a_parallel_bench_stops_its_children(tmp_path):
+    """Issue 19, L3: SIGTERM to `bench-nb201 --jobs` left its child runs running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from track1.infra.process_group import group_alive
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "track1", "bench-nb201", "--out", str(out), "--methods",
+           "spos,rdnas_flops", "--jobs", "2", "--data", "embedded", "--epochs", "50",
+           "--steps-per-epoch", "50", "--batch-size", "8", "--archs", "4", "--eval-images",
+           "16", "--calib-images", "16", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        started = 0
+        deadline = time.time() + 120
+        while started < 2 and time.time() < deadline:
+            line = proc.stdout.readline()
+            started += line.startswith("started ")
+        assert started == 2
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        time.sleep(1)
+        assert not group_alive(proc.pid), "a child run outlived its bench"
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)

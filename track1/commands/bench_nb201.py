@@ -115,6 +115,7 @@ def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[st
     """Run ``runs`` as separate processes, at most ``args.jobs`` at a time; returns the
     summaries of those that finished and a line per failure."""
     import os
+    import signal
     from track1.data import decode_to_tensor, resolve_source
     # decode the training images once into the shared cache, so the children only load it
     decode_to_tensor(resolve_source(data, "train"), 32, crop_ratio=1.0,
@@ -122,13 +123,18 @@ def run_parallel(args: argparse.Namespace, data: str | None, runs: list[tuple[st
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
     pending, active, summaries, failed = list(runs), [], [], []
+
+    def stop(signum: int, frame: object) -> None:  # SIGTERM as Ctrl-C: the children stop too
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         _supervise(args, data, out, env, pending, active, summaries, failed)
-    finally:  # interrupted (Ctrl-C): stop the children; every run resumes on the next call
+    finally:  # interrupted (Ctrl-C, SIGTERM): stop the children; every run resumes later
         for _, _, log, proc in active:
             proc.terminate()
             proc.wait()
             log.close()
+        signal.signal(signal.SIGTERM, previous)
     return summaries, failed
 
 
