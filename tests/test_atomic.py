@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from track1.infra.atomic import atomic_write, remove_stale_temps
 
 
@@ -42,3 +44,43 @@ def test_files_follow_the_umask(tmp_path):
         assert q.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_write_failures_are_one_line_and_keep_the_old_file(tmp_path):
+    """Issue 19, M6/M7: every write failure was a traceback (a full disk even as torch's
+    'enforce fail at inline_container.cc ... unexpected pos'). Now one WriteError line
+    naming the file and what happened to it; the earlier version stays."""
+    import errno
+
+    from track1.infra.atomic import WriteError, atomic_write
+    target = tmp_path / "last.pth"
+    target.write_text("old")
+
+    def full_disk(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def torch_full_disk(f):
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0")
+    for write in (full_disk, torch_full_disk):
+        with pytest.raises(WriteError, match=r"cannot write .*last.pth: the disk is full; its "
+                                             r"previous version is intact"):
+            atomic_write(target, write)
+        assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(WriteError, match="cannot write .*nothing there was changed"):
+        atomic_write(blocker / "x.json", lambda f: f.write(b"{}"))
+    with pytest.raises(WriteError, match="name too long"):
+        atomic_write(tmp_path / ("n" * 300), lambda f: f.write(b"{}"))
+    with pytest.raises(ValueError, match="not a write failure"):   # other errors pass through
+        atomic_write(tmp_path / "y", lambda f: (_ for _ in ()).throw(ValueError("not a write failure")))
+
+
+def test_a_file_in_place_of_the_checkpoint_folder_is_one_line(tmp_path, capsys):
+    from track1.cli import main
+    blocker = tmp_path / "ck"
+    blocker.write_text("not a folder")
+    assert main(["train", "--ckpt-dir", str(blocker), "--max-steps-per-epoch", "1",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker) in err[0], err

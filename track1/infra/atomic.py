@@ -8,11 +8,14 @@ the file gets the permissions the user's umask gives new files (not mkstemp's 06
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
+
+from track1.infra.errors import UserError
 
 
 def _current_umask() -> int:
@@ -49,13 +52,34 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+class WriteError(UserError, OSError):
+    """A file could not be written (read-only folder, full disk, a name too long, a folder
+    in the way): one line naming the file, saying that what was there is intact."""
+
+
+def _why(e: BaseException) -> str:
+    text = str(e)
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC or "unexpected pos" in text \
+            or "failed writing" in text:   # torch.save on a full disk
+        return "the disk is full"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True) -> Path:
-    """Call ``write(f)`` on a temporary file, then atomically rename it to ``path``."""
+    """Call ``write(f)`` on a temporary file, then atomically rename it to ``path``. A write
+    that fails for the file system's reasons is one ``WriteError`` line: the file at
+    ``path``, if any, is untouched (the temporary file is removed), so a rerun after the
+    cause is fixed resumes from it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {_why(e)}; nothing there was changed") from None
     try:
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
@@ -63,9 +87,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and _why(e) == "the disk is full"):
+            raise WriteError(f"cannot write {path}: {_why(e)}; "
+                             f"{'its previous version is intact' if path.exists() else 'nothing was written'}"
+                             "; rerun once that is fixed: the work resumes") from None
         raise
     return path
 

@@ -21,8 +21,12 @@ class FolderLock:
                  error: Callable[[str], Exception]) -> None:
         import fcntl
         self.path = Path(folder) / ".lock"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "a+")
+        except OSError as e:  # a file in the folder's place, a read-only parent, ...
+            raise error(f"cannot use {self.path.parent} for this {what}: "
+                        f"{(e.strerror or str(e)).lower()}") from None
         try:
             fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
