@@ -427,6 +427,16 @@ def test_partial_run_never_takes_the_official_name_nor_replaces_a_fuller_file(ti
         evaluate(EvalOptions(limit=3, out=str(mine), results_dir=str(tmp_path / "r3"), **opts),
                  log=lambda *_: None)
     assert mine.read_bytes() == before and not (tmp_path / "r3").exists()
+    # issue 19, M2: a short run that passed the start-up check while the file was still
+    # short must not overwrite the fuller file written meanwhile (checked again at the write)
+    from track1.evaluate.runner import Evaluation
+    late = tmp_path / "late.json"
+    short = Evaluation(EvalOptions(limit=3, out=str(late), results_dir=str(tmp_path / "r4"),
+                                   **opts), log=lambda *_: None)
+    late.write_bytes(before)                              # a fuller file lands meanwhile
+    with pytest.raises(EvaluateError, match="already holds 14 entries"):
+        short.run()
+    assert late.read_bytes() == before
 
 
 def test_a_second_evaluate_on_the_same_results_folder_stops_cleanly(tiny_setup, tmp_path):

@@ -220,7 +220,7 @@ class Evaluation:
         except KeyError as e:
             raise EvaluateError(f"no result for entry {e.args[0]!r} in {self.results_dir}; "
                                 "rerun to finish it (nothing was written)") from None
-        report.out = write_json_atomic(submission, self.out)
+        report.out = write_unless_fuller(submission, self.out)
         world = self.info.world_size
         if report.scored and len(self.entries) < self.list_size:
             rate = report.subnets_per_second * world
@@ -290,16 +290,37 @@ def submission_path(out: Path, n_entries: int, list_size: int, official_name: st
         out = out.with_name(out.stem + ".partial.json")
     if out.is_dir():
         raise EvaluateError(f"--out {out} is a directory; name a .json file")
-    if out.is_file():
-        try:
-            with open(out, encoding="utf-8") as f:
-                held = len(json.load(f))
-        except (OSError, ValueError, TypeError):
-            held = 0  # unreadable or not a submission: an ordinary overwrite
-        if held > n_entries:
-            raise EvaluateError(f"{out} already holds {held:,} entries, more than this run's "
-                                f"{n_entries:,}: not overwritten (pass --out another file)")
+    refuse_fuller(out, n_entries)
     return out
+
+
+def held_entries(out: Path) -> int:
+    """Entries of the submission file at ``out`` (0: none, unreadable, not a submission)."""
+    try:
+        with open(out, encoding="utf-8") as f:
+            return len(json.load(f))
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def refuse_fuller(out: Path, n_entries: int) -> None:
+    """``EvaluateError`` when ``out`` holds more entries than a run of ``n_entries`` has."""
+    held = held_entries(out)
+    if held > n_entries:
+        raise EvaluateError(f"{out} already holds {held:,} entries, more than this run's "
+                            f"{n_entries:,}: not overwritten (pass --out another file)")
+
+
+def write_unless_fuller(submission: dict, out: Path) -> Path:
+    """Write ``submission`` to ``out`` unless ``out`` holds more entries, checked and written
+    under one lock on ``out`` (``<out>.lock``): a shorter run that started earlier can no
+    longer overwrite a fuller file written meanwhile (it was checked at start only)."""
+    import fcntl
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        refuse_fuller(out, len(submission))
+        return write_json_atomic(submission, out)
 
 
 def split_half_of(records: "Iterable[dict[str, Any]]") -> dict[str, float] | None:
