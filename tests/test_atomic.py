@@ -84,3 +84,20 @@ def test_a_file_in_place_of_the_checkpoint_folder_is_one_line(tmp_path, capsys):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(blocker) in err[0], err
+
+
+def test_an_exclusive_write_never_replaces_a_file_that_appeared(tmp_path):
+    """Issue 19, L4: two exports to one new --out both 'succeeded' without --force, the
+    second replacing the first. An exclusive write puts its file in place only if no file
+    is there at that moment."""
+    from track1.infra.atomic import WriteError
+    target = tmp_path / "sub.pth"
+
+    def another_writer_lands_first(f):
+        f.write(b"mine")
+        target.write_bytes(b"theirs")
+    with pytest.raises(WriteError, match="appeared while it was being written"):
+        atomic_write(target, another_writer_lands_first, exclusive=True)
+    assert target.read_bytes() == b"theirs" and len(list(tmp_path.iterdir())) == 1
+    atomic_write(tmp_path / "new.pth", lambda f: f.write(b"x"), exclusive=True)
+    assert (tmp_path / "new.pth").read_bytes() == b"x"

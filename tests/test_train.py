@@ -364,7 +364,8 @@ def test_two_trainings_of_one_run_folder_cannot_run_at_once(tmp_path, capsys):
     ("sampler.bins=1000000000", "sampler.bins"), ("sampler.bias=1e9", "sampler.bias"),
     ("sampler.archs=list.json", "sampler.archs' is read by sampler.kind list only"),
     ("part={genes: [0], values: [2.5]}", "part.values"),
-    ("name=../../escaped", "plain folder name"),
+    ("name=../../escaped", "plain folder name"), ("image_size=100000", "image_size"),
+    ("multiscale=[224, 99999]", "multiscale[1]"),
 ])
 def test_settings_that_hung_or_were_ignored_are_refused(tmp_path, capsys, item, needle):
     """Issue 19, L6, L8, L9: huge bins/bias hung; sampler.archs with another kind and a

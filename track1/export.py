@@ -188,7 +188,7 @@ def export_subnet(code: str, checkpoint: str | os.PathLike, out: str | os.PathLi
                    "epoch": _plain(ckpt.get("epoch"))},
         "check": {"input": shape, "max_abs_diff": diff},
     }
-    save_atomic(record, out)
+    save_atomic(record, out, exclusive=not force)   # two exports to one new file: one wins
     info = {k: v for k, v in record.items() if k != "state_dict"}
     info["path"] = str(out)
     info["static_class"] = type(rebuilt).__name__

@@ -67,11 +67,14 @@ def _why(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True,
+                 exclusive: bool = False) -> Path:
     """Call ``write(f)`` on a temporary file, then atomically rename it to ``path``. A write
     that fails for the file system's reasons is one ``WriteError`` line: the file at
     ``path``, if any, is untouched (the temporary file is removed), so a rerun after the
-    cause is fixed resumes from it."""
+    cause is fixed resumes from it. ``exclusive``: the file is put in place only if none
+    is there at that moment (a hard link, which fails on an existing name), so of two
+    writers of one new file the second is refused instead of replacing the first's."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,10 +89,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise WriteError(f"{path} appeared while it was being written (another "
+                                 "writer?): left as it is") from None
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, WriteError):
+            raise
         if isinstance(e, OSError) or (isinstance(e, RuntimeError) and _why(e) == "the disk is full"):
             raise WriteError(f"cannot write {path}: {_why(e)}; "
                              f"{'its previous version is intact' if path.exists() else 'nothing was written'}"

@@ -24,9 +24,10 @@ class CheckpointError(UserError, RuntimeError):
     """A missing, corrupt, partial or incompatible checkpoint."""
 
 
-def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` via a temporary file + rename (atomic on POSIX)."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
+def save_atomic(obj: Any, path: str | os.PathLike, exclusive: bool = False) -> Path:
+    """``torch.save`` to ``path`` via a temporary file + rename (atomic on POSIX);
+    ``exclusive``: never over a file that appeared meanwhile (``atomic_write``)."""
+    return atomic_write(path, lambda f: torch.save(obj, f), exclusive=exclusive)
 
 
 def safe_load(path: str | os.PathLike, what: str = "checkpoint",

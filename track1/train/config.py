@@ -31,6 +31,10 @@ from track1.train.errors import TrainError
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+#: the largest image side a run accepts (ImageNet trains at 224; 2,048 leaves room)
+MAX_IMAGE_SIZE = 2048
+
+
 class TrainConfigError(TrainError, SectionError):
     """A bad config file, key or value (one line, names the key)."""
 
@@ -241,8 +245,14 @@ class TrainConfig:
             check_number(self.clip_grad, "clip_grad", low=0, low_open=True)
 
     def _check_schedule(self) -> None:
-        for key in ("epochs", "image_size", "log_interval"):
+        for key in ("epochs", "log_interval"):
             check_number(getattr(self, key), key, low=0, low_open=True, integer=True)
+        # a 100,000-px image size ended in an allocation traceback (issue 19, L7)
+        check_number(self.image_size, "image_size", low=0, low_open=True, integer=True,
+                     high=MAX_IMAGE_SIZE)
+        for i, size in enumerate(self.multiscale or []):
+            check_number(size, f"multiscale[{i}]", low=0, low_open=True, integer=True,
+                         high=MAX_IMAGE_SIZE)
         check_number(self.warmup_epochs, "warmup_epochs", low=0)
         check_number(self.save_every_steps, "save_every_steps", low=0, integer=True)
         if self.max_steps_per_epoch is not None:
