@@ -24,6 +24,8 @@ from track1.nas.spaces import SpaceEntry, registered
 
 #: the default space of a checkpoint whose config names none (the Track 1 supernet)
 DEFAULT_SPACE = "track1_resnet48"
+#: the largest image side a checkpoint may ask to be scored at (as training accepts)
+MAX_IMAGE_SIDE = 2048
 
 
 def _load_wings() -> None:
@@ -82,6 +84,9 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise CheckpointError(f"{name}: its config's {key} is {clip(value)}, not a positive "
                                   "integer")
+    if config.get("image_size", 224) > MAX_IMAGE_SIDE:
+        raise CheckpointError(f"{name}: its config's image_size is {config['image_size']}, "
+                              f"above {MAX_IMAGE_SIDE} px")
     try:
         def build() -> nn.Module:
             return build_supernet(config.get("space", DEFAULT_SPACE), config.get("model") or {})
