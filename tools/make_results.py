@@ -313,6 +313,32 @@ def _noise_note(by_method: dict, method: str, value: float, spos: float | None) 
             f" the seed-to-seed standard deviation ({spread:.3f}).")
 
 
+def fusion_table(summary: dict) -> list[str]:
+    """Markdown: per bench and method, the mean over seeds (held-out half) of the supernet
+    alone, the best proxy alone and their fusion, by accuracy and by -loss; and how many
+    runs the fusion beats both parts on."""
+    lines = ["| bench | method | seeds | key | supernet alone | proxy | proxy alone | fused "
+             "(proxy weight per seed, tuned on the other half) | runs where fused beats both |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for bench, runs in summary["benches"].items():
+        by_method: dict[str, list[dict]] = {}
+        for run, r in runs.items():
+            by_method.setdefault(run.rsplit("_s", 1)[0], []).append(r)
+        for method, rs in by_method.items():
+            for key in ("accuracy", "neg_loss"):
+                name = max(summary["proxies"], key=lambda n: statistics.mean(
+                    r[key][n]["fused"] for r in rs))
+                cells = [statistics.mean(r[key][name][k] for r in rs)
+                         for k in ("supernet", "proxy", "fused")]
+                wins = sum(r[key][name]["fused"] > max(r[key][name]["supernet"],
+                                                       r[key][name]["proxy"]) for r in rs)
+                weights = ", ".join(f"{r[key][name]['weight']:.2f}" for r in rs)
+                lines.append(f"| `{bench}` | {method} | {len(rs)} | {key} | {cells[0]:.3f} | "
+                             f"{name} | {cells[1]:.3f} | {cells[2]:.3f} (w {weights}) | "
+                             f"{wins}/{len(rs)} |")
+    return lines
+
+
 def standing(info: dict, proxies: dict) -> list[str]:
     k = info.get("kendall", {})
     by_method = info.get("by_method", {})
@@ -382,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="proxy_report summary JSON files; a later one of the same arch "
                          "subset replaces the proxies it holds (a re-run after a fix)")
     ap.add_argument("--proxy-command", default="", help="the command that produced --proxies")
+    ap.add_argument("--fusion", type=Path, default=None,
+                    help="a tools/fusion_report.py folder (its summary.json and COMMAND.txt)")
     ap.add_argument("--notes", type=Path, default=None, help="markdown appended verbatim")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS.md")
     args = ap.parse_args(argv)
@@ -443,6 +471,19 @@ def main(argv: list[str] | None = None) -> int:
                   "`anchor`: Kendall over all 15,625 archs measured independently of this "
                   "code (docs/REFERENCE.md §6).", ""]
         lines += body
+    if args.fusion is not None:
+        summary = json.loads((args.fusion / "summary.json").read_text())
+        lines += ["## Fusion: the supernet's ranks averaged with a proxy's", "",
+                  "```", (args.fusion / "COMMAND.txt").read_text().strip(), "```", "",
+                  "For every committed bench run, the supernet's score (top-1, or minus the loss) "
+                  "and a zero-cost proxy are fused by a weighted mean of ranks "
+                  "(`track1/scoring/fusion.py`). The proxy's weight is chosen on a seeded half "
+                  "of the run's archs against the ground truth and every figure below is "
+                  "Kendall on the OTHER half (the weight is never reported where it was tuned). "
+                  "Per method and key the proxy shown is the one whose fusion is best; the "
+                  "proxies' per-arch scores are those of `proxies-nb201-15625archs-2core-cpu`. "
+                  f"Source: `docs/results/{args.fusion.name}/summary.json`.", ""]
+        lines += fusion_table(summary) + [""]
     stand = standing(info, proxies)
     if stand:
         lines += ["## Where we stand against the targets", ""] + stand + [""]

@@ -17,13 +17,14 @@ while read -r kind folder rest; do
     echo "docs/results/ORDER: bad line '$kind $folder $rest' (need: bench|proxies FOLDER with a COMMAND.txt)" >&2; exit 2; }
   case "$kind" in
     bench) args+=(--bench "$R/$folder" --bench-command "$(cat "$R/$folder/COMMAND.txt")") ;;
+    fusion) args+=(--fusion "$R/$folder") ;;
     proxies)
       summaries=("$R/$folder"/summary_*.json)
       [[ ${#summaries[@]} -eq 1 && -f "${summaries[0]}" ]] || {
         echo "$R/$folder: need exactly one summary_*.json" >&2; exit 2; }
       proxies+=("${summaries[0]}")
       proxy_commands+="${proxy_commands:+$'\n'}$(cat "$R/$folder/COMMAND.txt")" ;;
-    *) echo "docs/results/ORDER: unknown kind '$kind' (bench or proxies)" >&2; exit 2 ;;
+    *) echo "docs/results/ORDER: unknown kind '$kind' (bench, proxies or fusion)" >&2; exit 2 ;;
   esac
 done < "$R/ORDER"
 exec "$PY" tools/make_results.py "${args[@]}" --proxies "${proxies[@]}" \

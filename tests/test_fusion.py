@@ -1,0 +1,44 @@
+"""Rank fusion of the supernet's score with proxies (issue 18, item 4)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from track1.scoring.fusion import SUPERNET, fuse, parse_fuse, ranks, split_archs, tune_weight
+from track1.scoring.metrics import kendall
+
+
+def test_ranks_and_the_weighted_mean_of_ranks():
+    assert ranks([3.0, 1.0, 2.0]) == [1.0, 0.0, 0.5]
+    assert ranks([1.0, 1.0, 5.0]) == [0.25, 0.25, 1.0]            # ties share their rank
+    sup, prox = [1.0, 2.0, 3.0], [30.0, 20.0, 10.0]
+    assert fuse({SUPERNET: sup, "p": prox}, {}) == ranks(sup)
+    assert fuse({SUPERNET: sup, "p": prox}, {"p": 1.0}) == ranks(prox)
+    assert fuse({SUPERNET: sup, "p": prox}, {"p": 0.25}) == pytest.approx([0.25, 0.5, 0.75])
+
+
+def test_parse_fuse_is_one_line_on_bad_input():
+    assert parse_fuse("flops:0.3, synflow:0.1") == {"flops": 0.3, "synflow": 0.1}
+    for bad, needle in (("flops", "NAME:WEIGHT"), ("flops:2", r"in \[0, 1\]"),
+                        ("flops:0.7,zen:0.6", "more than 1"), ("a:0.1,a:0.2", "twice")):
+        with pytest.raises(ValueError, match=needle):
+            parse_fuse(bad)
+
+
+def test_the_weight_is_tuned_on_one_half_and_reported_on_the_other():
+    """Two noisy views of one truth: the fusion beats both on the held-out half, and the
+    report never touches the archs the weight was tuned on."""
+    rng = random.Random(0)
+    truth = [rng.random() for _ in range(400)]
+    sup = [t + rng.gauss(0, 0.3) for t in truth]
+    prox = [t + rng.gauss(0, 0.3) for t in truth]
+    r = tune_weight(sup, prox, truth, kendall, seed=1)
+    tune, test = split_archs(400, seed=1)
+    assert not set(tune) & set(test) and len(tune) + len(test) == 400
+    assert r["tuned_on"] == 200 and r["reported_on"] == 200
+    assert r["fused"] > max(r["supernet"], r["proxy"]) and 0.2 <= r["weight"] <= 0.8
+    sub = [i for i in test]
+    want = kendall(fuse({SUPERNET: [sup[i] for i in sub], "proxy": [prox[i] for i in sub]},
+                        {"proxy": r["weight"]}), [truth[i] for i in sub])
+    assert r["fused"] == pytest.approx(want)

@@ -1,0 +1,74 @@
+"""Rank fusion of every committed NAS-Bench-201 bench with the zero-cost proxies: does a
+weighted mean of ranks of the supernet's score and a proxy beat both?
+
+    .venv/bin/python tools/fusion_report.py --out docs/results/fusion-nb201-committed-2core-cpu
+
+For each bench folder listed in docs/results/ORDER and each of its runs, from the
+committed ``predictions.csv`` (no training, no scoring: seconds on a CPU): the supernet's
+Kendall alone (by accuracy and by -loss), each proxy's alone (the committed per-arch
+scores over all 15,625 archs), and the fusion at the proxy weight that ranks best on a
+seeded half of the run's archs, reported on the OTHER half (the weight is tuned on ground
+truth, so never reported where it was tuned). Writes ``summary.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from track1.infra.atomic import write_json_atomic
+from track1.scoring.fusion import tune_weight
+from track1.scoring.metrics import kendall
+
+ROOT = Path(__file__).resolve().parent.parent
+PROXY_CSV = ROOT / "docs/results/proxies-nb201-15625archs-2core-cpu/nb201_all_b16-nw64-z16-s0.csv"
+PROXIES = ("flops", "params", "synflow", "naswot")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_report(rows: list[dict[str, str]], proxy: dict[str, dict[str, float]],
+               seed: int) -> dict:
+    gt = [float(r["gt"]) for r in rows]
+    keys = {"accuracy": [float(r["pred"]) for r in rows],
+            "neg_loss": [-float(r["loss"]) for r in rows]}
+    out: dict = {"archs": len(rows)}
+    for key, sup in keys.items():
+        out[key] = {name: tune_weight(sup, [proxy[r["arch"]][name] for r in rows], gt,
+                                      kendall, seed=seed) for name in PROXIES}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the tune / report split")
+    args = ap.parse_args(argv)
+    proxy = {r["arch"]: {n: float(r[n]) for n in PROXIES} for r in read_csv(PROXY_CSV)}
+    benches = [line.split()[1] for line in (ROOT / "docs/results/ORDER").read_text().splitlines()
+               if line.startswith("bench ")]
+    report: dict = {"proxies": list(PROXIES), "split_seed": args.seed, "benches": {}}
+    for bench in benches:
+        folder = ROOT / "docs/results" / bench
+        runs = sorted(p for p in folder.iterdir() if (p / "predictions.csv").exists())
+        report["benches"][bench] = {p.name: run_report(read_csv(p / "predictions.csv"), proxy,
+                                                        args.seed) for p in runs}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(report, args.out / "summary.json", indent=1)
+    for bench, runs in report["benches"].items():
+        print(f"{bench}:")
+        for run, r in runs.items():
+            best = {k: max(r[k].items(), key=lambda kv: kv[1]["fused"]) for k in ("accuracy",
+                                                                                 "neg_loss")}
+            print(f"  {run:28s} " + "; ".join(
+                f"{k}: supernet {r[k][n]['supernet']:.3f}, {n} {r[k][n]['proxy']:.3f}, fused "
+                f"{r[k][n]['fused']:.3f} (w {r[k][n]['weight']:.2f})" for k, (n, _) in best.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
