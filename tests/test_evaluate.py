@@ -530,3 +530,30 @@ def test_results_log_has_top5_and_submission_only_top1(tiny_setup, tmp_path):
     assert records and all(0 <= rec["acc"] <= rec["acc5"] <= 1 for rec in records)
     sub = json.loads((tmp_path / "s.json").read_text())
     assert all(set(v) == {"acc", "arch"} for v in sub.values())
+
+
+def test_fused_ranking_written_beside_the_submission(tiny_setup, tmp_path, capsys):
+    """Issue 18, item 4: --fuse flops:0.4 writes <out>.fused.json, the entries scored by the
+    weighted mean of ranks of the supernet's top-1 and FLOPs; the submission is unchanged.
+    A bad --fuse is one line before any work."""
+    from track1.cli import main
+    from track1.resnet48.costs import count_costs
+    from track1.scoring.fusion import SUPERNET, fuse
+    args = ["evaluate", "--checkpoint", str(tiny_setup / "demo.pth"), "--archs",
+            str(tiny_setup / "list.json"), "--limit", "0", "--eval-images", "32",
+            "--calib-images", "32", "--device", "cpu", "--no-progress", "--cache-dir",
+            str(tiny_setup / "cache"), "--results-dir", str(tmp_path / "res")]
+    out = tmp_path / "s.json"
+    assert main([*args, "--out", str(out), "--fuse", "flops:0.4"]) == 0
+    sub = json.loads(out.read_text())
+    fused = json.loads((tmp_path / "s.fused.json").read_text())
+    keys = list(sub)
+    assert list(fused) == keys and all(fused[k]["arch"] == sub[k]["arch"] for k in keys)
+    want = fuse({SUPERNET: [sub[k]["acc"] for k in keys],
+                 "flops": [count_costs(sub[k]["arch"])["flops"] for k in keys]}, {"flops": 0.4})
+    assert [fused[k]["acc"] for k in keys] == pytest.approx(want)
+    assert all(0 <= v["acc"] <= 1 for v in fused.values())
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "t.json"), "--fuse", "flops:1.5"]) == 2
+    assert "--fuse item 'flops:1.5'" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()

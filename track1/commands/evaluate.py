@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-prefix-sharing", action="store_true",
                    help="score one subnet at a time in list order instead of in prefix order "
                         "with shared stem/leading-block activations (same numbers, slower)")
+    p.add_argument("--fuse", default=None, metavar="PROXY:W,...",
+                   help="also write <out>.fused.json: the subnets ranked by a weighted mean of "
+                        "ranks of the supernet's top-1 (weight 1 - the others) and these "
+                        "zero-cost proxies, e.g. flops:0.3 (flops and params are counted; other "
+                        "proxies come from --fuse-cache or are computed). On NAS-Bench-201 it "
+                        "beat both parts (docs/RESULTS.md, 'Fusion'); off by default")
+    p.add_argument("--fuse-cache", default=None, metavar="JSONL",
+                   help="precomputed proxy scores per arch (track1 zen-cache writes one)")
     p.add_argument("--prefix-cache-gb", type=positive_float, default=None,
                    help="memory for cached prefix activations (default: 8 GB on CPU, half the "
                         "free memory on a GPU)")
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         **scoring_kwargs(args), archs=args.archs, limit=args.limit, out=args.out,
         results_dir=args.results_dir, amp={"auto": None, "on": True, "off": False}[args.amp],
         threads=args.threads, prefix_sharing=not args.no_prefix_sharing,
+        fuse=args.fuse, fuse_cache=args.fuse_cache,
         prefix_cache_bytes=(None if args.prefix_cache_gb is None
                             else int(args.prefix_cache_gb * 1024 ** 3)))
     evaluate(opts)

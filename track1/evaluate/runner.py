@@ -113,6 +113,7 @@ class Evaluation:
                 raise ArchListError(f"entry {key!r} does not fit the checkpoint's search space "
                                     f"{config.get('space')!r}: {e}") from None
         self.image_size, self.images = scoring.image_size, scoring.images
+        self.num_classes = scoring.num_classes
         self.n_eval, self.n_calib = self.images.n_eval, self.images.n_calib
         self.amp = bf16_is_native(info.device) if opts.amp is None else opts.amp
         self.batch_size = opts.batch_size or default_batch_size(info.device, self.image_size)
@@ -124,6 +125,14 @@ class Evaluation:
         self.out = submission_path(Path(opts.out) if opts.out else paths.submission_dir() / official_name,
                                    len(entries), self.list_size, official_name)
         self.wanted = dict(entries)
+        try:  # checked before any work: a bad --fuse is one line
+            from track1.scoring.fusion import parse_fuse
+            self.fuse = parse_fuse(opts.fuse) if opts.fuse else {}
+            if self.fuse:
+                from track1.nas.teacher import Teacher
+                Teacher(self.supernet.space, list(self.fuse), cache_file=opts.fuse_cache)
+        except (ValueError, FileNotFoundError) as e:
+            raise EvaluateError(str(e)) from None
         self.prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(self.supernet)
 
     # ------------------------------------------------------------------ state
@@ -240,6 +249,25 @@ class Evaluation:
         incomplete = (f"; incomplete: {len(submission):,} of {self.list_size:,} entries"
                       if len(submission) < self.list_size else "")
         self.log(f"wrote {self.out} ({len(submission)} entries{incomplete})")
+        if self.fuse:
+            fused_out = write_unless_fuller(self.fused(submission), fused_path(self.out))
+            self.log(f"wrote {fused_out}: the supernet's ranks fused with "
+                     + ", ".join(f"{n} (weight {w:g})" for n, w in self.fuse.items()))
+
+    def fused(self, submission: dict[str, dict]) -> dict[str, dict]:
+        """The submission's entries scored by the weighted mean of ranks of the supernet's
+        top-1 and the ``--fuse`` proxies (``track1.scoring.fusion``): values in [0, 1] whose
+        order is the fused ranking (the challenge ranks them)."""
+        from track1.nas.teacher import Teacher
+        from track1.scoring.fusion import SUPERNET, fuse
+        keys = list(submission)
+        teacher = Teacher(self.supernet.space, list(self.fuse), cache_file=self.opts.fuse_cache,
+                          num_classes=self.num_classes)
+        scores = {SUPERNET: [submission[k]["acc"] for k in keys]}
+        for name in self.fuse:
+            scores[name] = [teacher.prior(name, self.archs[k]) for k in keys]
+        return {k: {"acc": v, "arch": submission[k]["arch"]}
+                for k, v in zip(keys, fuse(scores, self.fuse))}
 
     def run(self) -> EvalReport:
         """Score what is missing and write the submission; returns what was done."""
@@ -292,6 +320,12 @@ def submission_path(out: Path, n_entries: int, list_size: int, official_name: st
         raise EvaluateError(f"--out {out} is a directory; name a .json file")
     refuse_fuller(out, n_entries)
     return out
+
+
+def fused_path(out: Path) -> Path:
+    """Where the fused ranking goes: beside the submission, ``<name>.fused.json``."""
+    return out.with_name(out.name[:-5] + ".fused.json" if out.name.endswith(".json")
+                         else out.name + ".fused.json")
 
 
 def held_entries(out: Path) -> int:
