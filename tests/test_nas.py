@@ -271,3 +271,21 @@ def test_teacher_zen_on_the_fly_matches_zen_score():
     assert scores[1] > scores[0] and t.computed == 2
     t.scores(archs)
     assert t.computed == 2                                   # cached per arch code
+
+
+def test_teacher_mixes_take_weights():
+    """teacher.priors 'flops:0.9+synflow:0.1' (issue 18, item 3): a weighted mean of ranks;
+    equal weights are the plain mix; bad weights are one line."""
+    from track1.nb201.space import NB201Space
+    space = NB201Space(C=4, N=1)
+    rng = random.Random(2)
+    archs = [space.sample(rng) for _ in range(6)]
+    plain = Teacher(space, "flops+synflow").scores(archs)
+    assert Teacher(space, "flops:2+synflow:2").scores(archs) == plain
+    heavy = Teacher(space, "flops:0.99+synflow:0.01")
+    flops = [space.cost(a)["flops"] for a in archs]
+    order = sorted(range(6), key=lambda i: heavy.scores(archs)[i])
+    assert [flops[i] for i in order] == sorted(flops)       # FLOPs decides where it differs
+    for bad in ("flops:0+zen", "flops:-1", "flops:x", "flops+flops:2"):
+        with pytest.raises(ValueError, match="positive weight"):
+            Teacher(space, bad)

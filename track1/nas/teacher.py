@@ -41,7 +41,19 @@ class Teacher:
                  seed: int = 0, device: str | torch.device = "cpu",
                  tie_break: str | None = None) -> None:
         names = [priors] if isinstance(priors, str) else list(priors)
-        names = [n.strip() for part in names for n in part.split("+") if n.strip()]
+        items = [n.strip() for part in names for n in part.split("+") if n.strip()]
+        names, weights = [], []
+        for item in items:   # "flops" or "flops:0.7" (a weight in the mean of ranks)
+            name, sep, w = item.partition(":")
+            try:
+                weight = float(w) if sep else 1.0
+            except ValueError:
+                weight = -1.0
+            if not weight > 0 or name in names:
+                raise ValueError(f"teacher prior {item!r}: a name, optionally ':WEIGHT' with a "
+                                 "positive weight, each name once")
+            names.append(name.strip())
+            weights.append(weight)
         if not names:
             raise ValueError("a teacher needs at least one prior")
         tie_break = None if tie_break in (None, "", "none") else str(tie_break).strip()
@@ -53,6 +65,8 @@ class Teacher:
             raise ValueError(f"tie_break {tie_break!r} is already one of the priors {names}")
         self.space = space
         self.priors = names
+        #: each prior's share of the mean of ranks (several priors), summing to 1
+        self.weights = [w / sum(weights) for w in weights]
         self.tie_break = tie_break
         #: pairs compared, pairs the priors tied, pairs still tied after the tie-break
         self.tie_counts = {"pairs": 0, "tied_primary": 0, "tied": 0}
@@ -116,7 +130,7 @@ class Teacher:
 
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
-        Several: the mean over priors of each arch's rank inside the group. With a
+        Several: the (weighted) mean over priors of each arch's rank inside the group. With a
         ``tie_break``, archs the priors tie are ordered by it (their scores move apart by
         less than half the smallest gap between untied scores, so no other order
         changes)."""
@@ -127,7 +141,9 @@ class Teacher:
             for name in self.priors:
                 v = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
                 ranks.append(_average_ranks(v))
-            values = (torch.stack(ranks).mean(0) + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
+            w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
+            values = ((torch.stack(ranks) * w).sum(0)
+                      + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
         tied_primary = _tied_pairs(values)
         if tied_primary and self.tie_break:
             values = break_ties(values, lambda i: self.prior(self.tie_break, archs[i]))
