@@ -29,6 +29,8 @@ FAST_SCALING_CAP, FAST_JOBS_MAX = 1.3, 3
 #: scoring options in order of preference: held-out images first (the scorer's noise floor
 #: needs them), then archs, then the Kendall-over-training points
 SCORING_OPTIONS: tuple[tuple[int, tuple[float, ...], int], ...] = (
+    (4096, (0.1, 0.25, 0.5, 1.0), 25_000),    # every none-free arch of the 4-op space
+    (4096, (0.25, 1.0), 25_000),
     (1000, (0.1, 0.25, 0.5, 1.0), 25_000),
     (1000, (0.25, 1.0), 25_000),
     (500, (0.25, 1.0), 25_000),
