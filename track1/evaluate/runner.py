@@ -239,7 +239,8 @@ class Evaluation:
                      f"the full list of {self.list_size} with these settings would need "
                      f"{_hours(need)} at this rate on this machine (pass --limit 0 for all). "
                      f"For scale: on one H200 at 224 px, with 2,048 calibration + 10,000 "
-                     f"evaluation images, the measured rate projects the full list to 2.7 h "
+                     f"evaluation images, one window of the list's heaviest subnets projected "
+                     f"2.7 h; across the whole list the executed work is about 28% less "
                      f"(docs/BENCHMARKS.md)")
         noise = split_half_of(results.values())
         if noise is not None:
