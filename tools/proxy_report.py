@@ -28,7 +28,7 @@ from tqdm import tqdm
 from track1.infra.atomic import write_json_atomic
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
-from track1.proxies import PROXIES, get_proxy
+from track1.proxies import PROXIES, SET_PROXIES, az_nas, get_proxy
 from track1.proxies.zen import arch_seed, zen_score
 from track1.infra.paths import cifar10_tar
 from track1.infra.resumable import AppendLog
@@ -71,16 +71,34 @@ def open_cache(path: Path) -> AppendLog:
     return AppendLog(path, "arch", fsync_every=1)
 
 
+def cache_keys(name: str) -> tuple[str, ...]:
+    """The cached fields a proxy needs: its score, or AZ-NAS's components and FLOPs."""
+    if name == "az_nas":
+        return (*(f"az_{k}" for k in az_nas.COMPONENTS), "flops")
+    return (name,)
+
+
 def missing(cache: AppendLog, code: str, names: list[str]) -> list[str]:
+    """The fields still to compute for ``code`` (a set proxy's components, not its name)."""
     row = cache.merged.get(code, {})
-    return [n for n in names if n not in row]
+    keys = dict.fromkeys(k for n in names for k in cache_keys(n))
+    return [k for k in keys if k not in row]
+
+
+def set_scores(name: str, rows: list[dict]) -> list[float]:
+    """Per-arch scores of a proxy over a set: the cached value, or AZ-NAS aggregated."""
+    if name == "az_nas":
+        return az_nas.aggregate([{k: r[f"az_{k}"] for k in az_nas.COMPONENTS}
+                                 | {"flops": r["flops"]} for r in rows])
+    return [r[name] for r in rows]
 
 
 def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                 x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
-                zen_batch: int, desc: str) -> dict[str, float]:
-    """Fill ``cache`` with every proxy of every arch; returns seconds spent per proxy."""
-    seconds = {n: 0.0 for n in names}
+                zen_batch: int, desc: str, batch_n: int | None = None,
+                zico_n: int = 128) -> dict[str, float]:
+    """Fill ``cache`` with every proxy of every arch; returns seconds spent per field."""
+    seconds = {k: 0.0 for n in names for k in cache_keys(n)}
     todo = [c for c in codes if missing(cache, c, names)]
     for code in tqdm(todo, desc=desc, unit="arch", dynamic_ncols=True):
         arch = space.decode(code)
@@ -98,8 +116,17 @@ def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                     v = float("-inf")
             elif name == "naswot":
                 v = get_proxy(name)(net, x[:naswot_n], y[:naswot_n], seed=s)
+            elif name == "zico":
+                v = get_proxy(name)(net, x[:zico_n], y[:zico_n], seed=s)
+            elif name.startswith("az_"):
+                if "az_expressivity" in row:
+                    continue
+                comps = az_nas.components(net, x, seed=s)
+                seconds[name] += time.perf_counter() - t
+                row.update({f"az_{k}": float(v) for k, v in comps.items()})
+                continue
             else:
-                v = get_proxy(name)(net, x, y, seed=s)
+                v = get_proxy(name)(net, x[:batch_n], y[:batch_n], seed=s)
             seconds[name] += time.perf_counter() - t
             row[name] = float(v)
         cache.append(row)
@@ -111,25 +138,31 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
     space = NB201Space()
     gt = load_ground_truth()
     codes = fixed_subset(15625 if args.all else args.archs, seed=args.subset_seed)
-    tag = f"b{args.batch}-nw{args.naswot_batch}-z{args.zen_batch}-s{args.seed}"
+    # ZiCo's two batches of 64 are the authors' protocol: the tag names another size only
+    tag = (f"b{args.batch}-nw{args.naswot_batch}-z{args.zen_batch}-s{args.seed}"
+           + (f"-zc{args.zico_batch}" if args.zico_batch != 128 else ""))
     cache = open_cache(out / f"cache_nb201_{tag}.jsonl")
     t0 = time.perf_counter()
-    seconds = score_archs(space, codes, names, cache, x=x[:args.batch], y=y[:args.batch],
+    seconds = score_archs(space, codes, names, cache, x=x, y=y,
                           naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
-                          zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}")
+                          zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}",
+                          batch_n=args.batch, zico_n=args.zico_batch)
     wall = time.perf_counter() - t0
     table = {}
+    rows = [cache.merged[c] for c in codes]
     for name in names:
-        pred = [cache.merged[c][name] for c in codes]
+        pred = set_scores(name, rows)
         table[name] = {target: correlations(pred, [getattr(gt[c], target) for c in codes])
                        for target in ("valid", "test")}
-        table[name]["seconds_this_run"] = round(seconds[name], 2)
+        table[name]["seconds_this_run"] = round(sum(seconds[k] for k in cache_keys(name)
+                                                    if k != "flops" or name == "flops"), 2)
     label = "all" if len(codes) == 15625 else f"fixed{len(codes)}"
     with open(out / f"nb201_{label}_{tag}.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arch", "valid", "test", *names])
-        for c in codes:
-            w.writerow([c, gt[c].valid, gt[c].test, *[cache.merged[c][n] for n in names]])
+        columns = [set_scores(n, rows) for n in names]
+        for i, c in enumerate(codes):
+            w.writerow([c, gt[c].valid, gt[c].test, *[col[i] for col in columns]])
     return {"archs": len(codes), "subset_seed": args.subset_seed, "label": label,
             "batch": args.batch, "naswot_batch": args.naswot_batch, "zen_batch": args.zen_batch,
             "wall_s_this_run": round(wall, 1), "proxies": table}
@@ -150,11 +183,12 @@ def track1_part(args, names: list[str], out: Path) -> dict:
                 num_classes=1000, seed=args.seed, zen_batch=min(args.zen_batch, 8),
                 desc=f"track1 x{len(codes)}")
     mutual = {}
+    rows = [cache.merged[c] for c in codes]
     for a in names:
         mutual[a] = {}
         for b in names:
-            pa = [cache.merged[c][a] for c in codes]
-            pb = _finite([cache.merged[c][b] for c in codes])
+            pa = set_scores(a, rows)
+            pb = _finite(set_scores(b, rows))
             mutual[a][b] = round(correlations(pa, pb)["kendall"], 4)
     return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
             "wall_s_this_run": round(time.perf_counter() - t0, 1), "mutual_kendall": mutual}
@@ -192,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16, help="images for the gradient proxies")
     ap.add_argument("--naswot-batch", type=int, default=64)
     ap.add_argument("--zen-batch", type=int, default=16)
+    ap.add_argument("--zico-batch", type=int, default=128,
+                    help="images for ZiCo, in two equal batches (the authors: 2 x 64)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None,
                     help="CIFAR-10 folder or tar (default: the shared tarball if present, "
@@ -204,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     for n in names:
-        if n not in PROXIES:
-            ap.error(f"unknown proxy {n!r}; choose from {list(PROXIES)}")
+        if n not in PROXIES + SET_PROXIES:
+            ap.error(f"unknown proxy {n!r}; choose from {list(PROXIES + SET_PROXIES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -215,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                      if not torch.cuda.is_available() else torch.cuda.get_device_name(),
                      "seed": args.seed, "command": " ".join(sys.argv)}
     if args.all or args.archs > 0:
-        n = max(args.batch, args.naswot_batch)
+        n = max(args.batch, args.naswot_batch, args.zico_batch if "zico" in names else 0)
         x, y, data_name = probe_batch(args.data, n, 32, args.seed)
         summary["data"] = data_name
         summary["nb201"] = nb201_part(args, names, x, y, out)

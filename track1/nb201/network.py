@@ -140,6 +140,11 @@ class NB201Body(nn.Module):
             x = block(x)
         return self.lastact(x)
 
+    def feature_blocks(self) -> list[nn.Module]:
+        """The stem and every cell or reduction block, in order: the modules whose outputs
+        are the network's successive features (what AZ-NAS measures)."""
+        return [self.stem, *self.cells]
+
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
 

@@ -13,6 +13,8 @@ the caller's model is never modified. ``seed`` makes random draws reproducible.
 Higher score = predicted better, for every proxy.
 
 ``get_proxy(name)`` returns the module's ``score`` function; ``PROXIES`` lists names.
+``SET_PROXIES`` lists the proxies that rank a set rather than score one network (AZ-NAS:
+``components`` per network, ``aggregate`` over the set, ranks of its views).
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import importlib
 from typing import Callable
 
 PROXIES: tuple[str, ...] = ("flops", "params", "zen", "synflow", "snip", "grasp", "naswot",
-                            "grad_norm")
+                            "grad_norm", "meco", "zico")
+SET_PROXIES: tuple[str, ...] = ("az_nas",)
 
 
 def get_proxy(name: str) -> Callable[..., float]:

@@ -69,6 +69,11 @@ class StaticResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 
+    def feature_blocks(self) -> list[nn.Module]:
+        """The stem (after its max-pool) and every block, in order: the modules whose
+        outputs are the network's successive features (what AZ-NAS measures)."""
+        return [self.maxpool, *(block for stage in self.stages for block in stage)]
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.maxpool(self.stem_relu(self.stem_bn(self.stem_conv(x)))))
 

@@ -1,0 +1,165 @@
+"""MeCo, ZiCo and AZ-NAS: each formula against a hand computation, the authors' protocol
+choices that change the value (every module hooked, population std, rank aggregation),
+and the proxy report's set scoring."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from track1.nb201.space import NB201Space
+from track1.proxies import SET_PROXIES, az_nas, meco, zico
+from track1.resnet48.space import ResNet48Space
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------ MeCo
+def test_min_eig_of_correlation_reads_collinearity():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(1, 64, generator=g)
+    collinear = torch.cat([a, 2 * a, -a])                 # one direction: rank 1
+    assert meco.min_eig_of_correlation(collinear) == pytest.approx(0.0, abs=1e-9)
+    orthogonal = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])
+    assert meco.min_eig_of_correlation(orthogonal) == pytest.approx(1.0)
+    # a constant channel has no correlation: the authors' NaN -> 0 gives a zero row
+    with_constant = torch.cat([orthogonal, torch.ones(1, 4)])
+    assert meco.min_eig_of_correlation(with_constant) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_meco_sums_over_every_module_containers_included():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8)
+    alone = meco.score(conv, x)
+    assert alone == pytest.approx(meco.min_eig_of_correlation(conv(x[:1])[0].detach()))
+    # a container's output is counted as well (the authors hook every named module),
+    # and a pooled head adds nothing
+    net = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    wrapped = nn.Sequential(nn.Sequential(conv), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    assert meco.score(net, x) == pytest.approx(alone)
+    assert meco.score(wrapped, x) == pytest.approx(2 * alone)
+    with pytest.raises(ValueError, match="shrinks to 1x1"):
+        meco.score(nn.Sequential(nn.Conv2d(3, 4, 8), nn.BatchNorm2d(4)), x)
+    # only the first image counts
+    assert meco.score(conv, torch.cat([x[:1], 5 * torch.randn(3, 3, 8, 8)])) == pytest.approx(alone)
+
+
+# ------------------------------------------------------------------------------ ZiCo
+def test_zico_formula_by_hand():
+    # one layer, two weights, two parts: mean|g| = (2, 2), population std = (1, 0):
+    # only the first weight varies, 2 / 1 = 2, log 2; a layer seen once adds nothing
+    layer = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0])]
+    assert zico.zico_of_gradients([layer]) == pytest.approx(math.log(2.0))
+    assert zico.zico_of_gradients([layer, [torch.tensor([5.0, 1.0])]]) == pytest.approx(math.log(2.0))
+    assert zico.zico_of_gradients([[torch.zeros(3), torch.zeros(3)]]) == 0.0
+
+
+def test_zico_uses_the_gradients_of_each_part():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    grads: list[list[torch.Tensor]] = [[], []]
+    for xb, yb in zip(x.chunk(2), y.chunk(2)):
+        net.zero_grad()
+        nn.functional.cross_entropy(net(xb), yb).backward()
+        grads[0].append(net[0].weight.grad.flatten().clone())
+        grads[1].append(net[2].weight.grad.flatten().clone())
+    net.zero_grad(set_to_none=True)
+    assert zico.score(net, x, y) == pytest.approx(zico.zico_of_gradients(grads))
+    assert all(p.grad is None for p in net.parameters())
+    with pytest.raises(ValueError, match="at least 2 parts"):
+        zico.score(net, x, y, batches=1)
+
+
+# ------------------------------------------------------------------------------ AZ-NAS
+def test_isotropy_is_the_entropy_of_the_spectrum():
+    g = torch.Generator().manual_seed(0)
+    iso = torch.randn(4096, 8, generator=g).reshape(64, 8, 8, 8)   # B x C x H x W, white
+    assert az_nas.isotropy(iso) == pytest.approx(math.log(8), abs=0.02)
+    one_direction = torch.randn(64, 1, 8, 8, generator=g) * torch.ones(1, 8, 1, 1)
+    assert az_nas.isotropy(one_direction) == pytest.approx(0.0, abs=1e-6)
+    assert math.isnan(az_nas.isotropy(torch.zeros(4, 8, 2, 2)))
+
+
+def test_jacobian_score_reads_the_gain_of_a_block():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, 16, 16, requires_grad=True)
+    assert az_nas.jacobian_score(x, x * 1.0, g) == -math.inf        # an identity block
+    # gain 2: s = 2 (up to the sampling of 65,536 Rademacher rows), -2 - 1/2 + 2
+    assert az_nas.jacobian_score(x, 2.0 * x, g) == pytest.approx(-0.5, abs=0.05)
+    assert az_nas.jacobian_score(x, 1.1 * x, g) > az_nas.jacobian_score(x, 3.0 * x, g)
+    down = nn.functional.avg_pool2d(x, 2)                            # stride 2: unshuffled
+    assert math.isfinite(az_nas.jacobian_score(x, down, g))
+    assert az_nas.jacobian_score(x, torch.zeros(64, 8, 8, 8), g) < -1e5   # no path at all
+
+
+def test_aggregate_sums_log_rank_fractions():
+    rows = [{"a": 1.0, "b": 30.0}, {"a": 3.0, "b": 10.0}, {"a": 2.0, "b": 20.0}]
+    got = az_nas.aggregate(rows, views=("a", "b"))
+    want = [math.log(1 / 3) + math.log(3 / 3), math.log(3 / 3) + math.log(1 / 3),
+            math.log(2 / 3) + math.log(2 / 3)]
+    assert got == pytest.approx(want)
+    with pytest.raises(ValueError, match="lack"):
+        az_nas.aggregate([{"a": 1.0}])
+    with pytest.raises(TypeError, match="set of archs"):
+        az_nas.score(nn.Linear(2, 2), torch.zeros(1, 2))
+    assert "az_nas" in SET_PROXIES
+
+
+@pytest.mark.parametrize("space", ["nb201", "track1"])
+def test_az_nas_components_are_reproducible_and_touch_nothing(space):
+    torch.manual_seed(0)
+    if space == "nb201":
+        net, x = NB201Space(C=8, N=1).build(NB201Space(C=8, N=1).largest()), torch.randn(2, 3, 16, 16)
+    else:
+        net, x = ResNet48Space().build(ResNet48Space().smallest(), num_classes=10), torch.randn(2, 3, 32, 32)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    a = az_nas.components(net, x, seed=1, batch=8)
+    assert a == az_nas.components(net, x, seed=1, batch=8)
+    assert a != az_nas.components(net, x, seed=2, batch=8)
+    assert set(a) == set(az_nas.COMPONENTS) and all(math.isfinite(v) for v in a.values())
+    assert torch.equal(rng, torch.get_rng_state())
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+
+
+def test_az_nas_puts_a_dead_network_last():
+    space = NB201Space(C=8, N=1)
+    x = torch.randn(2, 3, 16, 16)
+    rows = []
+    for arch in (space.largest(), (0,) * 6):     # all-none cells: constant features
+        torch.manual_seed(0)
+        net = space.build(arch)
+        rows.append(az_nas.components(net, x, seed=0, batch=8) | {"flops": space.cost(arch)["flops"]})
+    assert rows[1]["expressivity"] == -math.inf
+    best, dead = az_nas.aggregate(rows)
+    assert best > dead
+
+
+def test_proxy_report_scores_a_set_and_resumes(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import proxy_report
+    finally:
+        sys.path.pop(0)
+    args = ["--archs", "3", "--proxies", "flops,meco,az_nas", "--batch", "4",
+            "--naswot-batch", "4", "--threads", "1", "--out", str(tmp_path)]
+    assert proxy_report.main(args) == 0
+    (cache,) = tmp_path.glob("cache_nb201_*.jsonl")
+    lines = [json.loads(l) for l in cache.read_text().splitlines()]
+    assert len(lines) == 3 and all("az_expressivity" in l and "meco" in l for l in lines)
+    (table,) = tmp_path.glob("nb201_fixed3_*.csv")
+    rows = list(csv.DictReader(table.open()))
+    want = az_nas.aggregate([{k: l[f"az_{k}"] for k in az_nas.COMPONENTS} | {"flops": l["flops"]}
+                             for l in lines])
+    assert [float(r["az_nas"]) for r in rows] == pytest.approx(want)
+    # a second run finds everything cached: nothing appended
+    assert proxy_report.main(args) == 0
+    assert len(cache.read_text().splitlines()) == 3

@@ -1,0 +1,64 @@
+"""MeCo (Jiang et al., NeurIPS 2023): the minimum eigenvalue of the correlation of
+feature maps, from one image and one forward pass.
+
+For every module of the network, the output for one image (C x H x W) is read as C
+channels of H*W observations; their Pearson correlation matrix (C x C) has a smallest
+eigenvalue in [0, 1], near 0 when channels are collinear and larger when they are not.
+The score sums it over every module, as the authors' NAS-Bench-201 protocol does (a
+forward hook on every named module, containers included, on a network in train mode;
+undefined correlations, from a constant channel, count as 0). Outputs without spatial
+extent (logits, pooled maps) give a correlation of single observations, which the
+authors' code turns into an all-zero matrix: they add 0 and are skipped here.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+NAME = "meco"
+
+
+def min_eig_of_correlation(feature: torch.Tensor) -> float:
+    """Smallest eigenvalue of the channel correlation of one image's feature map
+    (C x ...): NaN entries (a constant channel) set to 0, as the authors do."""
+    rows = feature.reshape(feature.shape[0], -1).to(torch.float64)
+    corr = torch.corrcoef(rows)
+    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
+    return float(torch.linalg.eigvalsh(corr)[0])
+
+
+@torch.no_grad()
+def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
+          seed: int | None = None, images: int = 1, train_bn: bool = True,
+          **options: Any) -> float:
+    """Sum over modules of the minimum eigenvalue of the channel correlation of the
+    first image's output; the forward pass sees ``inputs[:images]`` (the authors: 1)."""
+    if options:
+        raise TypeError(f"meco.score got unknown options {sorted(options)}")
+    if images < 1:
+        raise ValueError(f"meco needs at least 1 image, got images={images}")
+    net = copy.deepcopy(model).to(inputs.device).train(train_bn)
+    total = [0.0]
+
+    def hook(module: nn.Module, inp: tuple, out: Any) -> None:
+        t = out[0] if isinstance(out, (tuple, list)) else out
+        if not isinstance(t, torch.Tensor) or t.dim() < 4 or t.shape[2] * t.shape[3] < 2:
+            return  # one observation per channel: the authors' code adds 0 here
+        total[0] += min_eig_of_correlation(t[0])
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        net(inputs[:images])
+    except ValueError as e:
+        if "more than 1 value per channel" not in str(e):
+            raise
+        raise ValueError(f"meco runs {images} image(s) through train-mode BN, and at "
+                         f"{tuple(inputs.shape[-2:])} px a feature map shrinks to 1x1: "
+                         f"give larger images (or images > 1)") from None
+    finally:
+        for h in handles:
+            h.remove()
+    return float(total[0])
