@@ -289,3 +289,37 @@ def test_teacher_mixes_take_weights():
     for bad in ("flops:0+zen", "flops:-1", "flops:x", "flops+flops:2"):
         with pytest.raises(ValueError, match="positive weight"):
             Teacher(space, bad)
+
+
+def test_teacher_az_nas_ranks_the_group_and_caches_components(tmp_path):
+    """teacher.priors 'az_nas' (issue 18, item 3): the group's values are AZ-NAS's
+    aggregate over that group, components computed once per arch and cached; mixes and
+    preloaded caches work; a set proxy cannot break ties."""
+    from track1.nb201.space import NB201Space
+    from track1.proxies import az_nas
+    from track1.proxies.zen import arch_seed
+    space = NB201Space(C=4, N=1)
+    rng = random.Random(3)
+    archs = [space.sample(rng) for _ in range(5)]
+    t = Teacher(space, "az_nas")
+    got = t.scores(archs)
+    inputs = t._probe()[0]
+    rows = []
+    for a in archs:
+        code = space.encode(a)
+        rows.append(az_nas.components(space.build(a), inputs, seed=arch_seed(code, 0))
+                    | {"flops": space.cost(a)["flops"]})
+    assert got == pytest.approx(az_nas.aggregate(rows))
+    computed = t.computed
+    assert t.scores(archs[:3]) == pytest.approx(az_nas.aggregate(rows[:3]))  # the group's own ranks
+    assert t.computed == computed                                          # nothing recomputed
+    cache = tmp_path / "az.jsonl"
+    cache.write_text("\n".join(json.dumps({"arch": space.encode(a)} | {
+        f"az_{k}": r[k] for k in az_nas.COMPONENTS}) for a, r in zip(archs, rows)) + "\n")
+    pre = Teacher(space, "az_nas+flops", cache_file=cache)
+    mixed = pre.scores(archs)
+    assert pre.computed == len(archs)                      # only the FLOPs, read from the cost
+    assert all(space.encode(a) in pre.cache["az_expressivity"] for a in archs)
+    assert len(set(mixed)) > 1
+    with pytest.raises(ValueError, match="ranks a set"):
+        Teacher(space, "flops", tie_break="az_nas")

@@ -10,6 +10,11 @@ scored at most once per run; the cache travels in checkpoints.
 Several priors combine by mean rank inside the group being compared (units differ:
 FLOPs in billions, Zen-scores in tens); ties are broken by the first prior.
 
+A set proxy (``track1.proxies.SET_PROXIES``: ``az_nas``) ranks the group itself: its
+components are computed once per arch and cached under their own keys
+(``az_expressivity``, ...), and the group's values are AZ-NAS's aggregate over the group
+(with the space's analytic FLOPs as its complexity view).
+
 A tied pair teaches nothing (the margin loss is zero when the teacher cannot order it),
 and analytic FLOPs tie often: on the 4-op NAS-Bench-201 space pooling and skip both cost
 0 and a conv costs the same on every edge, so 5.7% of the margin sampler's pairs tie.
@@ -26,7 +31,7 @@ from typing import Any, Callable, Hashable, Sequence
 import torch
 
 from track1.nas.space import SearchSpace
-from track1.proxies import PROXIES
+from track1.proxies import PROXIES, SET_PROXIES
 from track1.infra.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
@@ -58,9 +63,12 @@ class Teacher:
             raise ValueError("a teacher needs at least one prior")
         tie_break = None if tie_break in (None, "", "none") else str(tie_break).strip()
         for n in names + ([tie_break] if tie_break else []):
-            if n not in PROXIES and n not in COST_PRIORS:
+            if n not in PROXIES and n not in COST_PRIORS and n not in SET_PROXIES:
                 raise ValueError(f"unknown teacher prior {n!r}; choose from "
-                                 f"{sorted(set(PROXIES) | set(COST_PRIORS))}")
+                                 f"{sorted(set(PROXIES) | set(COST_PRIORS) | set(SET_PROXIES))}")
+        if tie_break in SET_PROXIES:
+            raise ValueError(f"tie_break {tie_break!r} ranks a set, not one arch: use it as a "
+                             "prior (teacher.priors) instead")
         if tie_break in names:
             raise ValueError(f"tie_break {tie_break!r} is already one of the priors {names}")
         self.space = space
@@ -75,8 +83,8 @@ class Teacher:
         self.probe = probe
         self.seed = seed
         self.device = device
-        self.cache: dict[str, dict[str, float]] = {n: {} for n in names + (
-            [tie_break] if tie_break else [])}
+        self.cache: dict[str, dict[str, float]] = {k: {} for n in names + (
+            [tie_break] if tie_break else []) for k in _cache_keys(n)}
         self.computed = 0
         if cache_file:
             self.load_cache_file(cache_file)
@@ -93,10 +101,11 @@ class Teacher:
         if not path.is_file():
             raise FileNotFoundError(f"teacher cache file not found: {path}")
         n = 0
+        keys = [k for name in self.names for k in _cache_keys(name)]
         for row in read_records(path, "arch")[0]:  # a torn line from a killed writer: skipped
-            for name in self.names:
-                if isinstance(row.get(name), (int, float)):
-                    self.cache[name][row["arch"]] = float(row[name])
+            for key in keys:
+                if isinstance(row.get(key), (int, float)):
+                    self.cache[key][row["arch"]] = float(row[key])
                     n += 1
         return n
 
@@ -110,6 +119,15 @@ class Teacher:
             self.computed += 1
         return table[code]
 
+    def _probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.probe is not None:
+            inputs, targets = self.probe
+        else:
+            g = torch.Generator().manual_seed(self.seed)
+            inputs = torch.randn(8, 3, 32, 32, generator=g)
+            targets = torch.randint(0, self.num_classes, (8,), generator=g)
+        return inputs.to(self.device), targets.to(self.device)
+
     def _compute(self, name: str, arch: Hashable, code: str) -> float:
         if name in COST_PRIORS:
             return float(self.space.cost(arch)[name])
@@ -117,16 +135,26 @@ class Teacher:
         if name == "zen":
             return zen_score(self.space, arch, seed=self.seed, num_classes=self.num_classes,
                              device=self.device, **self.zen_options)
-        from track1.proxies import get_proxy
         net = self.space.build(arch, num_classes=self.num_classes).to(self.device)
-        if self.probe is not None:
-            inputs, targets = self.probe
-        else:
-            g = torch.Generator().manual_seed(self.seed)
-            inputs = torch.randn(8, 3, 32, 32, generator=g)
-            targets = torch.randint(0, self.num_classes, (8,), generator=g)
-        return float(get_proxy(name)(net, inputs.to(self.device), targets.to(self.device),
-                                     seed=arch_seed(code, self.seed)))
+        inputs, targets = self._probe()
+        if name.startswith("az_"):  # one AZ-NAS component: all three computed and cached
+            from track1.proxies import az_nas
+            comps = az_nas.components(net, inputs, seed=arch_seed(code, self.seed))
+            for key, value in comps.items():
+                self.cache.setdefault(f"az_{key}", {})[code] = float(value)
+            return float(comps[name[len("az_"):]])
+        from track1.proxies import get_proxy
+        return float(get_proxy(name)(net, inputs, targets, seed=arch_seed(code, self.seed)))
+
+    def group_values(self, name: str, archs: Sequence[Hashable]) -> list[float]:
+        """One prior's values over a group: raw per-arch values, or a set proxy's
+        aggregate over the group (AZ-NAS: its components and the FLOPs, by rank)."""
+        if name in SET_PROXIES:
+            from track1.proxies import az_nas
+            rows = [{k: self.prior(f"az_{k}", a) for k in az_nas.COMPONENTS}
+                    | {"flops": self.prior("flops", a)} for a in archs]
+            return az_nas.aggregate(rows)
+        return [self.prior(name, a) for a in archs]
 
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
@@ -135,11 +163,11 @@ class Teacher:
         less than half the smallest gap between untied scores, so no other order
         changes)."""
         if len(self.priors) == 1:
-            values = [self.prior(self.priors[0], a) for a in archs]
+            values = self.group_values(self.priors[0], archs)
         else:
             ranks = []
             for name in self.priors:
-                v = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
+                v = torch.tensor(self.group_values(name, archs), dtype=torch.float64)
                 ranks.append(_average_ranks(v))
             w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
             values = ((torch.stack(ranks) * w).sum(0)
@@ -169,6 +197,14 @@ class Teacher:
         if state.get("tie_break") == self.tie_break and "tie_counts" in state:
             self.tie_counts.update({k: int(v) for k, v in state["tie_counts"].items()
                                     if k in self.tie_counts})
+
+
+def _cache_keys(name: str) -> list[str]:
+    """The cached per-arch values a prior reads: its own, or a set proxy's components."""
+    if name in SET_PROXIES:
+        from track1.proxies import az_nas
+        return [f"az_{k}" for k in az_nas.COMPONENTS] + ["flops"]
+    return [name]
 
 
 def _tied_pairs(values: Sequence[float]) -> int:
