@@ -54,6 +54,10 @@ METHODS: dict[str, dict[str, Any]] = {
     "rdnas_zen": _rdnas("zen"),
     "rdnas_synflow": _rdnas("synflow"),
     "rdnas_naswot": _rdnas("naswot"),
+    # the newer training-free teachers (issue 18): AZ-NAS ranks each compared group itself
+    "rdnas_az_nas": _rdnas("az_nas"),
+    "rdnas_meco": _rdnas("meco"),
+    "rdnas_zico": _rdnas("zico"),
     "rdnas_flops_nosampler": _rdnas("flops", threshold=0.0),
     # the authors resample below Hamming 4.5 (>= 5 of 6 edges differ); 3.0 accepted 98%
     "rdnas_flops_hamming": _rdnas("flops", threshold=4.5, distance="hamming"),
