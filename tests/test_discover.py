@@ -1,0 +1,130 @@
+"""Proxy discovery: statistics, programs, evolution and the NB201 driver's splits.
+Each piece against a hand computation or the rule it promises."""
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from track1.proxies import get_proxy
+from track1.proxies.discover.evolve import evolve
+from track1.proxies.discover.program import (CHOICES, GENES, Program, evaluate, mutate, pad,
+                                             random_program, score_stats)
+from track1.proxies.discover.stats import STAT_NAMES, layer_stats
+
+COL = {n: i for i, n in enumerate(STAT_NAMES)}
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+
+def test_layer_stats_match_the_tensors_they_summarise():
+    net = _net()
+    x, y = torch.randn(6, 3, 8, 8), torch.randint(0, 3, (6,))
+    s = layer_stats(net, x, y)
+    assert s.shape == (2, len(STAT_NAMES))
+    ref = _net()
+    out = {}
+
+    def keep(m, i, o):
+        o.retain_grad()
+        out["a"] = o
+    ref[0].register_forward_hook(keep)
+    nn.functional.cross_entropy(ref(x), y).backward()
+    w, g, a = ref[0].weight.detach(), ref[0].weight.grad, out["a"].detach()
+    a_grad = out["a"].grad
+    assert s[0, COL["w_norm"]] == pytest.approx(float(w.norm()))
+    assert s[0, COL["g_mean_abs"]] == pytest.approx(float(g.abs().mean()))
+    assert s[0, COL["wg_abs"]] == pytest.approx(float((w * g).abs().sum()), rel=1e-5)
+    assert s[0, COL["ad"]] == pytest.approx(float((a * a_grad).sum()), rel=1e-4, abs=1e-9)
+    assert s[0, COL["a_std"]] == pytest.approx(float(a.std(unbiased=False)), rel=1e-5)
+    assert s[0, COL["channels"]] == 4 and s[0, COL["fan_in"]] == 27 and s[0, COL["spatial"]] == 64
+    assert s[1, COL["spatial"]] == 1 and s[1, COL["a_mineig"]] == 0.0
+    assert all(p.grad is None for p in net.parameters())          # the caller's model untouched
+
+
+def test_program_evaluates_the_formula_it_prints():
+    stats = [np.arange(3 * len(STAT_NAMES), dtype=float).reshape(3, -1) + 1.0,
+             np.ones((2, len(STAT_NAMES)))]
+    padded, mask = pad(stats)
+    assert padded.shape == (2, 3, len(STAT_NAMES)) and mask.tolist() == [[1, 1, 1], [1, 1, 0]]
+    p = Program("w_norm", "log", "g_std", "square", "mul", "id", "sum")
+    assert p.formula == "sum over layers of log(w_norm) * square(g_std)"
+    a, b = COL["w_norm"], COL["g_std"]
+    want = [sum(math.log(r[a]) * r[b] ** 2 for r in stats[0]), 0.0]
+    assert evaluate(p, padded, mask) == pytest.approx(want, abs=1e-9)
+    q = Program("w_norm", "id", "g_std", "id", "first", "id", "max")
+    assert evaluate(q, padded, mask).tolist() == [stats[0][:, a].max(), 1.0]  # padding ignored
+    assert score_stats(q, stats[0]) == stats[0][:, a].max()
+    assert Program("w_norm", "id", "g_std", "id", "div", "id", "logsum").formula == \
+        "log(sum over layers of |w_norm / g_std|)"
+    # a score that is not finite is the worst, never NaN
+    dead = Program("w_norm", "id", "g_std", "id", "sub", "log", "sum")
+    assert evaluate(dead, *pad([np.ones((2, len(STAT_NAMES)))]))[0] == pytest.approx(2 * math.log(1e-12))
+    with pytest.raises(ValueError, match="gene aggregate='median'"):
+        Program("w_norm", "id", "g_std", "id", "mul", "id", "median")
+    assert Program.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+
+
+def test_mutation_changes_exactly_one_gene():
+    rng = random.Random(0)
+    p = random_program(rng)
+    for _ in range(50):
+        q = mutate(p, rng)
+        assert sum(getattr(p, g) != getattr(q, g) for g in GENES) == 1
+        assert all(getattr(q, g) in CHOICES[g] for g in GENES)
+
+
+def test_evolution_finds_a_planted_signal_and_keeps_diversity():
+    rng = np.random.default_rng(0)
+    n, layers = 60, 4
+    stats = np.abs(rng.normal(size=(n, layers, len(STAT_NAMES))))
+    truth = stats[:, :, COL["g_std"]].sum(axis=1)              # a planted program's value
+    mask = np.ones((n, layers), dtype=bool)
+    from scipy.stats import kendalltau
+
+    def fitness(scores):
+        return float(kendalltau(scores, truth).statistic)
+    out = evolve(stats, mask, fitness, population=20, sample=5, cycles=1500, seed=1)
+    assert out.best.fitness > 0.95
+    assert fitness(evaluate(out.best.program, stats, mask)) == pytest.approx(out.best.fitness)
+    assert out.rejected_similar > 0                          # look-alike children were redrawn
+    assert [h["best"] for h in out.history] == sorted(h["best"] for h in out.history)
+    again = evolve(stats, mask, fitness, population=20, sample=5, cycles=1500, seed=1)
+    assert again.best.program == out.best.program            # seeded
+    with pytest.raises(ValueError, match="diversity"):
+        evolve(stats, mask, fitness, diversity=0.0)
+
+
+def test_the_discovered_proxy_scores_like_its_program(tmp_path):
+    net = _net()
+    x, y = torch.randn(6, 3, 8, 8), torch.randint(0, 3, (6,))
+    from track1.proxies.discovered import PROGRAM, load_program
+    p = load_program(None)
+    assert p == Program.from_dict(PROGRAM)
+    assert get_proxy("discovered")(net, x, y) == pytest.approx(score_stats(p, layer_stats(net, x, y)))
+    other = Program("w_norm", "id", "g_std", "id", "first", "id", "sum")
+    path = tmp_path / "program.json"
+    path.write_text(json.dumps({"program": other.to_dict(), "formula": other.formula}))
+    assert get_proxy("discovered")(net, x, y, program=str(path)) == pytest.approx(
+        float(layer_stats(net, x, y)[:, COL["w_norm"]].sum()))
+
+
+def test_driver_splits_are_disjoint_and_bounded():
+    from track1.bench.discover import splits
+    from track1.bench.errors import BenchError
+    s, h = splits(100, 300, seed=0)
+    assert len(s) == 100 and len(h) == 300 and not set(s) & set(h)
+    assert splits(100, 300, seed=0) == (s, h) and splits(100, 300, seed=1) != (s, h)
+    with pytest.raises(BenchError, match="at most 1,000"):
+        splits(1001, 10, seed=0)
+    with pytest.raises(BenchError, match="together"):
+        splits(1000, 15000, seed=0)

@@ -1,0 +1,159 @@
+"""Proxy discovery on NAS-Bench-201 (issue 18, item 2): the driver of
+``track1.proxies.discover`` and of ``python -m track1 discover-proxy``.
+
+The 15,625 archs are shuffled by ``split_seed`` into a search split (at most 1,000 archs,
+the only ground truth the search sees: its fitness is Kendall against their CIFAR-10
+``valid`` accuracy) and a disjoint held-out split the discovered program is reported on
+(Kendall against ``valid`` and ``test``), beside FLOPs on the same archs. Each arch's
+statistics are computed once (full-size NB201 network, weights seeded by the arch code,
+one fixed batch of CIFAR-10 training images with their labels) and cached as one
+``.npy`` per arch under ``out/stats/``, written atomically: an interrupted run resumes
+where it stopped. Writes ``program.json`` (genes, formula, fitness, held-out figures),
+``history.csv`` (the evolution's fitness per cycle) and ``report.json``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from track1.bench.errors import BenchError
+
+
+def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:
+    """Disjoint search and held-out splits of the NB201 arch strings."""
+    from track1.nb201.ground_truth import load_ground_truth
+    codes = list(load_ground_truth())
+    if search < 2 or heldout < 2 or search + heldout > len(codes):
+        raise BenchError(f"discover-proxy: search ({search}) and held-out ({heldout}) archs "
+                         f"must each be >= 2 and together <= {len(codes)}")
+    if search > 1000:
+        raise BenchError(f"discover-proxy: the search split sees at most 1,000 archs' ground "
+                         f"truth (got {search})")
+    order = random.Random(seed).sample(codes, search + heldout)
+    return order[:search], order[search:]
+
+
+def probe_batch(data: str | None, n: int, seed: int):
+    """``n`` CIFAR-10 training images (32 px, normalised) and labels chosen by ``seed``."""
+    from track1.data import decode_to_tensor, normalize, resolve_source
+    from track1.infra.paths import cifar10_tar
+    if data is None and cifar10_tar().exists():
+        data = str(cifar10_tar())
+    source = resolve_source(data, "train")
+    idx = random.Random(seed).sample(range(len(source)), n)
+    images, labels = decode_to_tensor(source, 32, indices=idx, crop_ratio=1.0, progress=False)
+    return normalize(images), labels
+
+
+def arch_stats(codes: list[str], folder: Path, x, y, seed: int,
+               progress: bool = True) -> list[np.ndarray]:
+    """Every arch's statistics, computed once and cached as ``folder/<index>.npy``."""
+    import torch
+    from tqdm import tqdm
+
+    from track1.nb201.ground_truth import load_ground_truth
+    from track1.nb201.space import NB201Space
+    from track1.proxies.discover.stats import STAT_NAMES, layer_stats
+    from track1.proxies.zen import arch_seed
+    gt = load_ground_truth()
+    space = NB201Space()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {c: folder / f"{gt[c].index:05d}.npy" for c in codes}
+    todo = [c for c in codes if not paths[c].exists()]
+    for code in tqdm(todo, desc="statistics", unit="arch", disable=not progress,
+                     dynamic_ncols=True):
+        torch.manual_seed(arch_seed(code, seed))
+        net = space.build(space.decode(code))
+        stats = layer_stats(net, x, y, seed=arch_seed(code, seed))
+        tmp = paths[code].with_suffix(".tmp.npy")
+        np.save(tmp, stats)
+        os.replace(tmp, paths[code])
+    out = [np.load(paths[c]) for c in codes]
+    for c, s in zip(codes, out):
+        if s.ndim != 2 or s.shape[1] != len(STAT_NAMES):
+            raise BenchError(f"{paths[c]}: statistics of another version ({s.shape}); "
+                             f"remove {folder} and rerun")
+    return out
+
+
+def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
+             split_seed: int = 0, batch: int = 16, seed: int = 0, population: int = 50,
+             sample: int = 10, cycles: int = 2000, diversity: float = 0.99,
+             data: str | None = None, progress: bool = True,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Compute (or reuse) the statistics, evolve on the search split, report on the
+    held-out one. Returns the report."""
+    from scipy.stats import kendalltau
+
+    from track1.infra.atomic import write_json_atomic
+    from track1.nb201.ground_truth import load_ground_truth
+    from track1.nb201.space import NB201Space
+    from track1.proxies.discover.evolve import evolve
+    from track1.proxies.discover.program import evaluate, pad
+    from track1.proxies.discover.stats import STAT_NAMES
+    gt = load_ground_truth()
+    search, heldout = splits(search_archs, heldout_archs, split_seed)
+    x, y = probe_batch(data, batch, seed)
+    t0 = time.perf_counter()
+    stats = arch_stats(search + heldout, out / "stats", x, y, seed, progress)
+    stats_s = time.perf_counter() - t0
+    s_stats, s_mask = pad(stats[:len(search)])
+    h_stats, h_mask = pad(stats[len(search):])
+    target = np.array([gt[c].valid for c in search])
+
+    def fitness(scores: np.ndarray) -> float:
+        return float(kendalltau(scores, target).statistic)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cycles, desc="evolution", unit="program", dynamic_ncols=True)
+
+    def tick(cycle: int, best: float) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(best=f"{best:.4f}")
+    t1 = time.perf_counter()
+    result = evolve(s_stats, s_mask, fitness, population=population, sample=sample,
+                    cycles=cycles, seed=seed, diversity=diversity, progress=tick)
+    if bar is not None:
+        bar.close()
+    best = result.best.program
+    held = evaluate(best, h_stats, h_mask)
+    space = NB201Space()
+    flops = [space.cost(space.decode(c))["flops"] for c in heldout]
+
+    def kendall(pred, target: str) -> float:
+        return round(float(kendalltau(pred, [getattr(gt[c], target) for c in heldout]).statistic), 4)
+    report = {
+        "program": best.to_dict(), "formula": best.formula,
+        "search": {"archs": len(search), "split_seed": split_seed,
+                   "kendall_valid": round(result.best.fitness, 4)},
+        "heldout": {"archs": len(heldout),
+                    "kendall_valid": kendall(held, "valid"), "kendall_test": kendall(held, "test"),
+                    "flops_kendall_valid": kendall(flops, "valid"),
+                    "flops_kendall_test": kendall(flops, "test")},
+        "evolution": {"population": population, "sample": sample, "cycles": cycles,
+                      "seed": seed, "diversity": diversity, "evaluated": result.evaluated,
+                      "rejected_similar": result.rejected_similar,
+                      "seconds": round(time.perf_counter() - t1, 1)},
+        "statistics": {"names": list(STAT_NAMES), "batch": batch, "network": "NB201 C=16 N=5",
+                       "seconds_this_run": round(stats_s, 1)},
+    }
+    write_json_atomic(report | {"note": "ground truth: search split only during the search"},
+                      out / "program.json", indent=1)
+    with open(out / "history.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["cycle", "fitness", "best"])
+        w.writeheader()
+        w.writerows(result.history)
+    log(f"discovered: {best.formula}")
+    log(f"Kendall (valid): search {result.best.fitness:.4f} on {len(search)} archs; held-out "
+        f"{report['heldout']['kendall_valid']:.4f} on {len(heldout)} archs (FLOPs there "
+        f"{report['heldout']['flops_kendall_valid']:.4f})")
+    return report

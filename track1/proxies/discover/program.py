@@ -1,0 +1,142 @@
+"""Proxy programs over per-layer statistics (``track1.proxies.discover.stats``).
+
+A program is seven genes: two statistics (``a``, ``b``), a unary operation on each, a
+binary operation joining them, a unary operation on the result, and an aggregation over
+the layers. On a set of archs it evaluates as one numpy expression over a padded
+archs x layers x statistics array, so thousands of programs score a thousand archs in
+seconds. Every operation is total (logs of magnitudes, guarded divisions); a value that
+is still not finite counts as the worst score.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from track1.proxies.discover.stats import STAT_NAMES
+
+_EPS = 1e-12
+
+
+def _guard(x: np.ndarray) -> np.ndarray:
+    return x + np.where(x >= 0, _EPS, -_EPS)
+
+
+UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "id": lambda x: x,
+    "abs": np.abs,
+    "neg": np.negative,
+    "log": lambda x: np.log(np.abs(x) + _EPS),
+    "sqrt": lambda x: np.sqrt(np.abs(x)),
+    "square": np.square,
+    "inv": lambda x: 1.0 / _guard(x),
+}
+BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": lambda x, y: x / _guard(y),
+    "first": lambda x, y: x,
+}
+AGGREGATES = ("sum", "mean", "max", "min", "logsum")
+GENES = ("a", "unary_a", "b", "unary_b", "binary", "unary_out", "aggregate")
+CHOICES: dict[str, tuple[str, ...]] = {
+    "a": STAT_NAMES, "b": STAT_NAMES, "unary_a": tuple(UNARY), "unary_b": tuple(UNARY),
+    "binary": tuple(BINARY), "unary_out": tuple(UNARY), "aggregate": AGGREGATES,
+}
+
+
+@dataclass(frozen=True)
+class Program:
+    """One proxy program; ``formula`` is its readable form."""
+
+    a: str
+    unary_a: str
+    b: str
+    unary_b: str
+    binary: str
+    unary_out: str
+    aggregate: str
+
+    def __post_init__(self) -> None:
+        for gene in GENES:
+            value = getattr(self, gene)
+            if value not in CHOICES[gene]:
+                raise ValueError(f"program gene {gene}={value!r}: choose from {list(CHOICES[gene])}")
+
+    @property
+    def formula(self) -> str:
+        def un(op: str, x: str) -> str:
+            return x if op == "id" else f"{op}({x})"
+        inner = un(self.unary_a, self.a)
+        if self.binary != "first":
+            sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[self.binary]
+            inner = f"{inner} {sym} {un(self.unary_b, self.b)}"
+            if self.unary_out != "id":
+                inner = f"({inner})"
+        body = un(self.unary_out, inner)
+        if self.aggregate == "logsum":
+            return f"log(sum over layers of |{body}|)"
+        return f"{self.aggregate} over layers of {body}"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Program":
+        unknown = sorted(set(d) - set(GENES) - {"formula"})
+        if unknown:
+            raise ValueError(f"program keys {unknown} unknown; a program has {list(GENES)}")
+        return cls(**{g: d[g] for g in GENES})
+
+
+def random_program(rng: random.Random) -> Program:
+    return Program(**{g: rng.choice(CHOICES[g]) for g in GENES})
+
+
+def mutate(program: Program, rng: random.Random) -> Program:
+    """The program with one gene changed to another of its choices."""
+    gene = rng.choice(GENES)
+    others = [c for c in CHOICES[gene] if c != getattr(program, gene)]
+    return replace(program, **{gene: rng.choice(others)})
+
+
+def pad(stats: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Archs' layers x statistics arrays as one archs x layers x statistics array (NaN
+    past an arch's last layer) and the archs x layers mask of real layers."""
+    depth = max(s.shape[0] for s in stats)
+    out = np.full((len(stats), depth, len(STAT_NAMES)), np.nan)
+    mask = np.zeros((len(stats), depth), dtype=bool)
+    for i, s in enumerate(stats):
+        out[i, :s.shape[0]] = s
+        mask[i, :s.shape[0]] = True
+    return out, mask
+
+
+def evaluate(program: Program, stats: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The program's score of every arch of a padded set (-inf where not finite)."""
+    col = {name: i for i, name in enumerate(STAT_NAMES)}
+    with np.errstate(all="ignore"):
+        x = UNARY[program.unary_a](stats[:, :, col[program.a]])
+        y = UNARY[program.unary_b](stats[:, :, col[program.b]])
+        v = UNARY[program.unary_out](BINARY[program.binary](x, y))
+        ok = mask & np.isfinite(v)
+        if program.aggregate in ("sum", "logsum"):
+            s = np.where(ok, v, 0.0).sum(axis=1)
+            out = np.log(np.abs(s) + _EPS) if program.aggregate == "logsum" else s
+        elif program.aggregate == "mean":
+            out = np.where(ok, v, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+        elif program.aggregate == "max":
+            out = np.where(ok, v, -np.inf).max(axis=1)
+        else:
+            out = np.where(ok, v, np.inf).min(axis=1)
+    out = np.where(np.isfinite(out) & (ok.sum(axis=1) > 0), out, -np.inf)
+    return out
+
+
+def score_stats(program: Program, stats: np.ndarray) -> float:
+    """The program's score of one network from its layers x statistics array."""
+    padded, mask = pad([stats])
+    return float(evaluate(program, padded, mask)[0])

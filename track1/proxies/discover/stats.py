@@ -1,0 +1,103 @@
+"""Per-layer statistics of a network at initialisation: the alphabet of discovered
+proxies (``track1.proxies.discover``).
+
+One forward and one backward of the cross-entropy on a batch (train-mode BN, on a copy
+of the model); for every conv / linear layer, from its weight W, weight gradient G,
+output A and output gradient D: five summaries of each tensor, five products of pairs,
+two spectral views of A and four shape numbers. ``layer_stats`` returns a layers x
+``len(STAT_NAMES)`` float64 array in the network's module order.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from track1.proxies.grad_norm import labels_for, scoring_copy, weight_layers
+
+TENSORS = ("w", "g", "a", "d")
+SUMMARIES = ("mean_abs", "std", "norm", "mean", "max_abs")
+PAIRS = ("wg_abs", "wg", "wg_cos", "ad_abs", "ad")
+SPECTRAL = ("a_isotropy", "a_mineig")
+SHAPE = ("numel", "fan_in", "channels", "spatial")
+STAT_NAMES: tuple[str, ...] = (tuple(f"{t}_{s}" for t in TENSORS for s in SUMMARIES)
+                               + PAIRS + SPECTRAL + SHAPE)
+
+
+def _summaries(t: torch.Tensor) -> list[float]:
+    t = t.detach().to(torch.float64).flatten()
+    return [float(t.abs().mean()), float(t.std(unbiased=False)), float(t.norm()),
+            float(t.mean()), float(t.abs().max())]
+
+
+def _rows(a: torch.Tensor) -> torch.Tensor:
+    """An output as observations x channels (images and positions are observations)."""
+    a = a.detach().to(torch.float64)
+    return a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]) if a.dim() == 4 else a.reshape(a.shape[0], -1)
+
+
+def _isotropy(a: torch.Tensor) -> float:
+    """Entropy of the normalised spectrum of the channel covariance (NaN if constant)."""
+    rows = _rows(a)
+    rows = rows - rows.mean(dim=0, keepdim=True)
+    eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
+    if float(eig.sum()) <= 0.0:
+        return math.nan
+    p = eig / eig.sum()
+    return float(-(p * torch.log(p + 1e-12)).sum())
+
+
+def _min_eig(a: torch.Tensor) -> float:
+    """Smallest eigenvalue of the first image's channel correlation (MeCo's view; 0 for
+    an output without spatial extent)."""
+    if a.dim() != 4 or a.shape[2] * a.shape[3] < 2:
+        return 0.0
+    corr = torch.corrcoef(a[0].detach().to(torch.float64).reshape(a.shape[1], -1))
+    return float(torch.linalg.eigvalsh(torch.nan_to_num(corr, nan=0.0))[0])
+
+
+def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+                *, seed: int | None = None) -> np.ndarray:
+    """The layers x ``STAT_NAMES`` statistics of ``model`` on one batch (the caller's
+    model untouched; labels drawn from ``seed`` when ``targets`` is None)."""
+    net = scoring_copy(model, inputs)
+    y = labels_for(net, inputs, targets, seed)
+    layers = weight_layers(net)
+    outputs: dict[int, torch.Tensor] = {}
+
+    def keep(i: int):
+        def hook(module: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+            if out.requires_grad:
+                out.retain_grad()
+            outputs[i] = out
+        return hook
+
+    handles = [m.register_forward_hook(keep(i)) for i, m in enumerate(layers)]
+    try:
+        F.cross_entropy(net(inputs), y).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    rows = []
+    for i, m in enumerate(layers):
+        w = m.weight.detach()
+        g = m.weight.grad if m.weight.grad is not None else torch.zeros_like(w)
+        a = outputs.get(i)
+        if a is None:  # a layer the forward pass never reached
+            rows.append([math.nan] * len(STAT_NAMES))
+            continue
+        d = a.grad if a.grad is not None else torch.zeros_like(a)
+        w64, g64 = w.to(torch.float64), g.detach().to(torch.float64)
+        a64, d64 = a.detach().to(torch.float64), d.detach().to(torch.float64)
+        cos = float(F.cosine_similarity(w64.flatten(), g64.flatten(), dim=0, eps=1e-30))
+        row = (_summaries(w) + _summaries(g) + _summaries(a) + _summaries(d)
+               + [float((w64 * g64).abs().sum()), float((w64 * g64).sum()), cos,
+                  float((a64 * d64).abs().sum()), float((a64 * d64).sum())]
+               + [_isotropy(a), _min_eig(a)]
+               + [float(w.numel()), float(w[0].numel()), float(w.shape[0]),
+                  float(a.shape[2] * a.shape[3]) if a.dim() == 4 else 1.0])
+        rows.append(row)
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(STAT_NAMES))

@@ -1,0 +1,50 @@
+"""The discovered proxy: a program found by ``python -m track1 discover-proxy`` (the
+NAS-Bench-201 driver ``track1.bench.discover``), scored like any other proxy.
+
+``PROGRAM`` is the committed program, with where it came from; ``program=`` takes
+another one (a dict of genes, or the path of a ``program.json`` the command wrote). Its
+ground truth was NAS-Bench-201's (search split only): a NB201 ranking figure with this
+proxy as teacher must say so beside it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from track1.proxies.discover.program import Program, score_stats
+from track1.proxies.discover.stats import layer_stats
+
+NAME = "discovered"
+
+#: the committed program and its provenance (docs/results/discover-proxy-*)
+PROGRAM: dict[str, str] = {
+    "a": "d_norm", "unary_a": "sqrt", "b": "a_mineig", "unary_b": "neg", "binary": "mul",
+    "unary_out": "id", "aggregate": "logsum",
+}
+SOURCE = "smoke run: 20 search archs (replace with the committed discovery run)"
+
+
+def load_program(program: str | Path | dict | None) -> Program:
+    """``PROGRAM``, a dict of genes, or a ``program.json`` path (its ``program`` entry)."""
+    if program is None:
+        return Program.from_dict(PROGRAM)
+    if isinstance(program, dict):
+        return Program.from_dict(program.get("program", program))
+    path = Path(program)
+    if not path.is_file():
+        raise FileNotFoundError(f"discovered proxy program not found: {path}")
+    d = json.loads(path.read_text())
+    return Program.from_dict(d.get("program", d))
+
+
+def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
+          seed: int | None = None, program: str | Path | dict | None = None,
+          **options: Any) -> float:
+    """The program's value on the network's per-layer statistics for ``inputs``."""
+    if options:
+        raise TypeError(f"discovered.score got unknown options {sorted(options)}")
+    return score_stats(load_program(program), layer_stats(model, inputs, targets, seed=seed))
