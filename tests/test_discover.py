@@ -126,5 +126,10 @@ def test_driver_splits_are_disjoint_and_bounded():
     assert splits(100, 300, seed=0) == (s, h) and splits(100, 300, seed=1) != (s, h)
     with pytest.raises(BenchError, match="at most 1,000"):
         splits(1001, 10, seed=0)
+    small_s, small_h = splits(30, 50, seed=0)                # a smaller run is part of it
+    assert small_s == s[:30] and small_h == h[:50]
+    assert not set(splits(1000, 100, seed=0)[0]) & set(h)    # held-out never searched
     with pytest.raises(BenchError, match="together"):
         splits(1000, 15000, seed=0)
+    with pytest.raises(BenchError, match="held-out archs"):
+        splits(10, 14700, seed=0)

@@ -1,9 +1,10 @@
 """Proxy discovery on NAS-Bench-201 (issue 18, item 2): the driver of
 ``track1.proxies.discover`` and of ``python -m track1 discover-proxy``.
 
-The 15,625 archs are shuffled by ``split_seed`` into a search split (at most 1,000 archs,
-the only ground truth the search sees: its fitness is Kendall against their CIFAR-10
-``valid`` accuracy) and a disjoint held-out split the discovered program is reported on
+The 15,625 archs are shuffled by ``split_seed``; the search split is taken from the
+first 1,000 (at most 1,000 archs, the only ground truth the search sees: its fitness is
+Kendall against their CIFAR-10 ``valid`` accuracy) and the held-out split from the rest
+(disjoint from any search split of the same seed), on which the discovered program is reported
 (Kendall against ``valid`` and ``test``), beside FLOPs on the same archs. Each arch's
 statistics are computed once (full-size NB201 network, weights seeded by the arch code,
 one fixed batch of CIFAR-10 training images with their labels) and cached as one
@@ -35,8 +36,15 @@ def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:
     if search > 1000:
         raise BenchError(f"discover-proxy: the search split sees at most 1,000 archs' ground "
                          f"truth (got {search})")
-    order = random.Random(seed).sample(codes, search + heldout)
-    return order[:search], order[search:]
+    # one seeded permutation: its first 1,000 archs are the search region and the held-out
+    # split starts after it, so a smaller run's splits are parts of a larger run's (its
+    # cached statistics serve both) and no held-out arch is ever in a search split
+    order = list(codes)
+    random.Random(seed).shuffle(order)
+    if heldout > len(order) - 1000:
+        raise BenchError(f"discover-proxy: at most {len(order) - 1000} held-out archs (the first "
+                         f"1,000 of the permutation are the search region); got {heldout}")
+    return order[:search], order[1000:1000 + heldout]
 
 
 def probe_batch(data: str | None, n: int, seed: int):
