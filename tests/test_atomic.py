@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from track1.infra.atomic import atomic_write, remove_stale_temps
+from track1.infra.atomic import WriteError, atomic_write, remove_stale_temps
 
 
 def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
@@ -101,3 +101,26 @@ def test_an_exclusive_write_never_replaces_a_file_that_appeared(tmp_path):
     assert target.read_bytes() == b"theirs" and len(list(tmp_path.iterdir())) == 1
     atomic_write(tmp_path / "new.pth", lambda f: f.write(b"x"), exclusive=True)
     assert (tmp_path / "new.pth").read_bytes() == b"x"
+
+
+def test_ctrl_c_inside_torch_save_is_an_interruption_not_a_full_disk(tmp_path):
+    """L2: a KeyboardInterrupt inside torch.save surfaces as the zip writer's RuntimeError
+    ("unexpected pos", which reads like a full disk); the write re-raises the interrupt
+    (the CLI's "interrupted", exit 130), keeps the old file and leaves no temporary."""
+    path = tmp_path / "ckpt.pth"
+    path.write_bytes(b"old")
+
+    def interrupted(f):
+        f.write(b"partial")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted)
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pth"]
+
+    def full(f):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+    with pytest.raises(WriteError, match="the disk is full"):   # a real full disk still is
+        atomic_write(path, full)

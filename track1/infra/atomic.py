@@ -67,6 +67,17 @@ def _why(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _interruption(e: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit in ``e``'s chain of causes, if any."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = True,
                  exclusive: bool = False) -> Path:
     """Call ``write(f)`` on a temporary file, then atomically rename it to ``path``. A write
@@ -101,6 +112,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        stop = _interruption(e)
+        if stop is not None and stop is not e:
+            # Ctrl-C (or a SIGTERM's SystemExit) inside torch.save surfaces as the writer's
+            # RuntimeError ("unexpected pos": it reads like a full disk): say what happened
+            raise stop from None
         if isinstance(e, WriteError):
             raise
         if isinstance(e, OSError) or (isinstance(e, RuntimeError) and _why(e) == "the disk is full"):
