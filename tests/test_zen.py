@@ -94,3 +94,37 @@ def test_diff_kendall_accepts_infinite_teacher_scores():
     x = torch.tensor([0.1, 0.5, 0.9])
     tau = diff_kendall(x, [-math.inf, 1.0, 2.0])
     assert torch.isfinite(tau) and tau > 0  # same order as the finite ranks 0 < 1 < 2
+
+
+def test_proxy_cache_adds_proxies_to_a_cache_and_the_teacher_reads_them(tmp_path):
+    """``proxy-cache --proxies`` (issue 18, item 5): one cache format for every proxy; a
+    rerun with more proxies adds only those; the teacher reads any of them."""
+    from track1.nas.teacher import Teacher
+    from track1.proxies import get_proxy
+    from track1.proxies.zen import arch_seed
+    out = tmp_path / "cache.jsonl"
+    base = [sys.executable, "-m", "track1", "proxy-cache", "--out", str(out), "--batch", "2",
+            "--resolution", "64", "--no-progress", "--limit", "2"]
+    subprocess.run(base + ["--proxies", "meco"], check=True, capture_output=True)
+    first = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["key"] for r in first] == ["arch1", "arch2"] and "zen" not in first[0]
+    r = subprocess.run(base + ["--proxies", "meco,synflow"], check=True, capture_output=True, text=True)
+    assert "scored 2 archs (0 already cached)" in r.stdout
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 4 and "meco" not in rows[2] and "synflow" in rows[2]   # only what lacked
+    # the value is the proxy on the arch-seeded subnet and batch
+    space = ResNet48Space()
+    s = arch_seed(ARCH1, 0)
+    g = torch.Generator().manual_seed(s)
+    x = torch.randn(2, 3, 64, 64, generator=g)
+    y = torch.randint(0, 1000, (2,), generator=g)
+    torch.manual_seed(s)
+    net = space.build(space.decode(ARCH1), num_classes=1000)
+    assert rows[2]["synflow"] == pytest.approx(get_proxy("synflow")(net, x, y, seed=s))
+    t = Teacher(space, "meco+synflow", cache_file=out)
+    t.scores([space.decode(ARCH1)])
+    assert t.computed == 0
+    again = subprocess.run(base + ["--proxies", "meco,synflow"], check=True, capture_output=True, text=True)
+    assert "scored 0 archs (2 already cached)" in again.stdout
+    bad = subprocess.run(base + ["--proxies", "magic"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown proxy 'magic'" in bad.stderr

@@ -1,5 +1,14 @@
-"""``python -m track1 zen-cache``: FLOPs, params and Zen-score of every arch of a Track 1
-list, into one JSONL cache (the ranking teacher's ``teacher.cache``)."""
+"""``python -m track1 proxy-cache`` (also ``zen-cache``): FLOPs, params and zero-cost
+proxies of every arch of a Track 1 list, into one JSONL cache: the format the ranking
+teacher's ``teacher.cache`` reads, one line per arch and run, keyed by the list's key.
+
+``--proxies`` names what to score (default ``zen``, the original cache): any proxy of
+``track1.proxies`` and ``az_nas`` (its components, ``az_*``). A rerun computes only what
+an arch still lacks (a later run may add proxies to a cache); each value is stored with
+the batch and resolution it was scored at. Non-Zen proxies score a freshly built subnet
+(1,000 classes, weights seeded by the arch code) on a seeded batch of Gaussian images
+with seeded labels at the given resolution.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,25 +18,43 @@ from track1.commands.argtypes import int_at_least
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "zen-cache", help="Zen-score, FLOPs and params of a list's archs into a JSONL cache",
-        description="One line per arch ({key, arch, flops, params, zen, zen_batch, "
-                    "zen_resolution, zen_repeats, zen_residual}), appended and flushed as each "
-                    "is scored: an interrupted run loses at most one arch and a rerun skips the "
-                    "keys already in the file. The file is what the training config's "
-                    "teacher.cache (--teacher-cache) reads. Zen-scores are seeded per arch.")
+        "proxy-cache", aliases=["zen-cache"],
+        help="zero-cost proxies (Zen-score by default), FLOPs and params of a list's archs "
+             "into a JSONL cache",
+        description="One line per arch and run ({key, arch, flops, params, <proxy>, "
+                    "<proxy>_batch, <proxy>_resolution, ...}), appended and flushed as each "
+                    "is scored: an interrupted run loses at most one arch and a rerun computes "
+                    "only the proxies an arch still lacks. The file is what the training "
+                    "config's teacher.cache (--teacher-cache) reads. Scores are seeded per arch.")
     p.add_argument("--archs", help="arch list JSON (default: the official 45,000)")
     p.add_argument("--out", default=None,
                    help="JSONL cache (default: runs/zen_cache.jsonl under the project home)")
+    p.add_argument("--proxies", default="zen",
+                   help="comma-separated proxies (default zen): any of track1.proxies, and az_nas")
     p.add_argument("--limit", type=int_at_least(1), help="only the first N archs")
     p.add_argument("--batch", type=int_at_least(1), default=8)
     p.add_argument("--resolution", type=int_at_least(8), default=224)
-    p.add_argument("--repeats", type=int_at_least(1), default=1)
-    p.add_argument("--no-residual", action="store_true", help="score without shortcuts")
+    p.add_argument("--repeats", type=int_at_least(1), default=1, help="Zen-score repeats")
+    p.add_argument("--no-residual", action="store_true", help="score Zen without shortcuts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int_at_least(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
+
+
+def proxy_names(text: str) -> list[str]:
+    """The ``--proxies`` list, checked: one line naming the unknown one."""
+    from track1.infra.errors import UserError
+    from track1.proxies import PROXIES, SET_PROXIES
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError("--proxies: name at least one proxy")
+    for n in names:
+        if n not in PROXIES + SET_PROXIES:
+            raise UserError(f"--proxies: unknown proxy {n!r}; choose from "
+                            f"{list(PROXIES + SET_PROXIES)}")
+    return list(dict.fromkeys(names))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,33 +66,66 @@ def run(args: argparse.Namespace) -> int:
 
     from track1.infra import paths
     from track1.infra.resumable import AppendLog
-    from track1.proxies.zen import zen_score
+    from track1.proxies import get_proxy
+    from track1.proxies.zen import arch_seed, zen_score
     from track1.resnet48.costs import count_costs_many
     from track1.resnet48.official import load_arch_list
     from track1.resnet48.space import ResNet48Space
+    names = proxy_names(args.proxies)
     if args.threads:
         torch.set_num_threads(args.threads)
     archs = load_arch_list(args.archs)
     items = list(archs.items())[: args.limit] if args.limit else list(archs.items())
     out = Path(args.out) if args.out else paths.runs_dir("zen_cache.jsonl")
-    with AppendLog(out, "key", ("zen",), fsync_every=1) as cache:
-        done = set(cache.done)
-        todo = [(k, c) for k, c in items if k not in done]
+
+    def field(name: str) -> str:
+        return "az_expressivity" if name == "az_nas" else name
+
+    def lacking(row: dict) -> list[str]:
+        return [n for n in names if field(n) not in row or (n != "zen" and (
+            row.get(f"{n}_batch") != args.batch or row.get(f"{n}_resolution") != args.resolution))]
+
+    with AppendLog(out, "key", fsync_every=1) as cache:
+        todo = [(k, c) for k, c in items if lacking(cache.merged.get(k, {}))]
         costs = count_costs_many([c for _, c in todo]) if todo else {}
         space = ResNet48Space()
         t0 = time.perf_counter()
-        for i, (key, code) in enumerate(tqdm(todo, desc="zen", unit="arch",
+        seconds = {n: 0.0 for n in names}
+        for i, (key, code) in enumerate(tqdm(todo, desc=",".join(names), unit="arch",
                                               disable=args.no_progress)):
-            z = zen_score(space, space.decode(code), batch=args.batch, resolution=args.resolution,
-                          repeats=args.repeats, residual=not args.no_residual, seed=args.seed,
-                          device=args.device)
-            cache.append({"key": key, "arch": code, "flops": int(costs["flops"][i]),
-                          "params": int(costs["params"][i]), "zen": z, "zen_batch": args.batch,
-                          "zen_resolution": args.resolution, "zen_repeats": args.repeats,
-                          "zen_residual": not args.no_residual})
+            row = {"key": key, "arch": code, "flops": int(costs["flops"][i]),
+                   "params": int(costs["params"][i])}
+            arch = space.decode(code)
+            for name in lacking(cache.merged.get(key, {})):
+                t = time.perf_counter()
+                if name == "zen":
+                    row |= {"zen": zen_score(space, arch, batch=args.batch,
+                                             resolution=args.resolution, repeats=args.repeats,
+                                             residual=not args.no_residual, seed=args.seed,
+                                             device=args.device),
+                            "zen_batch": args.batch, "zen_resolution": args.resolution,
+                            "zen_repeats": args.repeats, "zen_residual": not args.no_residual}
+                else:
+                    s = arch_seed(code, args.seed)
+                    g = torch.Generator().manual_seed(s)
+                    x = torch.randn(args.batch, 3, args.resolution, args.resolution, generator=g)
+                    y = torch.randint(0, 1000, (args.batch,), generator=g)
+                    torch.manual_seed(s)
+                    net = space.build(arch, num_classes=1000).to(args.device)
+                    x, y = x.to(args.device), y.to(args.device)
+                    if name == "az_nas":
+                        from track1.proxies import az_nas
+                        row |= {f"az_{k}": v for k, v in az_nas.components(
+                            net, x, seed=s, batch=args.batch).items()}
+                    else:
+                        row[name] = float(get_proxy(name)(net, x, y, seed=s))
+                    row |= {f"{name}_batch": args.batch, f"{name}_resolution": args.resolution}
+                seconds[name] += time.perf_counter() - t
+            cache.append(row)
     elapsed = time.perf_counter() - t0
     rate = len(todo) / elapsed if todo and elapsed > 0 else 0.0
-    print(f"scored {len(todo)} archs ({len(done)} already cached) in {elapsed:.1f} s: "
-          f"{rate:.3f} archs/s at batch {args.batch}, resolution {args.resolution}; "
-          f"cache {out}", flush=True)
+    per = ", ".join(f"{n} {seconds[n] / max(len(todo), 1):.3f} s" for n in names)
+    print(f"scored {len(todo)} archs ({len(items) - len(todo)} already cached) in {elapsed:.1f} s: "
+          f"{rate:.3f} archs/s at batch {args.batch}, resolution {args.resolution} "
+          f"(per arch: {per}); cache {out}", flush=True)
     return 0
