@@ -163,3 +163,26 @@ def test_proxy_report_scores_a_set_and_resumes(tmp_path):
     # a second run finds everything cached: nothing appended
     assert proxy_report.main(args) == 0
     assert len(cache.read_text().splitlines()) == 3
+
+
+def test_proxy_report_shards_merge_into_the_single_run(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import proxy_report
+    finally:
+        sys.path.pop(0)
+    common = ["--archs", "4", "--proxies", "flops,meco", "--batch", "4", "--naswot-batch", "4",
+              "--threads", "1"]
+    for k in range(2):
+        assert proxy_report.main(common + ["--shard", f"{k}/2", "--out", str(tmp_path / f"s{k}")]) == 0
+    merged = tmp_path / "all"
+    merged.mkdir()
+    (name,) = {p.name for p in (tmp_path / "s0").glob("cache_*.jsonl")}
+    (merged / name).write_text("".join((tmp_path / f"s{k}" / name).read_text() for k in range(2)))
+    assert proxy_report.main(common + ["--out", str(merged)]) == 0
+    assert len((merged / name).read_text().splitlines()) == 4          # nothing scored again
+    assert proxy_report.main(common + ["--out", str(tmp_path / "one")]) == 0
+    table = lambda d: next(d.glob("nb201_fixed4_*.csv")).read_text()
+    assert table(merged) == table(tmp_path / "one")
+    with pytest.raises(SystemExit):
+        proxy_report.main(common + ["--shard", "2/2", "--out", str(tmp_path / "bad")])

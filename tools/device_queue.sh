@@ -8,6 +8,9 @@
 #                                         RD-NAS x 3 seeds): probe, plan, train, score, collect
 #   bash tools/device_queue.sh track1     Track 1 scoring rate at 224 px over windows spread
 #                                         across the whole prefix-sorted 45k list
+#   bash tools/device_queue.sh proxies    MeCo, ZiCo and AZ-NAS over all 15,625 NB201 archs
+#                                         (6 shards at once on the GPU; resumes from a
+#                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
 #   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
 #                                         before spending device time)
 #
@@ -35,6 +38,25 @@ case "${1:-}" in
     timeout 540 "$PY" tools/bench_evaluate.py --windows 8 --window-size 24 --image-size 224 \
       --device cuda --data "$CIFAR" --eval-images 10000 --calib-images 2048 --batch-size 500 \
       --json-out "$OUT/track1_rate.json" 2>&1 | grep -v Warning | tee "$OUT/track1_rate_log.txt"
+    ;;
+  proxies)
+    # each shard appends to its own cache; the merged cache and the table come back
+    # (rehearse on a CPU: PROXY_ARCHS=12 PROXY_DEVICE=cpu bash tools/device_queue.sh proxies)
+    P=flops,meco,zico,az_nas
+    SEL="--all"; [[ -n "${PROXY_ARCHS:-}" ]] && SEL="--archs $PROXY_ARCHS"
+    DEV="${PROXY_DEVICE:-cuda}"
+    for k in 0 1 2 3 4 5; do
+      mkdir -p "$OUT/shard$k"
+      [[ -n "${PROXY_CACHE:-}" ]] && cp "$PROXY_CACHE" "$OUT/shard$k/$(basename "$PROXY_CACHE")"
+      timeout 480 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --threads 2 \
+        --shard $k/6 --out "$OUT/shard$k" > "$OUT/shard$k/log.txt" 2>&1 &
+    done
+    wait
+    name=$(basename "$(ls "$OUT"/shard0/cache_*.jsonl | head -1)")
+    cat "$OUT"/shard*/"$name" | sort -u > "$OUT/$name"
+    rm -rf "$OUT"/shard*
+    timeout 50 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --out "$OUT" \
+      > "$OUT/proxies_log.txt" 2>&1 || echo "not every arch scored yet: rerun with PROXY_CACHE=$OUT/$name" | tee -a "$OUT/proxies_log.txt"
     ;;
   rehearse)
     "$PY" tools/device_nb201_paper.py --rehearse --out "$OUT/nb201" --bench-dir "$OUT/nb201_bench" \

@@ -96,7 +96,7 @@ def set_scores(name: str, rows: list[dict]) -> list[float]:
 def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                 x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
                 zen_batch: int, desc: str, batch_n: int | None = None,
-                zico_n: int = 128) -> dict[str, float]:
+                zico_n: int = 128, device: str = "cpu") -> dict[str, float]:
     """Fill ``cache`` with every proxy of every arch; returns seconds spent per field."""
     seconds = {k: 0.0 for n in names for k in cache_keys(n)}
     todo = [c for c in codes if missing(cache, c, names)]
@@ -104,14 +104,14 @@ def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
         arch = space.decode(code)
         s = arch_seed(code, seed)
         torch.manual_seed(s)
-        net = space.build(arch, num_classes=num_classes)
+        net = space.build(arch, num_classes=num_classes).to(device)
         row = {"arch": code}
         for name in missing(cache, code, names):
             t = time.perf_counter()
             if name == "zen":
                 try:
                     v = zen_score(space, arch, batch=zen_batch, resolution=x.shape[-1],
-                                  seed=seed, num_classes=num_classes)
+                                  seed=seed, num_classes=num_classes, device=device)
                 except ValueError:  # log(0): a BN fed only zeros (a dead NB201 node)
                     v = float("-inf")
             elif name == "naswot":
@@ -143,10 +143,20 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
            + (f"-zc{args.zico_batch}" if args.zico_batch != 128 else ""))
     cache = open_cache(out / f"cache_nb201_{tag}.jsonl")
     t0 = time.perf_counter()
+    k, n = args.shard
+    if n > 1:  # one of n processes: score every n-th arch into this folder's cache, no table
+        score_archs(space, codes[k::n], names, cache, x=x, y=y, naswot_n=args.naswot_batch,
+                    num_classes=10, seed=args.seed, zen_batch=args.zen_batch,
+                    desc=f"nb201 shard {k}/{n}", batch_n=args.batch, zico_n=args.zico_batch,
+                    device=args.device)
+        return {"archs": len(codes[k::n]), "shard": f"{k}/{n}", "label": f"shard{k}of{n}",
+                "batch": args.batch, "naswot_batch": args.naswot_batch,
+                "zen_batch": args.zen_batch, "zico_batch": args.zico_batch,
+                "wall_s_this_run": round(time.perf_counter() - t0, 1), "proxies": {}}
     seconds = score_archs(space, codes, names, cache, x=x, y=y,
                           naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
                           zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}",
-                          batch_n=args.batch, zico_n=args.zico_batch)
+                          batch_n=args.batch, zico_n=args.zico_batch, device=args.device)
     wall = time.perf_counter() - t0
     table = {}
     rows = [cache.merged[c] for c in codes]
@@ -217,6 +227,16 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: K/N with integers") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: needs 0 <= K < N")
+    return k, n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=1000, help="NB201 archs (fixed subset; 0 skips)")
@@ -236,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--track1-res", type=int, default=64)
     ap.add_argument("--track1-batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--shard", default="0/1", type=_shard,
+                    help="K/N: score every N-th arch from the K-th into this --out's cache, "
+                         "no table (N processes at once; cat their caches into one folder and "
+                         "rerun without --shard for the table)")
     ap.add_argument("--out", default="runs/proxy_report")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
@@ -253,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.all or args.archs > 0:
         n = max(args.batch, args.naswot_batch, args.zico_batch if "zico" in names else 0)
         x, y, data_name = probe_batch(args.data, n, 32, args.seed)
+        x, y = x.to(args.device), y.to(args.device)
         summary["data"] = data_name
         summary["nb201"] = nb201_part(args, names, x, y, out)
     if args.track1_archs > 0:
