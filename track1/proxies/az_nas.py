@@ -59,9 +59,11 @@ def reinitialise(net: nn.Module) -> None:
 
 def isotropy(feature: torch.Tensor) -> float:
     """Entropy of the normalised eigenvalues of the channel covariance of a B x C x H x W
-    map (NaN when the map is constant: no direction at all)."""
-    c = feature.shape[1]
-    rows = feature.detach().to(torch.float64).permute(0, 2, 3, 1).reshape(-1, c)
+    map (images and positions are the observations; a B x C output: the images) -- NaN
+    when the map is constant: no direction at all."""
+    f = feature.detach().to(torch.float64)
+    c = f.shape[1]
+    rows = f.permute(0, 2, 3, 1).reshape(-1, c) if f.dim() == 4 else f.reshape(f.shape[0], -1)
     rows = rows - rows.mean(dim=0, keepdim=True)
     eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
     if float(eig.sum()) <= 0.0:

@@ -16,7 +16,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from track1.proxies.az_nas import isotropy
 from track1.proxies.grad_norm import labels_for, scoring_copy, weight_layers
+from track1.proxies.meco import min_eig_of_correlation
 
 TENSORS = ("w", "g", "a", "d")
 SUMMARIES = ("mean_abs", "std", "norm", "mean", "max_abs")
@@ -33,30 +35,12 @@ def _summaries(t: torch.Tensor) -> list[float]:
             float(t.mean()), float(t.abs().max())]
 
 
-def _rows(a: torch.Tensor) -> torch.Tensor:
-    """An output as observations x channels (images and positions are observations)."""
-    a = a.detach().to(torch.float64)
-    return a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]) if a.dim() == 4 else a.reshape(a.shape[0], -1)
-
-
-def _isotropy(a: torch.Tensor) -> float:
-    """Entropy of the normalised spectrum of the channel covariance (NaN if constant)."""
-    rows = _rows(a)
-    rows = rows - rows.mean(dim=0, keepdim=True)
-    eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
-    if float(eig.sum()) <= 0.0:
-        return math.nan
-    p = eig / eig.sum()
-    return float(-(p * torch.log(p + 1e-12)).sum())
-
-
 def _min_eig(a: torch.Tensor) -> float:
-    """Smallest eigenvalue of the first image's channel correlation (MeCo's view; 0 for
-    an output without spatial extent)."""
+    """MeCo's view of one layer: the smallest eigenvalue of the first image's channel
+    correlation (0 for an output without spatial extent)."""
     if a.dim() != 4 or a.shape[2] * a.shape[3] < 2:
         return 0.0
-    corr = torch.corrcoef(a[0].detach().to(torch.float64).reshape(a.shape[1], -1))
-    return float(torch.linalg.eigvalsh(torch.nan_to_num(corr, nan=0.0))[0])
+    return min_eig_of_correlation(a[0].detach())
 
 
 def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
@@ -96,7 +80,7 @@ def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | 
         row = (_summaries(w) + _summaries(g) + _summaries(a) + _summaries(d)
                + [float((w64 * g64).abs().sum()), float((w64 * g64).sum()), cos,
                   float((a64 * d64).abs().sum()), float((a64 * d64).sum())]
-               + [_isotropy(a), _min_eig(a)]
+               + [isotropy(a), _min_eig(a)]
                + [float(w.numel()), float(w[0].numel()), float(w.shape[0]),
                   float(a.shape[2] * a.shape[3]) if a.dim() == 4 else 1.0])
         rows.append(row)
