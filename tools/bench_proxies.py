@@ -18,7 +18,7 @@ import random
 import statistics
 import time
 
-import track1  # noqa: F401 (first: it sets OpenMP's wait policy before torch loads)
+import track1  # noqa: F401,E402 (first: it sets OpenMP's wait policy before torch loads)
 
 import torch  # noqa: E402
 
