@@ -31,6 +31,10 @@ PAPER_PROXIES = {"flops": 0.5292, "params": 0.5664, "snip": 0.5116, "synflow": 0
                  "zen": 0.4880, "naswot": 0.5513}
 #: docs/REFERENCE.md §6: the anchors over all 15,625 archs vs cifar10_valid_acc
 ANCHOR_ALL = {"params": 0.533, "naswot": 0.569}
+#: the AZ-NAS paper's table (Lee & Ham, CVPR 2024) as issue 18 quotes it: Kendall over all
+#: 15,625 archs, each proxy with its official code (not re-checked against the paper here)
+ANCHOR_AZ = {"flops": 0.578, "params": 0.578, "synflow": 0.571, "naswot": 0.557,
+             "zico": 0.589, "zen": 0.296, "az_nas": 0.741}
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
@@ -266,8 +270,9 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
                   f"{nb['zen_batch']} Gaussian images; {nb['machine']}, "
                   f"{nb['wall_s_this_run'] / 60:.0f} min:", "",
                   "| proxy | Kendall (valid) | Spearman (valid) | Kendall (test) | "
-                  "Spearman (test) | paper Kendall (200 archs) | anchor, all 15,625 |",
-                  "|---|---|---|---|---|---|---|"]
+                  "Spearman (test) | paper Kendall (200 archs) | anchor, all 15,625 | "
+                  "AZ-NAS paper's table, all 15,625 |",
+                  "|---|---|---|---|---|---|---|---|"]
         later = {}
         for name, r in nb["proxies"].items():
             src = nb["source"][name]
@@ -279,7 +284,8 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
                          f"{r['valid']['spearman']:.3f} | {r['test']['kendall']:.3f} | "
                          f"{r['test']['spearman']:.3f} | "
                          f"{format(PAPER_PROXIES[name], '.3f') if name in PAPER_PROXIES else ''} | "
-                         f"{ANCHOR_ALL[name] if name in ANCHOR_ALL else ''} |")
+                         f"{ANCHOR_ALL[name] if name in ANCHOR_ALL else ''} | "
+                         f"{ANCHOR_AZ[name] if name in ANCHOR_AZ else ''} |")
         for name, (rel, machine, wall) in later.items():
             lines.append("")
             lines.append(f"`{name}` (re-run): from `{rel}` ({machine}, {wall / 60:.0f} min), "
