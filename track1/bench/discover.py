@@ -91,12 +91,16 @@ def arch_stats(codes: list[str], folder: Path, x, y, seed: int,
 
 
 def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
-             split_seed: int = 0, batch: int = 16, seed: int = 0, population: int = 50,
+             split_seed: int = 0, batch: int = 16, seed: int = 0,
+             evolution_seed: int | None = None, population: int = 50,
              sample: int = 10, cycles: int = 2000, diversity: float = 0.99,
              data: str | None = None, progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Compute (or reuse) the statistics, evolve on the search split, report on the
-    held-out one. Returns the report."""
+    held-out one. ``seed`` fixes the statistics (probe batch, initial weights);
+    ``evolution_seed`` (default ``seed``) the evolution alone, so several searches share one
+    cache. Returns the report."""
+    evolution_seed = seed if evolution_seed is None else evolution_seed
     from scipy.stats import kendalltau
 
     from track1.infra.atomic import write_json_atomic
@@ -129,7 +133,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
             bar.set_postfix(best=f"{best:.4f}")
     t1 = time.perf_counter()
     result = evolve(s_stats, s_mask, fitness, population=population, sample=sample,
-                    cycles=cycles, seed=seed, diversity=diversity, progress=tick)
+                    cycles=cycles, seed=evolution_seed, diversity=diversity, progress=tick)
     if bar is not None:
         bar.close()
     best = result.best.program
@@ -148,15 +152,18 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                     "flops_kendall_valid": kendall(flops, "valid"),
                     "flops_kendall_test": kendall(flops, "test")},
         "evolution": {"population": population, "sample": sample, "cycles": cycles,
-                      "seed": seed, "diversity": diversity, "evaluated": result.evaluated,
+                      "seed": evolution_seed, "diversity": diversity,
+                      "evaluated": result.evaluated,
                       "rejected_similar": result.rejected_similar,
                       "seconds": round(time.perf_counter() - t1, 1)},
-        "statistics": {"names": list(STAT_NAMES), "batch": batch, "network": "NB201 C=16 N=5",
+        "statistics": {"names": list(STAT_NAMES), "batch": batch, "seed": seed,
+                       "network": "NB201 C=16 N=5",
                        "seconds_this_run": round(stats_s, 1)},
     }
+    tag = "" if evolution_seed == seed else f"_e{evolution_seed}"
     write_json_atomic(report | {"note": "ground truth: search split only during the search"},
-                      out / "program.json", indent=1)
-    with open(out / "history.csv", "w", newline="") as f:
+                      out / f"program{tag}.json", indent=1)
+    with open(out / f"history{tag}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["cycle", "fitness", "best"])
         w.writeheader()
         w.writerows(result.history)

@@ -26,7 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diversity", type=float, default=0.99,
                    help="a child ranking the search archs like a living program at Spearman >= "
                         "this is redrawn")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the statistics (probe batch, initial weights) and by default "
+                        "the evolution")
+    p.add_argument("--evolution-seed", type=int, default=None,
+                   help="another evolution on the same cached statistics (writes "
+                        "program_e<seed>.json)")
     p.add_argument("--data", default=None, help="CIFAR-10 folder or tar (default: the shared "
                                                 "tar if present, else the embedded set)")
     p.add_argument("--threads", type=int_at_least(1), help="torch CPU threads")
@@ -46,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else paths.runs_dir("discover-proxy")
     discover(out, search_archs=args.search_archs, heldout_archs=args.heldout_archs,
              split_seed=args.split_seed, batch=args.batch, seed=args.seed,
+             evolution_seed=args.evolution_seed,
              population=args.population, sample=args.sample, cycles=args.cycles,
              diversity=args.diversity, data=args.data, progress=not args.no_progress)
     return 0
