@@ -190,6 +190,12 @@ def test_search_by_minus_loss(nb201_checkpoint, tmp_path):
     assert all(h["fitness"] == -h["loss"] for h in history)
     assert summary["top"][0]["loss"] == min(h["loss"] for h in history)
     assert [t["loss"] for t in summary["top"]] == sorted(t["loss"] for t in summary["top"])
+    # the default, by measurement (docs/results/NOTES.md): -loss; --fitness acc: top-1
+    assert _search(nb201_checkpoint, tmp_path / "default", "--generations", "0") == 0
+    assert json.loads((tmp_path / "default" / "top.json").read_text())["fitness"] == "neg_loss"
+    assert _search(nb201_checkpoint, tmp_path / "acc", "--generations", "0", "--fitness", "acc") == 0
+    acc = [json.loads(line) for line in (tmp_path / "acc" / "history.jsonl").open()]
+    assert all(h["fitness"] == h["acc"] for h in acc)
 
 
 def test_aging_evolution_as_published(monkeypatch):

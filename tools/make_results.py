@@ -69,7 +69,8 @@ def describe_protocol(summary: dict) -> str:
             f"on {p['eval_images']} fixed images of the other part after BN re-calibration on "
             f"{p['calib_images']} fixed images of the training part; the scored set is "
             f"{summary['archs']} fixed {'none-free ' if p.get('none_free') else ''}archs "
-            f"(seed 0). Lambda: {summary['config']['lambda']}.")
+            f"(seed 0). Lambda of `{summary['method']}` (a method's `lambda_variant` rescales "
+            f"it): {summary['config']['lambda']}.")
 
 
 def curve_plot(by_method: dict, out_png: Path) -> bool:
@@ -373,7 +374,18 @@ def standing(info: dict, proxies: dict) -> list[str]:
                        + " (the `paper` protocol measures that quantity directly; not yet run "
                          "at its budget).")
     spos = k.get("spos")
-    rd = {m: v for m, v in k.items() if m.startswith("rdnas")}
+    n_spos = len(by_method.get("spos", []))
+    rd = {m: v for m, v in k.items() if m.startswith("rdnas") and len(by_method[m]) >= n_spos}
+    rd = rd or {m: v for m, v in k.items() if m.startswith("rdnas")}
+    pair = [(a, b) for a in by_method.get("rdnas_flops", []) for b in by_method.get("spos", [])
+            if a["seed"] == b["seed"]]
+    if len(pair) > 1:
+        for key, label in (("accuracy", "accuracy"), ("neg_loss", "-loss")):
+            wins = sum(a[key]["kendall"] > b[key]["kendall"] for a, b in pair)
+            out.append(f"- RD-NAS (FLOPs) against SPOS seed by seed, Kendall by {label}: "
+                       + ", ".join(f"seed {a['seed']} {a[key]['kendall']:.3f} vs "
+                                   f"{b[key]['kendall']:.3f}" for a, b in pair)
+                       + f": ahead on {wins} of {len(pair)}.")
     if spos is not None:
         out.append(f"- SPOS baseline: Kendall {spos:.3f} against the paper's 0.774 "
                    f"({spos - 0.774:+.3f}); the target (within 0.03) is "
@@ -438,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         table, bench_info = bench_section(bench, dest)
         info = info or bench_info
         ev = bench_info.get("eval", {})
-        first = next((s for ss in bench_info.get("by_method", {}).values() for s in ss), {})
+        by_method = bench_info.get("by_method", {})
+        # the protocol's own lambda: a plain RD-NAS run's, not a lambda variant's
+        first = (by_method.get("rdnas_flops") or
+                 next((s for ss in by_method.values() for s in ss), {}))
+        first = first[0] if isinstance(first, list) else first
         protocol = describe_protocol(first) if first else ""
         lines += [f"## NAS-Bench-201: ranking consistency of supernets (`{bench.name}`)", ""]
         if protocol:

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"search strategy (default {d.method}; random is the baseline at equal "
                         "cost)")
     p.add_argument("--fitness", choices=FITNESS, default=d.fitness,
-                   help=f"what search maximises (default {d.fitness}): the supernet's top-1, or "
-                        "minus its mean cross-entropy, which ranked better at small training "
-                        "budgets on NAS-Bench-201 (docs/results/NOTES.md)")
+                   help=f"what search maximises (default {d.fitness}): minus the supernet's "
+                        "mean cross-entropy, which ranked better than top-1 on NAS-Bench-201 "
+                        "and is far less noisy (docs/results/NOTES.md), or its top-1 (acc)")
     p.add_argument("--population", type=int_at_least(2), default=d.population,
                    help=f"archs per generation, and the population size (default "
                         f"{d.population})")

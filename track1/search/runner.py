@@ -1,7 +1,8 @@
 """``track1 search``: architecture search on a trained supernet, for either space.
 
-The fitness of an arch is the supernet's top-1 accuracy on a fixed held-out image subset,
-from the evaluation engine (BN re-calibrated per arch by default; prefix sharing where the
+The fitness of an arch is minus the supernet's mean cross-entropy (``--fitness neg_loss``,
+the default by measurement) or its top-1 (``acc``) on a fixed held-out image subset, from
+the evaluation engine (BN re-calibrated per arch by default; prefix sharing where the
 supernet exposes its segments). Every scored arch is appended to ``scored.jsonl`` in the
 run folder as soon as it is scored (``track1.infra.resumable``): a rerun with the same options
 replays the same search (its decisions depend only on the seed and the fitness values) and
