@@ -291,35 +291,39 @@ def test_teacher_mixes_take_weights():
             Teacher(space, bad)
 
 
-def test_teacher_az_nas_ranks_the_group_and_caches_components(tmp_path):
-    """teacher.priors 'az_nas' (issue 18, item 3): the group's values are AZ-NAS's
-    aggregate over that group, components computed once per arch and cached; mixes and
-    preloaded caches work; a set proxy cannot break ties."""
+def test_teacher_az_nas_ranks_against_a_reference_and_caches_components(tmp_path):
+    """teacher.priors 'az_nas' (issue 18, item 3): each arch's value is AZ-NAS's aggregate
+    of its rank among a seeded reference sample of the space (per arch: the same in any
+    group, so a pair is not a four-view vote that ties); components computed once per
+    arch and cached; mixes and preloaded caches work."""
+    import random as _random
     from track1.nb201.space import NB201Space
     from track1.proxies import az_nas
     from track1.proxies.zen import arch_seed
     space = NB201Space(C=4, N=1)
     rng = random.Random(3)
     archs = [space.sample(rng) for _ in range(5)]
-    t = Teacher(space, "az_nas")
+    t = Teacher(space, "az_nas", set_reference=6)
     got = t.scores(archs)
     inputs = t._probe()[0]
-    rows = []
-    for a in archs:
+
+    def row(a):
         code = space.encode(a)
-        rows.append(az_nas.components(space.build(a), inputs, seed=arch_seed(code, 0))
-                    | {"flops": space.cost(a)["flops"]})
-    assert got == pytest.approx(az_nas.aggregate(rows))
+        return (az_nas.components(space.build(a), inputs, seed=arch_seed(code, 0))
+                | {"flops": space.cost(a)["flops"]})
+    ref_rng = _random.Random("az_nas reference 0")
+    reference = [row(space.sample(ref_rng)) for _ in range(6)]
+    rows = [row(a) for a in archs]
+    assert got == pytest.approx(az_nas.against_reference(rows, reference))
     computed = t.computed
-    assert t.scores(archs[:3]) == pytest.approx(az_nas.aggregate(rows[:3]))  # the group's own ranks
-    assert t.computed == computed                                          # nothing recomputed
+    assert t.scores(archs[:2]) == got[:2]                  # per arch: the group does not matter
+    assert t.computed == computed                          # nothing recomputed
     cache = tmp_path / "az.jsonl"
     cache.write_text("\n".join(json.dumps({"arch": space.encode(a)} | {
         f"az_{k}": r[k] for k in az_nas.COMPONENTS}) for a, r in zip(archs, rows)) + "\n")
-    pre = Teacher(space, "az_nas+flops", cache_file=cache)
+    pre = Teacher(space, "az_nas+flops", cache_file=cache, set_reference=6)
     mixed = pre.scores(archs)
-    assert pre.computed == len(archs)                      # only the FLOPs, read from the cost
     assert all(space.encode(a) in pre.cache["az_expressivity"] for a in archs)
     assert len(set(mixed)) > 1
-    with pytest.raises(ValueError, match="ranks a set"):
-        Teacher(space, "flops", tie_break="az_nas")
+    with pytest.raises(ValueError, match="set_reference"):
+        Teacher(space, "az_nas", set_reference=1)

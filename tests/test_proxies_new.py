@@ -111,6 +111,11 @@ def test_aggregate_sums_log_rank_fractions():
     with pytest.raises(TypeError, match="set of archs"):
         az_nas.score(nn.Linear(2, 2), torch.zeros(1, 2))
     assert "az_nas" in SET_PROXIES
+    # against a fixed reference: the rank among the reference and itself, over R + 1
+    ref = [{"a": 1.0, "b": 10.0}, {"a": 2.0, "b": 20.0}, {"a": 3.0, "b": 30.0}]
+    assert az_nas.against_reference([{"a": 2.5, "b": 5.0}, {"a": 2.0, "b": 40.0}], ref,
+                                    views=("a", "b")) == pytest.approx(
+        [math.log(3 / 4) + math.log(1 / 4), math.log(2.5 / 4) + math.log(4 / 4)])
 
 
 @pytest.mark.parametrize("space", ["nb201", "track1"])

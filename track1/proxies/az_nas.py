@@ -15,8 +15,9 @@ blocks (the stem and every cell or residual block, ``feature_blocks()``) give:
 
 The AZ-NAS score of an arch in a set of N is sum over the four of log(rank / N) (ranks
 ascending, ties averaged): a product of rank fractions that punishes being last on any
-one view. It depends on the set, so ``components`` scores one network and ``aggregate``
-ranks a set. Computed in float64 with eigenvalues clamped at 0 (the authors' float32
+one view. It depends on the set, so ``components`` scores one network, ``aggregate``
+ranks a set, and ``against_reference`` ranks archs against a fixed reference set (what
+the ranking teacher uses: its pairs are too small a set to rank by). Computed in float64 with eigenvalues clamped at 0 (the authors' float32
 code can take the log of a slightly negative eigenvalue and lose the arch as NaN).
 """
 from __future__ import annotations
@@ -148,6 +149,30 @@ def aggregate(rows: Sequence[Mapping[str, float]], views: Sequence[str] = VIEWS)
         for i, r in enumerate(rank_fractions([float(row[view]) for row in rows])):
             total[i] += r
     return total
+
+
+def against_reference(rows: Sequence[Mapping[str, float]],
+                      reference: Sequence[Mapping[str, float]],
+                      views: Sequence[str] = VIEWS) -> list[float]:
+    """AZ-NAS scores of ``rows`` each ranked against a fixed ``reference`` set of archs:
+    per view, the row's average rank among the reference values and itself, over the
+    set's size, logged and summed. A per-arch score (the same arch scores the same in any
+    group), so a teacher comparing pairs gets AZ-NAS's ranking of the space, not the
+    coarse two-arch vote of ``aggregate`` on a pair."""
+    import bisect
+    if not reference:
+        raise ValueError("az_nas.against_reference needs a non-empty reference set")
+    columns = {v: sorted(float(r[v]) for r in reference) for v in views}
+    n = len(reference) + 1
+    out = []
+    for row in rows:
+        total = 0.0
+        for v in views:
+            x, col = float(row[v]), columns[v]
+            below, upto = bisect.bisect_left(col, x), bisect.bisect_right(col, x)
+            total += math.log((below + 0.5 * (upto - below) + 1.0) / n)
+        out.append(total)
+    return out
 
 
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,

@@ -85,7 +85,11 @@ class TeacherConfig:
     priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
     tie_break: str | None = None        # a second prior ordering the archs the priors tie
     cache: str | None = None            # JSONL of precomputed scores (track1 zen-cache)
+    reference: int = 256                # az_nas: archs every arch is ranked against
     zen: ZenConfig = field(default_factory=ZenConfig)
+
+    def __post_init__(self) -> None:
+        check_number(self.reference, "teacher.reference", low=2, integer=True)
 
 
 @dataclass
