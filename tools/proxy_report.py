@@ -28,13 +28,12 @@ from tqdm import tqdm
 from track1.infra.atomic import write_json_atomic
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
-from track1.proxies import PROXIES, SET_PROXIES, az_nas, get_proxy
+from track1.proxies import PROXIES, SET_PROXIES, az_nas, cache_keys, get_proxy
 from track1.proxies.zen import arch_seed, zen_score
-from track1.infra.paths import cifar10_tar
 from track1.infra.resumable import AppendLog
+from track1.data import probe_batch
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = cifar10_tar()
 
 
 # ---------------------------------------------------------------- correlations
@@ -52,30 +51,12 @@ def correlations(pred: list[float], gt: list[float]) -> dict[str, float]:
     return {k: m[k] for k in ("kendall", "spearman", "pearson")}
 
 
-# ---------------------------------------------------------------- data
-def probe_batch(data: str | None, n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """``n`` CIFAR-10 training images (normalised) and labels, chosen by ``seed``."""
-    from track1.data import decode_to_tensor, normalize, resolve_source
-    path = data if data is not None else (str(DEFAULT_DATA) if DEFAULT_DATA.exists() else None)
-    source = resolve_source(path, "train")
-    idx = random.Random(seed).sample(range(len(source)), n)
-    images, labels = decode_to_tensor(source, size, indices=idx, crop_ratio=1.0, progress=False)
-    return normalize(images), labels, source.name
-
-
 # ---------------------------------------------------------------- scoring
 def open_cache(path: Path) -> AppendLog:
     """Per-arch proxy scores in a JSONL file (``track1.infra.resumable``): one line per
     finished arch, appended and flushed as produced, so a crash loses at most the arch in
     flight; ``merged`` joins the lines of one arch (a later run may add proxies)."""
     return AppendLog(path, "arch", fsync_every=1)
-
-
-def cache_keys(name: str) -> tuple[str, ...]:
-    """The cached fields a proxy needs: its score, or AZ-NAS's components and FLOPs."""
-    if name == "az_nas":
-        return (*(f"az_{k}" for k in az_nas.COMPONENTS), "flops")
-    return (name,)
 
 
 def missing(cache: AppendLog, code: str, names: list[str]) -> list[str]:
@@ -88,8 +69,7 @@ def missing(cache: AppendLog, code: str, names: list[str]) -> list[str]:
 def set_scores(name: str, rows: list[dict]) -> list[float]:
     """Per-arch scores of a proxy over a set: the cached value, or AZ-NAS aggregated."""
     if name == "az_nas":
-        return az_nas.aggregate([{k: r[f"az_{k}"] for k in az_nas.COMPONENTS}
-                                 | {"flops": r["flops"]} for r in rows])
+        return az_nas.aggregate([az_nas.views(r) for r in rows])
     return [r[name] for r in rows]
 
 

@@ -47,18 +47,6 @@ def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:
     return order[:search], order[1000:1000 + heldout]
 
 
-def probe_batch(data: str | None, n: int, seed: int):
-    """``n`` CIFAR-10 training images (32 px, normalised) and labels chosen by ``seed``."""
-    from track1.data import decode_to_tensor, normalize, resolve_source
-    from track1.infra.paths import cifar10_tar
-    if data is None and cifar10_tar().exists():
-        data = str(cifar10_tar())
-    source = resolve_source(data, "train")
-    idx = random.Random(seed).sample(range(len(source)), n)
-    images, labels = decode_to_tensor(source, 32, indices=idx, crop_ratio=1.0, progress=False)
-    return normalize(images), labels
-
-
 def arch_stats(codes: list[str], folder: Path, x, y, seed: int,
                progress: bool = True) -> list[np.ndarray]:
     """Every arch's statistics, computed once and cached as ``folder/<index>.npy``."""
@@ -103,6 +91,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     evolution_seed = seed if evolution_seed is None else evolution_seed
     from scipy.stats import kendalltau
 
+    from track1.data import probe_batch
     from track1.infra.atomic import write_json_atomic
     from track1.nb201.ground_truth import load_ground_truth
     from track1.nb201.space import NB201Space
@@ -111,7 +100,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     from track1.proxies.discover.stats import STAT_NAMES
     gt = load_ground_truth()
     search, heldout = splits(search_archs, heldout_archs, split_seed)
-    x, y = probe_batch(data, batch, seed)
+    x, y, _ = probe_batch(data, batch, 32, seed)
     t0 = time.perf_counter()
     stats = arch_stats(search + heldout, out / "stats", x, y, seed, progress)
     stats_s = time.perf_counter() - t0

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     from track1.infra import paths
     from track1.infra.resumable import AppendLog
-    from track1.proxies import get_proxy
+    from track1.proxies import cache_keys, get_proxy
     from track1.proxies.zen import arch_seed, zen_score
     from track1.resnet48.costs import count_costs_many
     from track1.resnet48.official import load_arch_list
@@ -78,11 +78,8 @@ def run(args: argparse.Namespace) -> int:
     items = list(archs.items())[: args.limit] if args.limit else list(archs.items())
     out = Path(args.out) if args.out else paths.runs_dir("zen_cache.jsonl")
 
-    def field(name: str) -> str:
-        return "az_expressivity" if name == "az_nas" else name
-
     def lacking(row: dict) -> list[str]:
-        return [n for n in names if field(n) not in row or (n != "zen" and (
+        return [n for n in names if any(k not in row for k in cache_keys(n)) or (n != "zen" and (
             row.get(f"{n}_batch") != args.batch or row.get(f"{n}_resolution") != args.resolution))]
 
     with AppendLog(out, "key", fsync_every=1) as cache:
@@ -96,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             row = {"key": key, "arch": code, "flops": int(costs["flops"][i]),
                    "params": int(costs["params"][i])}
             arch = space.decode(code)
+            s = arch_seed(code, args.seed)
+            probe = None  # the arch-seeded subnet and batch, built once for its proxies
             for name in lacking(cache.merged.get(key, {})):
                 t = time.perf_counter()
                 if name == "zen":
@@ -106,13 +105,15 @@ def run(args: argparse.Namespace) -> int:
                             "zen_batch": args.batch, "zen_resolution": args.resolution,
                             "zen_repeats": args.repeats, "zen_residual": not args.no_residual}
                 else:
-                    s = arch_seed(code, args.seed)
-                    g = torch.Generator().manual_seed(s)
-                    x = torch.randn(args.batch, 3, args.resolution, args.resolution, generator=g)
-                    y = torch.randint(0, 1000, (args.batch,), generator=g)
-                    torch.manual_seed(s)
-                    net = space.build(arch, num_classes=1000).to(args.device)
-                    x, y = x.to(args.device), y.to(args.device)
+                    if probe is None:
+                        g = torch.Generator().manual_seed(s)
+                        x = torch.randn(args.batch, 3, args.resolution, args.resolution,
+                                        generator=g)
+                        y = torch.randint(0, 1000, (args.batch,), generator=g)
+                        torch.manual_seed(s)
+                        probe = (space.build(arch, num_classes=1000).to(args.device),
+                                 x.to(args.device), y.to(args.device))
+                    net, x, y = probe
                     if name == "az_nas":
                         from track1.proxies import az_nas
                         row |= {f"az_{k}": v for k, v in az_nas.components(

@@ -7,11 +7,11 @@
 """
 from track1.data.batches import AUGMENTS, TrainBatches, mix_seed
 from track1.data.decode import (EVAL_CROP_RATIO, IMAGENET_MEAN, IMAGENET_STD, decode_to_tensor,
-                                default_cache_dir, normalize, preprocess)
+                                default_cache_dir, normalize, preprocess, probe_batch)
 from track1.data.sources import (EMBEDDED, BytesSource, DataError, FolderSource, ImageSource,
                                  embedded_source, resolve_source)
 
 __all__ = ["AUGMENTS", "BytesSource", "DataError", "EMBEDDED", "EVAL_CROP_RATIO", "FolderSource",
            "IMAGENET_MEAN", "IMAGENET_STD", "ImageSource", "TrainBatches", "decode_to_tensor",
            "default_cache_dir", "embedded_source", "mix_seed", "normalize", "preprocess",
-           "resolve_source"]
+           "probe_batch", "resolve_source"]

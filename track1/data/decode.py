@@ -155,3 +155,19 @@ def normalize(images_u8: torch.Tensor, dtype: torch.dtype = torch.float32,
     s = torch.tensor(std, dtype=torch.float32, device=images_u8.device).view(3, 1, 1) * 255.0
     out = images_u8.to(torch.float32, copy=True).sub_(m).div_(s)
     return out if dtype == torch.float32 else out.to(dtype)
+
+
+def probe_batch(data: str | os.PathLike | None, n: int, size: int,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``n`` training images chosen by ``seed`` (normalised, ``size`` px, no crop), their
+    labels and the source's name: the fixed batch zero-cost proxies and their reports
+    score with. ``data`` None: the full CIFAR-10 tar if present, else the embedded set."""
+    from track1.data.sources import resolve_source
+    from track1.infra.paths import cifar10_tar
+    if data is None and cifar10_tar().exists():
+        data = str(cifar10_tar())
+    source = resolve_source(data, "train")
+    import random
+    idx = random.Random(seed).sample(range(len(source)), n)
+    images, labels = decode_to_tensor(source, size, indices=idx, crop_ratio=1.0, progress=False)
+    return normalize(images), labels, source.name

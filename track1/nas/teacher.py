@@ -34,7 +34,7 @@ from typing import Any, Callable, Hashable, Sequence
 import torch
 
 from track1.nas.space import SearchSpace
-from track1.proxies import PROXIES, SET_PROXIES
+from track1.proxies import PROXIES, SET_PROXIES, cache_keys
 from track1.infra.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
@@ -88,7 +88,7 @@ class Teacher:
         self.seed = seed
         self.device = device
         self.cache: dict[str, dict[str, float]] = {k: {} for n in names + (
-            [tie_break] if tie_break else []) for k in _cache_keys(n)}
+            [tie_break] if tie_break else []) for k in cache_keys(n)}
         self.computed = 0
         if cache_file:
             self.load_cache_file(cache_file)
@@ -105,7 +105,7 @@ class Teacher:
         if not path.is_file():
             raise FileNotFoundError(f"teacher cache file not found: {path}")
         n = 0
-        keys = [k for name in self.names for k in _cache_keys(name)]
+        keys = [k for name in self.names for k in cache_keys(name)]
         for row in read_records(path, "arch")[0]:  # a torn line from a killed writer: skipped
             for key in keys:
                 if isinstance(row.get(key), (int, float)):
@@ -139,11 +139,11 @@ class Teacher:
         if name == "zen":
             return zen_score(self.space, arch, seed=self.seed, num_classes=self.num_classes,
                              device=self.device, **self.zen_options)
-        net = self.space.build(arch, num_classes=self.num_classes).to(self.device)
-        inputs, targets = self._probe()
-        if name in SET_PROXIES:  # az_nas: ranked against the fixed reference sample
+        if name in SET_PROXIES:  # az_nas: its components' ranks among the reference sample
             from track1.proxies import az_nas
             return az_nas.against_reference([self._az_row(arch)], self.reference_rows())[0]
+        net = self.space.build(arch, num_classes=self.num_classes).to(self.device)
+        inputs, targets = self._probe()
         if name.startswith("az_"):  # one AZ-NAS component: all three computed and cached
             from track1.proxies import az_nas
             comps = az_nas.components(net, inputs, seed=arch_seed(code, self.seed))
@@ -155,8 +155,7 @@ class Teacher:
 
     def _az_row(self, arch: Hashable) -> dict[str, float]:
         from track1.proxies import az_nas
-        return ({k: self.prior(f"az_{k}", arch) for k in az_nas.COMPONENTS}
-                | {"flops": self.prior("flops", arch)})
+        return az_nas.views({k: self.prior(k, arch) for k in az_nas.CACHED})
 
     def reference_rows(self) -> list[dict[str, float]]:
         """AZ-NAS's views of the reference sample (``set_reference`` archs drawn from the
@@ -168,11 +167,6 @@ class Teacher:
                                for _ in range(self.set_reference)]
         return self._reference
 
-    def group_values(self, name: str, archs: Sequence[Hashable]) -> list[float]:
-        """One prior's values over a group (a set proxy's too: each arch is ranked
-        against the reference sample, not the group)."""
-        return [self.prior(name, a) for a in archs]
-
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
         Several: the (weighted) mean over priors of each arch's rank inside the group. With a
@@ -180,11 +174,11 @@ class Teacher:
         less than half the smallest gap between untied scores, so no other order
         changes)."""
         if len(self.priors) == 1:
-            values = self.group_values(self.priors[0], archs)
+            values = [self.prior(self.priors[0], a) for a in archs]
         else:
             ranks = []
             for name in self.priors:
-                v = torch.tensor(self.group_values(name, archs), dtype=torch.float64)
+                v = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
                 ranks.append(_average_ranks(v))
             w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
             values = ((torch.stack(ranks) * w).sum(0)
@@ -214,14 +208,6 @@ class Teacher:
         if state.get("tie_break") == self.tie_break and "tie_counts" in state:
             self.tie_counts.update({k: int(v) for k, v in state["tie_counts"].items()
                                     if k in self.tie_counts})
-
-
-def _cache_keys(name: str) -> list[str]:
-    """The cached per-arch values a prior reads: its own, or a set proxy's components."""
-    if name in SET_PROXIES:
-        from track1.proxies import az_nas
-        return [f"az_{k}" for k in az_nas.COMPONENTS] + ["flops"]
-    return [name]
 
 
 def _tied_pairs(values: Sequence[float]) -> int:

@@ -26,6 +26,15 @@ PROXIES: tuple[str, ...] = ("flops", "params", "zen", "synflow", "snip", "grasp"
 SET_PROXIES: tuple[str, ...] = ("az_nas",)
 
 
+def cache_keys(name: str) -> tuple[str, ...]:
+    """The per-arch fields a cache keeps for a proxy: its score, or for a set proxy the
+    values it ranks by (AZ-NAS: its components ``az_*`` and ``flops``)."""
+    if name in SET_PROXIES:
+        from track1.proxies import az_nas
+        return az_nas.CACHED
+    return (name,)
+
+
 def get_proxy(name: str) -> Callable[..., float]:
     if name not in PROXIES:
         raise ValueError(f"unknown proxy {name!r}; choose from {list(PROXIES)}")

@@ -34,6 +34,13 @@ NAME = "az_nas"
 COMPONENTS = ("expressivity", "progressivity", "trainability")
 #: the views AZ-NAS aggregates: its three components and the FLOPs proxy
 VIEWS = (*COMPONENTS, "flops")
+#: how caches (proxy reports, the teacher, proxy-cache) keep them per arch
+CACHED = (*(f"az_{k}" for k in COMPONENTS), "flops")
+
+
+def views(cached: Mapping[str, float]) -> dict[str, float]:
+    """An arch's views from its cached fields (``CACHED``)."""
+    return {k: cached[f"az_{k}"] for k in COMPONENTS} | {"flops": cached["flops"]}
 
 
 def feature_blocks(model: nn.Module) -> list[nn.Module]:
@@ -98,7 +105,7 @@ def components(model: nn.Module, inputs: torch.Tensor, *, seed: int | None = Non
     """Expressivity, progressivity and trainability of one network (the authors' NB201
     protocol: ``batch`` Gaussian images at ``inputs``' resolution; ``random_inputs=False``
     uses ``inputs`` themselves). The caller's model is not modified; RNG state kept."""
-    blocks = feature_blocks(model)
+    feature_blocks(model)  # a network without named blocks fails here, before the copy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0 if seed is None else int(seed))
         net = copy.deepcopy(model).to(inputs.device).train()

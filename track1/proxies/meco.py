@@ -30,6 +30,15 @@ def min_eig_of_correlation(feature: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(corr)[0])
 
 
+def first_image_min_eig(output: torch.Tensor) -> float:
+    """``min_eig_of_correlation`` of the first image's map in a B x C x H x W output;
+    0 where there is one observation per channel (logits, pooled maps), which the
+    authors' code turns into an all-zero correlation."""
+    if output.dim() < 4 or output.shape[2] * output.shape[3] < 2:
+        return 0.0
+    return min_eig_of_correlation(output[0].detach())
+
+
 @torch.no_grad()
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
           seed: int | None = None, images: int = 1, train_bn: bool = True,
@@ -45,9 +54,8 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
 
     def hook(module: nn.Module, inp: tuple, out: Any) -> None:
         t = out[0] if isinstance(out, (tuple, list)) else out
-        if not isinstance(t, torch.Tensor) or t.dim() < 4 or t.shape[2] * t.shape[3] < 2:
-            return  # one observation per channel: the authors' code adds 0 here
-        total[0] += min_eig_of_correlation(t[0])
+        if isinstance(t, torch.Tensor):
+            total[0] += first_image_min_eig(t)
 
     handles = [m.register_forward_hook(hook) for m in net.modules()]
     try:

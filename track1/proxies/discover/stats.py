@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from track1.proxies.az_nas import isotropy
 from track1.proxies.grad_norm import labels_for, scoring_copy, weight_layers
-from track1.proxies.meco import min_eig_of_correlation
+from track1.proxies.meco import first_image_min_eig
 
 TENSORS = ("w", "g", "a", "d")
 SUMMARIES = ("mean_abs", "std", "norm", "mean", "max_abs")
@@ -33,14 +33,6 @@ def _summaries(t: torch.Tensor) -> list[float]:
     t = t.detach().to(torch.float64).flatten()
     return [float(t.abs().mean()), float(t.std(unbiased=False)), float(t.norm()),
             float(t.mean()), float(t.abs().max())]
-
-
-def _min_eig(a: torch.Tensor) -> float:
-    """MeCo's view of one layer: the smallest eigenvalue of the first image's channel
-    correlation (0 for an output without spatial extent)."""
-    if a.dim() != 4 or a.shape[2] * a.shape[3] < 2:
-        return 0.0
-    return min_eig_of_correlation(a[0].detach())
 
 
 def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
@@ -80,7 +72,7 @@ def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | 
         row = (_summaries(w) + _summaries(g) + _summaries(a) + _summaries(d)
                + [float((w64 * g64).abs().sum()), float((w64 * g64).sum()), cos,
                   float((a64 * d64).abs().sum()), float((a64 * d64).sum())]
-               + [isotropy(a), _min_eig(a)]
+               + [isotropy(a), first_image_min_eig(a)]
                + [float(w.numel()), float(w[0].numel()), float(w.shape[0]),
                   float(a.shape[2] * a.shape[3]) if a.dim() == 4 else 1.0])
         rows.append(row)
