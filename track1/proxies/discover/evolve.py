@@ -68,6 +68,17 @@ def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], 
     def similar(m: Member) -> bool:
         return any(_spearman(m.ranks, o.ranks) >= diversity for o in alive)
 
+    def draw(propose: Callable[[], Program]) -> Member:
+        """A proposed child, redrawn while it ranks like a living member (bounded)."""
+        nonlocal rejected
+        child = make(propose())
+        for _ in range(retries):
+            if not similar(child):
+                break
+            rejected += 1
+            child = make(propose())
+        return child
+
     def admit(m: Member) -> None:
         nonlocal best
         alive.append(m)
@@ -75,21 +86,10 @@ def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], 
             best = m
 
     while len(alive) < population:
-        child = make(random_program(rng))
-        for _ in range(retries):
-            if not similar(child):
-                break
-            rejected += 1
-            child = make(random_program(rng))
-        admit(child)
+        admit(draw(lambda: random_program(rng)))
     for cycle in range(cycles):
         parent = max(rng.sample(list(alive), sample), key=lambda m: m.fitness)
-        child = make(mutate(parent.program, rng))
-        for _ in range(retries):
-            if not similar(child):
-                break
-            rejected += 1
-            child = make(mutate(parent.program, rng))
+        child = draw(lambda: mutate(parent.program, rng))
         alive.popleft()
         admit(child)
         assert best is not None
