@@ -35,7 +35,7 @@ def test_training_survives_a_closed_stdout_and_saves(tmp_path):
            "--epochs", "1", "--max-steps-per-epoch", "6", "--batch-size", "4", "--no-progress",
            "--set", "space=nb201", "--set", "model={num_classes: 10, C: 4, N: 1}",
            "--set", "loss.num_random=1", "--set", "loss.num_pairs=1",
-           "--set", "sampler.threshold=2", "--set", "log_interval=1"]
+           "--set", "sampler.threshold=2", "--set", "runtime.log_interval=1"]
     rc, err = _first_lines_then_close(cmd, 2)
     assert rc == 0 and "Traceback" not in err, err
     from track1.infra.checkpoint import load_checkpoint

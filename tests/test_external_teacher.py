@@ -132,10 +132,11 @@ def test_fast_engine_refuses_the_external_teacher():
 # ------------------------------------------------------------------- the config
 @pytest.mark.parametrize("sets,needle", [
     (["loss.teacher_kd=0.5"], "go together"),
-    (["kd_teacher=t.pth"], "go together"),
-    (["kd_teacher_arch=abc"], "needs 'kd_teacher'"),
-    (["kd_teacher=t.pth", "loss.teacher_kd=0.5", "kd_teacher_bn=eval"], "kd_teacher_bn"),
-    (["kd_teacher=5", "loss.teacher_kd=0.5"], "must be a string"),
+    (["kd_teacher.file=t.pth"], "go together"),
+    (["kd_teacher.arch=abc"], "needs 'kd_teacher.file'"),
+    (["kd_teacher.file=t.pth", "loss.teacher_kd=0.5", "kd_teacher.bn=eval"], "kd_teacher.bn"),
+    (["kd_teacher.file=5", "loss.teacher_kd=0.5"], "must be a string"),
+    (["kd_teacher=t.pth"], "go together"),   # the old flat key: the file
 ])
 def test_config_checks(sets, needle):
     with pytest.raises(TrainConfigError, match=needle):
@@ -184,7 +185,7 @@ def test_checkpoint_teacher_is_its_largest_frozen(tmp_path):
     sup.set_arch(sup.space.smallest())
     with torch.no_grad():
         torch.testing.assert_close(small(x), sup(x))
-    with pytest.raises(TrainError, match="kd_teacher_arch"):
+    with pytest.raises(TrainError, match="kd_teacher.arch"):
         load_kd_teacher(path, 10, arch="not-a-code")
 
 
@@ -235,7 +236,7 @@ def test_pdparams_teacher_is_the_organisers_resnet48(tmp_path):
 
 # ------------------------------------------------------------------- training
 def _kd_config(tmp_path, name, teacher_path, *more_sets):
-    return _config(tmp_path, name, more_sets=[f"kd_teacher={teacher_path}",
+    return _config(tmp_path, name, more_sets=[f"kd_teacher.file={teacher_path}",
                                               "loss.teacher_kd=0.5", *more_sets])
 
 
@@ -244,7 +245,7 @@ def test_training_with_a_teacher_resumes_bitwise(tmp_path, stop_after):
     teacher = tmp_path / "teacher.pth"
     _nb201_checkpoint(teacher)
     logs: list[str] = []
-    whole = train(_kd_config(tmp_path, "whole", teacher, "log_interval=1"),
+    whole = train(_kd_config(tmp_path, "whole", teacher, "runtime.log_interval=1"),
                   batches=SyntheticBatches(size=16), log=logs.append)
     assert any("teacher_kd" in line for line in logs)
     assert any(line.startswith("kd teacher: ") for line in logs)
@@ -268,7 +269,7 @@ def test_training_with_a_teacher_resumes_bitwise(tmp_path, stop_after):
 def test_teacher_is_frozen_and_not_in_the_checkpoint(tmp_path):
     teacher_path = tmp_path / "teacher.pth"
     _nb201_checkpoint(teacher_path)
-    trainer = Trainer(_kd_config(tmp_path, "frozen", teacher_path, "kd_teacher_bn=stored"),
+    trainer = Trainer(_kd_config(tmp_path, "frozen", teacher_path, "kd_teacher.bn=stored"),
                       batches=SyntheticBatches(size=16), log=lambda s: None)
     teacher = trainer.kd_teacher
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
@@ -288,7 +289,7 @@ def test_teacher_is_frozen_and_not_in_the_checkpoint(tmp_path):
     assert set(ckpt["model"]) == set(trainer.supernet.state_dict())
     assert sum(len(g["params"]) for g in ckpt["optimizer"]["param_groups"]) == \
         len(list(trainer.supernet.parameters()))
-    assert ckpt["config"]["kd_teacher"] == str(teacher_path)
+    assert ckpt["config"]["kd_teacher"]["file"] == str(teacher_path)
     assert ckpt["loss_config"]["teacher_kd"] == 0.5
 
 

@@ -128,8 +128,9 @@ def test_fewshot_merge_command(tmp_path, capsys):
     mixed set is one line, nothing written."""
     from track1.train.config import resolve_config
     from track1.train.loop import train
-    base = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
-            "log_interval=100", "space=nb201", "channels_last=false",
+    base = ["loss.num_random=1", "loss.num_pairs=1", "runtime.save_every_steps=0",
+            "runtime.progress=false",
+            "runtime.log_interval=100", "space=nb201", "runtime.channels_last=false",
             "model={num_classes: 10, C: 4, N: 1, ops: [skip_connect, nor_conv_1x1, "
             "nor_conv_3x3, avg_pool_3x3]}"]
     over = {"ckpt_dir": str(tmp_path), "epochs": 1, "batch_size": 4, "max_steps_per_epoch": 1}

@@ -245,10 +245,14 @@ def _bench_config(tmp_path, name: str, engine: str, ranking: str = "margin", **e
     sets = ["space=nb201", "model={num_classes: 10, C: 4, N: 1, ops: [skip_connect, "
             "nor_conv_1x1, nor_conv_3x3, avg_pool_3x3], bn_affine: false}",
             "loss={largest: false, smallest: false, distill: false, num_random: 2, "
-            f"ranking: {ranking}, ranking_mode: reuse}}", "sampler={threshold: 6.7, distance: group}",
-            "teacher.priors=flops", "save_every_steps=0", "progress=false", "log_interval=2",
-            "weight_decay=5e-4", "nesterov=false", "warmup_epochs=0", "sched_per=epoch",
-            "min_lr=0.001", f"engine={engine}", "zero_init_residual=false", "clip_grad=null"]
+            f"ranking: {ranking}, ranking_mode: reuse}}",
+            "sampler={threshold: 6.7, distance: group}",
+            "teacher.priors=flops", "runtime.save_every_steps=0", "runtime.progress=false",
+            "runtime.log_interval=2",
+            "optim.weight_decay=5e-4", "optim.nesterov=false", "schedule.warmup_epochs=0",
+            "schedule.per=epoch",
+            "schedule.min_lr=0.001", f"runtime.engine={engine}", "init.zero_residual=false",
+            "optim.clip_grad=null"]
     overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
                  "max_steps_per_epoch": 3, **extra}
     return resolve_config("demo", overrides, sets)

@@ -139,7 +139,7 @@ def test_train_init_from_pdparams(tmp_path):
                                   "max_steps_per_epoch": 1, "batch_size": 2,
                                   "init_from": str(path)},
                          ["loss.num_random=0", "loss.ranking=none", "loss.smallest=false",
-                          "progress=false", "lr=1e-9", "zero_init_residual=true"])
+                          "runtime.progress=false", "optim.lr=1e-9", "init.zero_residual=true"])
     last = train(cfg, batches=SyntheticBatches(batch=2), log=logs.append)
     assert any("init from" in s and "0 unmatched, 0 missing" in s for s in logs), logs
     trained = load_checkpoint(last)["model"]

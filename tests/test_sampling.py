@@ -52,8 +52,9 @@ def test_size_biased_prefers_large_subnets_and_bias_one_is_uniform():
 
 
 def _config(tmp_path, name, *sets):
-    base = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
-            "log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
+    base = ["loss.num_random=1", "loss.num_pairs=1", "runtime.save_every_steps=0",
+            "runtime.progress=false",
+            "runtime.log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
             "sampler.threshold=2", *sets]
     return resolve_config("demo", {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2,
                                    "batch_size": 4, "max_steps_per_epoch": 3}, base)

@@ -87,7 +87,7 @@ def test_train_mode_matches_static_and_updates_only_the_prefix():
 
 
 def test_cumulative_bn_statistics_are_exact():
-    """momentum=None over several batches gives the statistics of all the data at once
+    """optim.momentum=None over several batches gives the statistics of all the data at once
     (mean exactly; variance as PyTorch defines it, the mean of per-batch unbiased vars)."""
     bn = DynamicBatchNorm2d(16, momentum=None).train()
     batches = [torch.randn(8, 12, 5, 5) * 3 + 1 for _ in range(4)]

@@ -39,7 +39,7 @@ def test_train_evaluate_search_export_on_a_toy_space(toy, tmp_path, capsys):
     common = ["--no-progress"]
     assert main(["train", "--ckpt-dir", str(tmp_path / "ckpt"), "--name", "toy", "--space", "toy",
                  "--set", "model={num_classes: 10}", "--set", "sampler.threshold=1",
-                 "--set", "zero_init_residual=false", "--epochs", "1",
+                 "--set", "init.zero_residual=false", "--epochs", "1",
                  "--max-steps-per-epoch", "3", "--device", "cpu", *common]) == 0
     ckpt = tmp_path / "ckpt" / "toy" / "last.pth"
     assert ckpt.exists()

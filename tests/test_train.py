@@ -40,11 +40,12 @@ def _config(tmp_path, name: str, more_sets: list[str] = (), **extra) -> TrainCon
     """The demo recipe (sandwich + hinge pairs + margin sampler) on a tiny NAS-Bench-201
     supernet: the trainer is space-generic, and this keeps the test to seconds.
     ``more_sets`` are ``--set`` items applied after these."""
-    sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
-            "lr=0.4", "warmup_epochs=0.5", "log_interval=100", "space=nb201",
-            "model={num_classes: 10, C: 4, N: 1}", "sampler.threshold=2"]
-    overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
-                 "max_steps_per_epoch": 3, **extra}
+    sets = ["loss.num_random=1", "loss.num_pairs=1", "runtime.save_every_steps=0",
+            "runtime.progress=false", "optim.lr=0.4", "schedule.warmup_epochs=0.5",
+            "runtime.log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
+            "sampler.threshold=2"]
+    overrides = {"runtime.ckpt_dir": str(tmp_path), "name": name, "schedule.epochs": 2,
+                 "data.batch_size": 4, "schedule.max_steps_per_epoch": 3, **extra}
     return resolve_config("demo", overrides, sets + list(more_sets))
 
 
@@ -74,7 +75,7 @@ def test_cli_train_end_to_end_on_embedded_data(tmp_path, capsys):
     rc = main(["train", "--ckpt-dir", str(tmp_path), "--name", "demo", "--epochs", "1",
                "--max-steps-per-epoch", "2", "--batch-size", "4", "--no-progress",
                "--set", "loss.num_random=1", "--set", "loss.num_pairs=1",
-               "--set", "log_interval=1"])
+               "--set", "runtime.log_interval=1"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "largest" in out and "rank" in out and "img/s" in out and "lambda" in out
@@ -89,7 +90,7 @@ def test_cli_train_end_to_end_on_embedded_data(tmp_path, capsys):
     assert main(["train", "--ckpt-dir", str(tmp_path), "--name", "demo", "--epochs", "1",
                  "--max-steps-per-epoch", "2", "--batch-size", "4", "--no-progress",
                  "--set", "loss.num_random=1", "--set", "loss.num_pairs=1",
-                 "--set", "log_interval=1"]) == 0
+                 "--set", "runtime.log_interval=1"]) == 0
     assert last.read_bytes() == before
     assert "nothing to do" in capsys.readouterr().out
 
@@ -131,7 +132,7 @@ def test_bad_inputs_one_line_and_nothing_written(tmp_path, capsys):
     _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--resume", str(other)], capsys,
            "5 classes", "has 10")
     _fails(["--ckpt-dir", str(tmp_path / "ck3"), "--init-from", str(other)], capsys,
-           "5 classes", "init_head=false")
+           "5 classes", "init.head=false")
     assert not (tmp_path / "ck3").exists()
 
 
@@ -143,13 +144,15 @@ def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys):
 
 
 def test_config_resolution_order():
-    cfg = resolve_config("demo", {"epochs": 7}, ["loss.ranking=margin", "sampler.threshold=5",
-                                                 "lambda.schedule=sine"])
-    assert cfg.epochs == 7 and cfg.loss.ranking == "margin" and cfg.lambda_.schedule == "sine"
-    assert cfg.sampler.threshold == 5 and cfg.name == "demo"
+    cfg = resolve_config("demo", {"schedule.epochs": 7}, ["loss.ranking=margin",
+                                                          "sampler.threshold=5",
+                                                          "lambda.schedule=sine"])
+    assert cfg.schedule.epochs == 7 and cfg.loss.ranking == "margin"
+    assert cfg.lambda_.schedule == "sine" and cfg.sampler.threshold == 5 and cfg.name == "demo"
+    assert cfg.optim.lr == 0.05 and cfg.data.image_size == 32   # from demo.yaml
     ref = resolve_config("track1_imagenet")
-    assert ref.lr == 0.001 and ref.epochs == 70 and ref.weight_decay == 0.0
-    assert ref.warmup_epochs == 5 and ref.model["num_classes"] == 1000
+    assert ref.optim.lr == 0.001 and ref.schedule.epochs == 70 and ref.optim.weight_decay == 0.0
+    assert ref.schedule.warmup_epochs == 5 and ref.model["num_classes"] == 1000
     with pytest.raises(TrainConfigError):
         resolve_config("demo", None, ["loss.ranking=best"])
 
@@ -168,10 +171,11 @@ def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     r = subprocess.run(
         [str(torchrun) if torchrun.exists() else "torchrun", "--standalone", "--nproc_per_node",
-         "2", "-m", "track1", "train", "--no-progress", "--device", "cpu", "--ckpt-dir", str(tmp_path),
+         "2", "-m", "track1", "train", "--no-progress", "--device", "cpu", "--ckpt-dir",
+         str(tmp_path),
          "--name", "ddp", "--space", "nb201", "--set", "model={num_classes: 10, C: 4, N: 1}",
          "--set", "sampler.threshold=2", "--epochs", "1", "--max-steps-per-epoch", "2",
-         "--batch-size", "4", "--set", "log_interval=1"],
+         "--batch-size", "4", "--set", "runtime.log_interval=1"],
         capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("checkpoint: ") == 1          # printed by rank 0 only
@@ -181,7 +185,7 @@ def test_torchrun_ddp_two_ranks_on_cpu(tmp_path):
 
 def test_epoch_stepped_schedule_and_lr_scaling(tmp_path):
     cfg = _config(tmp_path, "ep", epochs=3)
-    cfg.sched_per, cfg.warmup_epochs = "epoch", 1
+    cfg.schedule.per, cfg.schedule.warmup_epochs = "epoch", 1
     lrs = []
     train(cfg, batches=SyntheticBatches(size=16), log=lambda s: lrs.append(s))
     ckpt = load_checkpoint(tmp_path / "ep" / "last.pth")
@@ -205,7 +209,8 @@ def test_divergence_stops_before_writing(tmp_path):
 def test_resume_equals_uninterrupted_resnet48(tmp_path):
     """The same check on the Track 1 ResNet-48 supernet (3 steps, stop after 1)."""
     extra = ["space=track1_resnet48", "model={num_classes: 10, activation: relu}",
-             "sampler.threshold=33", "epochs=1", "max_steps_per_epoch=3", "lr=0.05"]
+             "sampler.threshold=33", "schedule.epochs=1", "schedule.max_steps_per_epoch=3",
+             "optim.lr=0.05"]
 
     def cfg(name):
         return _config(tmp_path, name, more_sets=extra)
@@ -236,7 +241,12 @@ def test_more_local_ranks_than_gpus_is_one_clear_error(monkeypatch):
     ("teacher.zen.batchsize=4", "teacher.zen.batchsize"),
     ("loss.num_randon=3", "loss.num_randon"),
     ("model.widht=2", "model.widht"),
-    ("train_subset={fraction: 0.5, sed: 1}", "train_subset.sed"),
+    ("data.subset={fraction: 0.5, sed: 1}", "data.subset.sed"),
+    ("optim.lrr=0.1", "optim.lrr"), ("schedule.epoch=2", "schedule.epoch"),
+    ("runtime.devise=cpu", "runtime.devise"), ("init.form=x.pth", "init.form"),
+    ("kd_teacher.archs=1", "kd_teacher.archs"),
+    # an old flat key lands in its section, where an unknown key below it is named
+    ("train_subset={fraction: 0.5, sed: 1}", "data.subset.sed"),
 ])
 def test_unknown_keys_refused_at_every_depth(tmp_path, capsys, item, named):
     """A typo inside a section is one line naming the key's full path, exit 2, and
@@ -283,17 +293,25 @@ def test_init_from_that_loads_nothing_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("item,named", [
-    ("model.num_classes=abc", "model.num_classes"), ("momentum=abc", "momentum"),
-    ("warmup_epochs=abc", "warmup_epochs"), ("weight_decay=abc", "weight_decay"),
-    ("clip_grad=abc", "clip_grad"), ("lr=.nan", "lr"), ("momentum=1.5", "momentum"),
-    ("threads=-1", "threads"), ("min_lr=-1", "min_lr"), ("save_every_steps=1.5", "save_every_steps"),
+    ("model.num_classes=abc", "model.num_classes"), ("optim.momentum=abc", "optim.momentum"),
+    ("schedule.warmup_epochs=abc", "schedule.warmup_epochs"),
+    ("optim.weight_decay=abc", "optim.weight_decay"), ("optim.clip_grad=abc", "optim.clip_grad"),
+    ("optim.lr=.nan", "optim.lr"), ("optim.momentum=1.5", "optim.momentum"),
+    ("runtime.threads=-1", "runtime.threads"), ("schedule.min_lr=-1", "schedule.min_lr"),
+    ("runtime.save_every_steps=1.5", "runtime.save_every_steps"),
     # flags must be booleans: the string 'false' is true in Python (issue 19, M9)
-    ("init_reorder='false'", "init_reorder"), ("nesterov=abc", "nesterov"),
+    ("init.reorder='false'", "init.reorder"), ("optim.nesterov=abc", "optim.nesterov"),
     ("loss.distill=yes please", "loss.distill"), ("teacher.zen.residual=0", "teacher.zen.residual"),
     # each section checks its own values
     ("sampler.bins=1", "sampler.bins"), ("sampler.kind=roulette", "sampler.kind"),
-    ("train_subset={fraction: 2}", "train_subset.fraction"),
+    ("data.subset={fraction: 2}", "data.subset.fraction"),
+    ("data.augment=mixup", "data.augment"), ("schedule.per=batch", "schedule.per"),
+    ("runtime.engine=turbo", "runtime.engine"), ("kd_teacher.bn=frozen", "kd_teacher.bn"),
     ("val_gt={file: gt.csv, every: 0}", "val_gt.every"),
+    # the model options take their supernet default's type
+    ("model.activation=1", "model.activation"), ("model.drop_path=abc", "model.drop_path"),
+    # an old flat key is named where it lands
+    ("momentum=1.5", "optim.momentum"), ("init_reorder='false'", "init.reorder"),
 ])
 def test_values_of_the_wrong_type_are_one_line_before_any_work(tmp_path, capsys, item, named):
     """Issue 13, item 8: these ended in tracebacks, two only after training had started."""
@@ -323,7 +341,7 @@ def test_a_track1_code_given_on_the_command_line_stays_a_code():
     code = "1252233313000000223212122253130000000000006515000000"
     cfg = resolve_config("demo", None, [f"kd_teacher_arch={code}", "kd_teacher=t.pth",
                                         "loss.teacher_kd=0.5"])
-    assert cfg.kd_teacher_arch == code
+    assert cfg.kd_teacher.arch == code
 
 
 def test_weight_decay_only_on_conv_and_linear_weights():
@@ -334,7 +352,8 @@ def test_weight_decay_only_on_conv_and_linear_weights():
     from track1.train.builders import build_optimizer
     from track1.train.config import resolve_config
     net = NB201Supernet(num_classes=10, C=4, N=1)
-    cfg = resolve_config("demo", None, ["weight_decay=0.1", "momentum=0", "nesterov=false"])
+    cfg = resolve_config("demo", None, ["optim.weight_decay=0.1", "optim.momentum=0",
+                         "optim.nesterov=false"])
     opt = build_optimizer(net, cfg, world_size=1)
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
     for p in net.parameters():
@@ -364,8 +383,8 @@ def test_two_trainings_of_one_run_folder_cannot_run_at_once(tmp_path, capsys):
     ("sampler.bins=1000000000", "sampler.bins"), ("sampler.bias=1e9", "sampler.bias"),
     ("sampler.archs=list.json", "sampler.archs' is read by sampler.kind list only"),
     ("part={genes: [0], values: [2.5]}", "part.values"),
-    ("name=../../escaped", "plain folder name"), ("image_size=100000", "image_size"),
-    ("multiscale=[224, 99999]", "multiscale[1]"),
+    ("name=../../escaped", "plain folder name"), ("data.image_size=100000", "image_size"),
+    ("data.multiscale=[224, 99999]", "multiscale[1]"),
 ])
 def test_settings_that_hung_or_were_ignored_are_refused(tmp_path, capsys, item, needle):
     """Issue 19, L6, L8, L9: huge bins/bias hung; sampler.archs with another kind and a

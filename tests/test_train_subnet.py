@@ -22,14 +22,15 @@ MODEL = {"num_classes": 10, "C": 4, "N": 1}
 
 
 def _config(tmp_path, name: str, *sets: str):
-    overrides = {"ckpt_dir": str(tmp_path), "name": name, "epochs": 2, "batch_size": 4,
-                 "space": "nb201", "model": dict(MODEL), "subnet": ARCH, "lr": 0.4,
-                 "min_lr": 0.4, "warmup_epochs": 0.0, "weight_decay": 5e-4, "momentum": 0.9,
-                 "channels_last": False, "save_every_steps": 0, "progress": False,
-                 "log_interval": 100, "nesterov": False, "clip_grad": None,
-                 "zero_init_residual": False}
+    overrides = {"name": name, "space": "nb201", "model": dict(MODEL), "subnet": ARCH,
+                 "data.batch_size": 4, "schedule.epochs": 2, "schedule.min_lr": 0.4,
+                 "schedule.warmup_epochs": 0.0, "optim.lr": 0.4, "optim.weight_decay": 5e-4,
+                 "optim.momentum": 0.9, "optim.nesterov": False, "init.zero_residual": False,
+                 "runtime.ckpt_dir": str(tmp_path), "runtime.channels_last": False,
+                 "runtime.save_every_steps": 0, "runtime.progress": False,
+                 "runtime.log_interval": 100}
     # overrides skip None values: clip_grad goes through --set
-    return resolve_config("demo", overrides, [*SINGLE_PATH, "clip_grad=null", *sets])
+    return resolve_config("demo", overrides, [*SINGLE_PATH, "optim.clip_grad=null", *sets])
 
 
 def test_subnet_training_equals_training_the_static_network(tmp_path):
@@ -43,11 +44,11 @@ def test_subnet_training_equals_training_the_static_network(tmp_path):
     static = start.extract(space.decode(ARCH)).train()
     decay = [p for p in static.parameters() if p.ndim > 1]
     rest = [p for p in static.parameters() if p.ndim <= 1]
-    lr = cfg.lr * cfg.batch_size / 256
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+    lr = cfg.optim.lr * cfg.data.batch_size / 256
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.optim.weight_decay},
                            {"params": rest, "weight_decay": 0.0}], lr=lr, momentum=0.9)
     batches = SyntheticBatches(steps=4)
-    for epoch in range(cfg.epochs):
+    for epoch in range(cfg.schedule.epochs):
         for step in range(len(batches)):
             x, y = batches.batch_at(epoch, step)
             opt.zero_grad()
@@ -101,9 +102,10 @@ def test_val_gt_ranks_and_keeps_the_best_checkpoint(tmp_path):
     space is scored after each epoch; val_gt.jsonl has one line per check, best.pth is the
     state of the best Kendall, and a check a stop skipped is made on the restart."""
     from track1.nb201.ground_truth import ASSET
-    sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
-            "log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
-            "channels_last=false", f"val_gt.file={ASSET}", "val_gt.limit=12",
+    sets = ["loss.num_random=1", "loss.num_pairs=1", "runtime.save_every_steps=0",
+            "runtime.progress=false",
+            "runtime.log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
+            "runtime.channels_last=false", f"val_gt.file={ASSET}", "val_gt.limit=12",
             "val_gt.eval_images=40", "val_gt.calib_images=16", "val_gt.batch_size=40"]
     overrides = {"ckpt_dir": str(tmp_path), "name": "gt", "epochs": 3, "batch_size": 4}
     logs: list[str] = []
@@ -144,9 +146,10 @@ def test_scoring_defaults_never_take_a_stand_alone_run(tmp_path, monkeypatch, ca
     import os
     from track1.infra.checkpoint import find_latest
     ckpts = tmp_path / "supernet_ckpt"          # the home's default checkpoint folder
-    sets = ["loss.num_random=1", "loss.num_pairs=1", "save_every_steps=0", "progress=false",
-            "log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
-            "channels_last=false"]
+    sets = ["loss.num_random=1", "loss.num_pairs=1", "runtime.save_every_steps=0",
+            "runtime.progress=false",
+            "runtime.log_interval=100", "space=nb201", "model={num_classes: 10, C: 4, N: 1}",
+            "runtime.channels_last=false"]
     supernet = train(resolve_config("demo", {"ckpt_dir": str(ckpts), "name": "super",
                                              "epochs": 1, "batch_size": 4}, sets),
                      batches=SyntheticBatches(steps=1), log=lambda s: None)

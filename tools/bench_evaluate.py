@@ -358,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.checkpoint:
-        from track1.registry import load_supernet
+        from track1.registry import load_supernet, saved_image_size
         net, config = load_supernet(args.checkpoint, device)
-        size = int(config.get("image_size", args.image_size))
+        size = int(saved_image_size(config))
     else:
         from track1.resnet48.supernet import ResNet48Supernet
         torch.manual_seed(0)

@@ -40,7 +40,7 @@ from track1.infra import paths
 from track1.infra.checkpoint import load_checkpoint, safe_load, save_atomic
 from track1.infra.errors import UserError
 from track1.infra.messages import clip, first_lines
-from track1.registry import build_static, load_supernet, space_entry
+from track1.registry import build_static, load_supernet, saved_image_size, space_entry
 
 FORMAT = "track1-subnet/1"
 #: default output folder (git-ignored, beside the evaluator's runs/evaluate/)
@@ -163,7 +163,7 @@ def export_subnet(code: str, checkpoint: str | os.PathLike, out: str | os.PathLi
     if out is None:
         out = check_out(default_out(space, code), force, onnx)
     out = Path(out)
-    image_size = int(config.get("image_size", 224))
+    image_size = int(saved_image_size(config))
 
     static = supernet.extract(arch)
     # the space's own supernet class reads the model options (a merged few-shot checkpoint's

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -49,21 +49,37 @@ def space_entry(space: str) -> SpaceEntry:
     return spaces[space]
 
 
-def supernet_options(space: str) -> set[str] | None:
-    """The keyword arguments the supernet of ``space`` accepts (its ``model:`` keys), or
-    ``None`` for an unknown space (reported elsewhere)."""
+def supernet_defaults(space: str) -> dict[str, Any]:
+    """The keyword arguments the supernet of ``space`` accepts (its ``model:`` keys) with
+    their defaults (``inspect.Parameter.empty`` where there is none); empty for an unknown
+    space (reported elsewhere)."""
     try:
         cls = space_entry(space).supernet
     except ValueError:
-        return None
+        return {}
     params = inspect.signature(cls).parameters
-    return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {n: p.default for n, p in params.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def supernet_options(space: str) -> set[str]:
+    """The keyword arguments the supernet of ``space`` accepts (its ``model:`` keys)."""
+    return set(supernet_defaults(space))
 
 
 def build_supernet(space: str, options: dict[str, Any]) -> nn.Module:
     """A freshly initialised supernet of ``space`` built with ``options`` (its ``model:``
     section, e.g. ``{"num_classes": 10, "activation": "relu"}``)."""
     return space_entry(space).supernet(**options)
+
+
+def saved_image_size(config: Mapping[str, Any]) -> Any:
+    """The training image size a checkpoint's saved config names (``data.image_size``,
+    or the flat ``image_size`` of configs saved before the sections), 224 if none."""
+    data = config.get("data")
+    if isinstance(data, Mapping):
+        return data.get("image_size", 224)
+    return config.get("image_size", 224)
 
 
 def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
@@ -79,13 +95,13 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
     config = ckpt["config"]
     if not isinstance(config, dict):
         raise CheckpointError(f"{name}: 'config' is not a dict")
-    for key, value in (("image_size", config.get("image_size", 224)),
+    for key, value in (("image_size", saved_image_size(config)),
                        ("model.num_classes", (config.get("model") or {}).get("num_classes", 1000))):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise CheckpointError(f"{name}: its config's {key} is {clip(value)}, not a positive "
                                   "integer")
-    if config.get("image_size", 224) > MAX_IMAGE_SIDE:
-        raise CheckpointError(f"{name}: its config's image_size is {config['image_size']}, "
+    if saved_image_size(config) > MAX_IMAGE_SIDE:
+        raise CheckpointError(f"{name}: its config's image_size is {saved_image_size(config)}, "
                               f"above {MAX_IMAGE_SIDE} px")
     try:
         def build() -> nn.Module:

@@ -46,16 +46,18 @@ def bench_config(method: str, seed: int, run_dir: Path, *, data: str, protocol: 
     epochs = p.epochs if epochs is None else epochs
     warmup = p.warmup_epochs if p.warmup_epochs is not None else (0.0 if epochs < 3 else 1.0)
     overrides = {
-        "name": "supernet", "space": "nb201", "data": data, "image_size": 32,
-        "augment": "crop_flip", "batch_size": p.batch_size if batch_size is None else batch_size,
-        "epochs": epochs, "max_steps_per_epoch": steps_per_epoch,
-        "lr": p.lr if lr is None else lr, "min_lr": p.min_lr, "weight_decay": p.weight_decay,
-        "warmup_epochs": warmup, "sched_per": p.sched_per, "momentum": 0.9,
-        "nesterov": p.nesterov, "device": device, "seed": seed,
-        "ckpt_dir": str(run_dir / "ckpt"), "resume": "auto", "progress": progress,
-        "log_interval": 50, "save_every_steps": 100, "engine": engine,
-        "train_subset": ({"fraction": p.train_fraction, "seed": p.split_seed}
-                         if p.train_fraction else None),
+        "name": "supernet", "space": "nb201", "seed": seed, "data": {
+            "root": data, "image_size": 32, "augment": "crop_flip",
+            "batch_size": p.batch_size if batch_size is None else batch_size,
+            "subset": ({"fraction": p.train_fraction, "seed": p.split_seed}
+                       if p.train_fraction else None)},
+        "optim": {"lr": p.lr if lr is None else lr, "weight_decay": p.weight_decay,
+                  "momentum": 0.9, "nesterov": p.nesterov},
+        "schedule": {"epochs": epochs, "max_steps_per_epoch": steps_per_epoch,
+                     "min_lr": p.min_lr, "warmup_epochs": warmup, "per": p.sched_per},
+        "runtime": {"device": device, "ckpt_dir": str(run_dir / "ckpt"), "resume": "auto",
+                    "progress": progress, "log_interval": 50, "save_every_steps": 100,
+                    "engine": engine},
     }
     spec = METHODS[method]
     overrides["model"] = p.model()
@@ -75,10 +77,10 @@ def choose_engine(engine: str, config: TrainConfig) -> str:
     if engine != "auto":
         return engine
     from track1.nb201.fast import FastPathError, check_supported
-    if config.device == "cpu" or not torch.cuda.is_available():
+    if config.runtime.device == "cpu" or not torch.cuda.is_available():
         return "plain"
     try:
-        check_supported(config.loss, clip_grad=config.clip_grad)
+        check_supported(config.loss, clip_grad=config.optim.clip_grad)
     except FastPathError:
         return "plain"
     return "fast"
@@ -88,11 +90,11 @@ def steps_per_epoch_of(config: dict) -> int:
     """The trainer's steps per epoch for ``config`` (drop_last, one process)."""
     from track1.data import resolve_source
     from track1.data.split import training_subset
-    n = len(resolve_source(config.data, "train"))
-    subset = training_subset(n, config.train_subset)
-    steps = (n if subset is None else len(subset)) // config.batch_size
-    if config.max_steps_per_epoch:
-        steps = min(steps, int(config.max_steps_per_epoch))
+    n = len(resolve_source(config.data.root, "train"))
+    subset = training_subset(n, config.data.subset)
+    steps = (n if subset is None else len(subset)) // config.data.batch_size
+    if config.schedule.max_steps_per_epoch:
+        steps = min(steps, int(config.schedule.max_steps_per_epoch))
     return steps
 
 

@@ -24,11 +24,11 @@ def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batc
     from track1.infra.checkpoint import load_checkpoint, save_atomic
     from track1.nas.fewshot import part_key, parts_of
     from track1.registry import build_supernet
-    from track1.train.config import PartConfig
+    from track1.train.sections import PartConfig
     from track1.train.fewshot import merge_parts
     from track1.train.loop import train
     genes = [int(g) for g in fewshot["genes"]]
-    root = Path(config.ckpt_dir)
+    root = Path(config.runtime.ckpt_dir)
     merged_path = root / "fewshot.pth"
     if merged_path.exists():
         return load_checkpoint(merged_path), 0
@@ -56,14 +56,18 @@ def train_fewshot(config: TrainConfig, fewshot: dict[str, Any], total: int, batc
                   if part_steps % e == 0 and part_steps // e <= steps_per_epoch)
     per_epoch = part_steps // epochs
     # the one-shot schedule's lr at the split, as a base lr per 256 images
-    lr = at_split["optimizer"]["param_groups"][0]["lr"] * 256 / config.batch_size
+    lr = at_split["optimizer"]["param_groups"][0]["lr"] * 256 / config.data.batch_size
     paths = []
     for values in parts:
         part = dataclasses.replace(
-            config, name=f"part_{part_key(values)}", init_from=str(oneshot), resume="auto",
-            part=PartConfig(genes=list(genes), values=list(values)), epochs=epochs,
-            max_steps_per_epoch=per_epoch, warmup_epochs=0.0, lr=lr,
-            min_lr=min(config.min_lr, lr))
+            config, name=f"part_{part_key(values)}",
+            init=dataclasses.replace(config.init, file=str(oneshot)),
+            runtime=dataclasses.replace(config.runtime, resume="auto"),
+            part=PartConfig(genes=list(genes), values=list(values)),
+            optim=dataclasses.replace(config.optim, lr=lr),
+            schedule=dataclasses.replace(config.schedule, epochs=epochs,
+                                         max_steps_per_epoch=per_epoch, warmup_epochs=0.0,
+                                         min_lr=min(config.schedule.min_lr, lr)))
         paths.append(root / part.name / "last.pth")
         before = int(load_checkpoint(paths[-1])["step"]) if paths[-1].exists() else 0
         if before < epochs * per_epoch:

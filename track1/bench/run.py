@@ -62,12 +62,12 @@ class BenchRun:
         kwargs = dict(train_kwargs)
         engine = kwargs.pop("engine", "plain")
         self.config = bench_config(method, seed, self.dir, **kwargs)
-        self.config.engine = choose_engine(engine, self.config)
-        self.last_path = Path(self.config.ckpt_dir) / self.config.name / "last.pth"
-        self.total = self.config.epochs * (len(batches) if batches is not None
+        self.config.runtime.engine = choose_engine(engine, self.config)
+        self.last_path = Path(self.config.runtime.ckpt_dir) / self.config.name / "last.pth"
+        self.total = self.config.schedule.epochs * (len(batches) if batches is not None
                                            else steps_per_epoch_of(self.config))
         self.device = torch.device("cuda" if torch.cuda.is_available()
-                                   and self.config.device != "cpu" else "cpu")
+                                   and self.config.runtime.device != "cpu" else "cpu")
         self.curve: list[dict[str, Any]] = []
         self.rows: dict[str, dict[str, str]] = {}
 
@@ -126,7 +126,7 @@ class BenchRun:
         self.rows = score_run(load_supernet(point, self.device)[0], self.codes,
                               self.dir / f"predictions{fraction_tag(fraction)}.csv",
                               self.eval_data, self.bn_mode, self.target, self.score_batch,
-                              progress=self.config.progress, scorer=self.scorer,
+                              progress=self.config.runtime.progress, scorer=self.scorer,
                               archs_per_pass=self.archs_per_pass)
         Timing(self.dir / "timing.json").add(score_s=time.perf_counter() - t0)
         self.curve.append(curve_point(fraction, int(point["step"]), self.rows))
@@ -192,11 +192,11 @@ class BenchRun:
             **metrics_of(self.rows.values()),
             "curve": self.curve,
             "protocol": protocol | {"eval_images": len(images), "calib_images": len(calib)},
-            "budget": {"epochs": config.epochs, "steps": steps,
-                       "steps_per_epoch": config.max_steps_per_epoch or self.total // config.epochs,
-                       "batch_size": config.batch_size, "paths_per_step": paths_per_step(config),
-                       "images_seen": steps * config.batch_size, "lr": config.lr,
-                       "engine": config.engine, "scorer": self.scorer,
+            "budget": {"epochs": config.schedule.epochs, "steps": steps,
+                       "steps_per_epoch": config.schedule.max_steps_per_epoch or self.total // config.schedule.epochs,
+                       "batch_size": config.data.batch_size, "paths_per_step": paths_per_step(config),
+                       "images_seen": steps * config.data.batch_size, "lr": config.optim.lr,
+                       "engine": config.runtime.engine, "scorer": self.scorer,
                        "device": str(self.device), "threads": torch.get_num_threads(),
                        "device_name": (torch.cuda.get_device_name(self.device)
                                        if self.device.type == "cuda" else "CPU")},

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 
 #: flag dest -> dotted config key
-FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "image_size": "image_size",
-         "data": "data", "name": "name", "resume": "resume", "init_from": "init_from",
-         "device": "device", "seed": "seed", "workers": "workers", "ckpt_dir": "ckpt_dir",
-         "max_steps_per_epoch": "max_steps_per_epoch", "ranking": "loss.ranking",
+FLAGS = {"epochs": "schedule.epochs", "batch_size": "data.batch_size", "lr": "optim.lr",
+         "image_size": "data.image_size", "data": "data.root", "name": "name",
+         "resume": "runtime.resume", "init_from": "init.file", "device": "runtime.device",
+         "seed": "seed", "workers": "data.workers", "ckpt_dir": "runtime.ckpt_dir",
+         "max_steps_per_epoch": "schedule.max_steps_per_epoch", "ranking": "loss.ranking",
          "ranking_mode": "loss.ranking_mode", "teacher": "teacher.priors",
          "teacher_cache": "teacher.cache", "lambda_schedule": "lambda.schedule",
          "margin_threshold": "sampler.threshold", "space": "space", "val_gt": "val_gt.file",
@@ -75,15 +76,15 @@ def run(args: argparse.Namespace, extra: dict | None = None, sets: list[str] = (
     overrides = {key: getattr(args, dest) for dest, key in FLAGS.items()}
     overrides.update(extra or {})
     if args.tensorboard:
-        overrides["tensorboard"] = True
+        overrides["runtime.tensorboard"] = True
     if args.no_progress:
-        overrides["progress"] = False
+        overrides["runtime.progress"] = False
     config = resolve_config(args.config, overrides, [*sets, *args.sets])
     if args.fresh:
         if args.resume:
             from track1.train.errors import TrainError
             raise TrainError("--fresh and --resume contradict each other")
-        config.resume = None
+        config.runtime.resume = None
     path = train(config)
     import os
     if int(os.environ.get("RANK", "0")) == 0:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                              "pass one")
         from track1.infra.checkpoint import load_checkpoint
         saved = load_checkpoint(args.from_supernet)["config"]
-        extra.update({"init_from": args.from_supernet,
+        extra.update({"init.file": args.from_supernet,
                       "space": saved.get("space", "track1_resnet48"),
                       "model": saved.get("model") or {}})
         if args.space is not None and args.space != extra["space"]:

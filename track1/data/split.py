@@ -24,7 +24,7 @@ def split_indices(n: int, fraction: float = 0.5, seed: int = 0) -> tuple[list[in
 
 
 def training_subset(n: int, spec: Any | None) -> list[int] | None:
-    """The indices a run trains on under its config's ``train_subset`` (an object with
+    """The indices a run trains on under its config's ``data.subset`` (an object with
     ``fraction`` and ``seed``), or None to train on all ``n`` images."""
     if spec is None:
         return None

@@ -11,7 +11,7 @@ import torch
 
 from track1.infra.checkpoint import SUPERNET_KINDS, find_latest, require_kind
 from track1.infra.resumable import claim_folder
-from track1.registry import load_supernet
+from track1.registry import load_supernet, saved_image_size
 from track1.scoring.images import ScoringImages
 from track1.scoring.options import ScoringOptions
 
@@ -28,7 +28,7 @@ class ScoringSetup:
         self.supernet, self.config = load_supernet(self.ckpt_path, device)
         require_kind(self.ckpt_path, self.config, SUPERNET_KINDS, command)
         self.space = self.supernet.space
-        self.image_size = int(self.config.get("image_size", 224))
+        self.image_size = int(saved_image_size(self.config))
         self.num_classes = int((self.config.get("model") or {}).get("num_classes", 1000))
         self.images = ScoringImages.resolve(
             opts.data, self.image_size, self.num_classes,

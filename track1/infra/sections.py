@@ -94,6 +94,19 @@ def section_to_dict(obj: Any) -> Any:
     return obj
 
 
+def flatten(mapping: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """The leaves of a nested mapping by dotted key (``{"optim": {"lr": 1}}`` ->
+    ``{"optim.lr": 1}``); an empty mapping is a leaf of its own."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        path = join(where, str(key))
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
 def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
                  integer: bool = False, high: float | None = None) -> None:
     """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly

@@ -162,7 +162,7 @@ def check_supported(cfg: LossConfig, distributed: bool = False, clip_grad: Any =
     if distributed:
         raise FastPathError("engine 'fast' runs in one process (no torchrun/DDP)")
     if clip_grad:
-        raise FastPathError("engine 'fast' does not clip gradients: unset clip_grad")
+        raise FastPathError("engine 'fast' does not clip gradients: unset optim.clip_grad")
     if cfg.largest or cfg.smallest or cfg.distill:
         raise FastPathError("engine 'fast' covers SPOS and reuse-mode pair ranking: set "
                             "loss.largest, loss.smallest and loss.distill to false")

@@ -165,6 +165,6 @@ def init_from_pdparams(model: nn.Module, path: str | os.PathLike,
     head = [s for s in report["shape_mismatch"] if " -> fc." in s]
     if head:
         raise PdparamsError(f"{path}: classifier does not fit ({head[0]}); the class counts "
-                            "differ: set init_head=false to keep a fresh classifier")
+                            "differ: set init.head=false to keep a fresh classifier")
     model.load_state_dict(state, strict=False)
     return report

@@ -30,13 +30,13 @@ from track1.train.errors import TrainError
 
 def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> torch.optim.Optimizer:
     """SGD; lr = base lr x global batch / 256; weight decay on conv/fc weights only."""
-    lr = config.lr * config.batch_size * world_size / 256
+    lr = config.optim.lr * config.data.batch_size * world_size / 256
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
+    groups = [{"params": decay, "weight_decay": config.optim.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum,
-                           nesterov=bool(config.nesterov) and config.momentum > 0)
+    return torch.optim.SGD(groups, lr=lr, momentum=config.optim.momentum,
+                           nesterov=bool(config.optim.nesterov) and config.optim.momentum > 0)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
@@ -44,14 +44,14 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps
     stepped per iteration or per epoch."""
     from timm.scheduler import CosineLRScheduler
     base_lr = optimizer.param_groups[0]["lr"]
-    per_step = config.sched_per == "step"
+    per_step = config.schedule.per == "step"
     unit = steps_per_epoch if per_step else 1
-    warmup = int(round(config.warmup_epochs * unit))
-    total = max(1, int(config.epochs * unit))
+    warmup = int(round(config.schedule.warmup_epochs * unit))
+    total = max(1, int(config.schedule.epochs * unit))
     warmup = min(warmup, total - 1) if total > 1 else 0
     return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup),
-                             lr_min=config.min_lr * base_lr / config.lr if config.lr else 0.0,
-                             warmup_t=warmup, warmup_lr_init=config.warmup_lr,
+                             lr_min=config.schedule.min_lr * base_lr / config.optim.lr if config.optim.lr else 0.0,
+                             warmup_t=warmup, warmup_lr_init=config.schedule.warmup_lr,
                              warmup_prefix=True, t_in_epochs=not per_step)
 
 
@@ -72,17 +72,17 @@ def build_batches(config: TrainConfig, info: D.DistInfo):
     """This rank's deterministic batches of the run's training images."""
     from track1.data import DataError, TrainBatches, resolve_source
     try:
-        source = resolve_source(config.data, "train")
+        source = resolve_source(config.data.root, "train")
         if source.num_classes != config.num_classes:
-            raise TrainError(f"data {config.data or 'embedded'} has {source.num_classes} "
+            raise TrainError(f"data {config.data.root or 'embedded'} has {source.num_classes} "
                              f"classes but model.num_classes is {config.num_classes}")
-        subset = training_subset(len(source), config.train_subset)
-        return TrainBatches(source, config.image_size, config.batch_size, subset=subset,
+        subset = training_subset(len(source), config.data.subset)
+        return TrainBatches(source, config.data.image_size, config.data.batch_size, subset=subset,
                             device=info.device, seed=config.seed, rank=info.rank,
-                            world_size=info.world_size, augment=config.augment,
-                            multiscale=config.multiscale, workers=config.workers,
-                            channels_last=config.channels_last,
-                            progress=info.is_main and config.progress)
+                            world_size=info.world_size, augment=config.data.augment,
+                            multiscale=config.data.multiscale, workers=config.data.workers,
+                            channels_last=config.runtime.channels_last,
+                            progress=info.is_main and config.runtime.progress)
     except DataError as e:
         raise TrainError(str(e)) from None
 
@@ -120,8 +120,8 @@ def build_fast_step(supernet: nn.Module, optimizer: torch.optim.Optimizer, loss_
         raise TrainError("engine 'fast' needs the SGD optimiser")
     try:  # the step itself refuses what it does not cover (DDP, clip_grad, loss terms)
         return make(optimizer, loss_cfg, sampler, teacher, autocast=autocast,
-                    cuda_graph=bool(config.cuda_graph) and info.device.type == "cuda",
-                    distributed=info.distributed, clip_grad=config.clip_grad, log=log)
+                    cuda_graph=bool(config.runtime.cuda_graph) and info.device.type == "cuda",
+                    distributed=info.distributed, clip_grad=config.optim.clip_grad, log=log)
     except ValueError as e:
         raise TrainError(f"engine 'fast': {e}") from None
 
@@ -145,11 +145,11 @@ def build_supernet_for(config: TrainConfig, info: D.DistInfo) -> nn.Module:
 def steps_in_epoch(batches: Any, config: TrainConfig, info: D.DistInfo) -> int:
     """Steps per epoch: the batches' count, capped by ``max_steps_per_epoch``."""
     steps = len(batches)
-    if config.max_steps_per_epoch:
-        steps = min(steps, int(config.max_steps_per_epoch))
+    if config.schedule.max_steps_per_epoch:
+        steps = min(steps, int(config.schedule.max_steps_per_epoch))
     if steps < 1:
         raise TrainError(f"an epoch has no full batch: {len(batches)} steps at batch "
-                         f"{config.batch_size} x {info.world_size} ranks")
+                         f"{config.data.batch_size} x {info.world_size} ranks")
     return steps
 
 
@@ -208,7 +208,7 @@ def wrap_ddp(supernet: nn.Module, info: D.DistInfo) -> nn.Module:
 def autocast_for(config: TrainConfig, info: D.DistInfo, graph: bool = False) -> Callable:
     """bf16 autocast on CUDA with ``amp`` (a captured CUDA graph needs autocast's
     weight-cast cache off: ``graph``), else a null context."""
-    if info.device.type == "cuda" and config.amp:
+    if info.device.type == "cuda" and config.runtime.amp:
         return lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not graph)
     return contextlib.nullcontext
 
@@ -247,7 +247,7 @@ def build_parts(config: TrainConfig, info: D.DistInfo, *, batches: Iterable | No
         initialise(supernet, config, log)
     batches = batches if batches is not None else build_batches(config, info)
     steps = steps_in_epoch(batches, config, info)
-    if config.channels_last:
+    if config.runtime.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(supernet, config, info.world_size)
     parts = TrainParts(
@@ -258,9 +258,9 @@ def build_parts(config: TrainConfig, info: D.DistInfo, *, batches: Iterable | No
                                                                  info.device),
         checkpoint=ckpt, out_dir=out_dir)
     if config.val_gt.file is not None and info.is_main:
-        parts.rank_check = GroundTruthCheck(config.val_gt, supernet, config.data,
-                                            config.image_size, config.num_classes,
-                                            info.device, config.channels_last, log)
+        parts.rank_check = GroundTruthCheck(config.val_gt, supernet, config.data.root,
+                                            config.data.image_size, config.num_classes,
+                                            info.device, config.runtime.channels_last, log)
     return parts
 
 
@@ -283,23 +283,23 @@ def add_running_parts(parts: TrainParts, config: TrainConfig, info: D.DistInfo,
     static-graph step (its optimiser state restored when resuming), the external teacher."""
     parts.model = wrap_ddp(parts.supernet, info)
     parts.autocast = autocast_for(config, info)
-    if config.engine == "fast":
+    if config.runtime.engine == "fast":
         parts.fast = build_fast_step(parts.supernet, parts.optimizer, config.loss, parts.sampler,
                                      parts.teacher, config, info,
                                      autocast_for(config, info, graph=True), log)
         if parts.checkpoint is not None:
             parts.fast.load_optimizer_state()
         parts.supernet.train()
-    if config.kd_teacher is not None:  # frozen: no DDP, not optimised, not checkpointed
+    if config.kd_teacher.file is not None:  # frozen: no DDP, not optimised, not checkpointed
         from track1.train.kd_teacher import load_kd_teacher
         parts.kd_teacher = load_kd_teacher(
-            config.kd_teacher, config.num_classes, arch=config.kd_teacher_arch,
-            bn=config.kd_teacher_bn, device=info.device,
-            channels_last=config.channels_last, log=log)
+            config.kd_teacher.file, config.num_classes, arch=config.kd_teacher.arch,
+            bn=config.kd_teacher.bn, device=info.device,
+            channels_last=config.runtime.channels_last, log=log)
 
 
 def _lambda_schedule(config: TrainConfig) -> Callable[[float], float]:
     try:
-        return config.lambda_.build(config.epochs)
+        return config.lambda_.build(config.schedule.epochs)
     except (TypeError, ValueError) as e:
         raise TrainError(f"config 'sampler' / 'lambda': {e}") from None

@@ -1,294 +1,139 @@
 """Training configuration: built-in defaults <- YAML file <- command line.
 
 As in timm, a YAML file supplies the defaults and the command line overrides them. The
-result is a ``TrainConfig``: one dataclass per section (``loss``, ``sampler``,
-``teacher``, ``lambda``, ``train_subset``), the defaults in one place (the fields), and an
-unknown key refused at every depth with its full path and the section's known keys
-(``model`` is checked against the chosen supernet's constructor). Its plain mapping is
-saved as ``config.yaml`` beside the checkpoint and inside it, so a run is reproducible,
-resumption compares like with like, and the evaluator can rebuild the supernet from
-``space`` and ``model``. Overrides use dotted keys: ``--set loss.ranking=hinge --set
-teacher.priors=zen``.
+result is a ``TrainConfig`` of typed sections (``track1.train.sections``: data, optim,
+schedule, init, loss, sampler, teacher, lambda, kd_teacher, val_gt, part, runtime) beside
+the run's name, space, model options and seed: the defaults in one place (the fields),
+each section checking its own values, and an unknown key refused at every depth with its
+full path and the section's known keys (``model`` is checked against the chosen
+supernet's constructor, key and type). Its plain mapping is saved as ``config.yaml``
+beside the checkpoint and inside it, so a run is reproducible, resumption compares like
+with like, and the evaluator can rebuild the supernet from ``space`` and ``model``.
+Overrides use dotted keys: ``--set optim.lr=0.05 --set loss.ranking=hinge``.
+
+The flat keys of earlier versions (``lr``, ``epochs``, ``init_from``, ``kd_teacher_arch``,
+...) are still read, in YAML files, ``--set`` items and saved checkpoints alike: each lands
+in its section (``LEGACY_KEYS``), so old configs load and old checkpoints resume.
 """
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from track1.infra.atomic import atomic_write
-from track1.nas.schedules import Schedule, make_schedule
+from track1.infra.sections import (SectionError, build_section, check_number,
+                                   section_to_dict)
 from track1.nas.step import LossConfig
-from track1.infra.sections import (SectionError, build_section, check_choice, check_flag,
-                                   check_number, section_to_dict)
 from track1.train.errors import TrainError
+from track1.train.sections import (DataConfig, InitConfig, KdTeacherConfig, LambdaConfig,
+                                   OptimConfig, PartConfig, RuntimeConfig, SamplerConfig,
+                                   ScheduleConfig, TeacherConfig, ValGtConfig, code_text)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-#: the largest image side a run accepts (ImageNet trains at 224; 2,048 leaves room)
-MAX_IMAGE_SIZE = 2048
 
 
 class TrainConfigError(TrainError, SectionError):
     """A bad config file, key or value (one line, names the key)."""
 
 
-# ------------------------------------------------------------------ the sections
-@dataclass
-class SamplerConfig:
-    """Which subnets the random slots of a step train (``track1.nas.sampler``)."""
-
-    threshold: float = 0.0          # margin sampler: minimum distance between the step's subnets
-    distance: str | None = None     # the space's distance for the threshold (None: its default)
-    kind: str = "uniform"           # uniform | list | flops_balanced | size_biased
-    archs: str | None = None        # kind list: an arch list file (None: the official list)
-    bins: int = 10                  # kind flops_balanced: equal-count FLOPs bands
-    bias: int = 2                   # kind size_biased: the largest of this many draws
-
-    def __post_init__(self) -> None:
-        from track1.nas.distributions import SAMPLER_KINDS
-        check_number(self.threshold, "sampler.threshold", low=0)
-        check_choice(self.kind, "sampler.kind", SAMPLER_KINDS)
-        # bands beyond the 4,000-arch pool are empty; a bias of 1e9 draws hung every step
-        check_number(self.bins, "sampler.bins", low=2, integer=True, high=1000)
-        check_number(self.bias, "sampler.bias", low=1, integer=True, high=1000)
-        if self.archs is not None and self.kind != "list":
-            raise SectionError(f"config 'sampler.archs' is read by sampler.kind list only "
-                               f"(kind is {self.kind!r}): set kind: list, or drop archs")
+#: the flat keys of earlier versions -> their dotted place now
+LEGACY_KEYS: dict[str, str] = {
+    **{k: f"data.{k}" for k in ("image_size", "multiscale", "augment", "batch_size",
+                                "workers")},
+    "data": "data.root", "train_subset": "data.subset",
+    **{k: f"optim.{k}" for k in ("lr", "momentum", "nesterov", "weight_decay", "clip_grad")},
+    **{k: f"schedule.{k}" for k in ("epochs", "max_steps_per_epoch", "warmup_epochs",
+                                    "warmup_lr", "min_lr")},
+    "sched_per": "schedule.per",
+    "init_from": "init.file", "init_head": "init.head", "init_reorder": "init.reorder",
+    "zero_init_residual": "init.zero_residual",
+    "kd_teacher": "kd_teacher.file", "kd_teacher_arch": "kd_teacher.arch",
+    "kd_teacher_bn": "kd_teacher.bn",
+    **{k: f"runtime.{k}" for k in ("device", "amp", "channels_last", "engine", "cuda_graph",
+                                   "threads", "log_interval", "save_every_steps", "ckpt_dir",
+                                   "resume", "tensorboard", "progress")},
+}
 
 
-@dataclass
-class ZenConfig:
-    """Zen-score probe of the ranking teacher (``track1.proxies.zen``)."""
-
-    batch: int = 8
-    resolution: int = 32
-    repeats: int = 1
-    residual: bool = True
-
-    def __post_init__(self) -> None:
-        for key in ("batch", "resolution", "repeats"):
-            check_number(getattr(self, key), f"teacher.zen.{key}", low=1, integer=True)
-        check_flag(self.residual, "teacher.zen.residual")
+def legacy_path(key: str, value: Any) -> str | None:
+    """The dotted place of a top-level ``key: value`` written the old flat way, or None.
+    ``data`` and ``kd_teacher`` are both an old flat key (a path) and a section now: a
+    mapping is the section, anything else the old path."""
+    if key not in LEGACY_KEYS or (key in ("data", "kd_teacher") and isinstance(value, Mapping)):
+        return None
+    return LEGACY_KEYS[key]
 
 
-@dataclass
-class TeacherConfig:
-    """The zero-cost proxies whose ranking the supernet distils (``track1.nas.teacher``)."""
-
-    priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
-    tie_break: str | None = None        # a second prior ordering the archs the priors tie
-    cache: str | None = None            # JSONL of precomputed scores (track1 zen-cache)
-    reference: int = 256                # az_nas: archs every arch is ranked against
-    zen: ZenConfig = field(default_factory=ZenConfig)
-
-    def __post_init__(self) -> None:
-        check_number(self.reference, "teacher.reference", low=2, integer=True)
-
-
-@dataclass
-class LambdaConfig:
-    """lambda(epoch), the weight of the ranking term (``track1.nas.schedules``)."""
-
-    schedule: str = "warmup"            # constant | warmup | sine | multistage
-    value: float = 1.0                  # constant
-    cap: float = 2.0                    # warmup: min(cap, e / epochs_per_unit) (PGONAS)
-    epochs_per_unit: float = 10.0
-    amplitude: float = 2.0              # sine: amplitude * sin(frequency * pi * e / E)
-    frequency: float = 0.8
-    milestones: list[float] | None = None   # multistage (None: thirds of the run)
-    values: list[float] | None = None       # multistage (None: 0, 1, 2)
-
-    def build(self, total_epochs: float) -> Schedule:
-        """The schedule as a function of the (fractional) epoch."""
-        return make_schedule(self.schedule, total_epochs, value=self.value, cap=self.cap,
-                             epochs_per_unit=self.epochs_per_unit, amplitude=self.amplitude,
-                             frequency=self.frequency, milestones=self.milestones,
-                             values=self.values)
-
-
-@dataclass
-class PartConfig:
-    """Train one part of a few-shot split (``track1.nas.fewshot``): the archs whose genes
-    ``genes`` take the values ``values``."""
-
-    genes: list[int] = field(default_factory=list)
-    values: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for key in ("genes", "values"):   # a value 2.5 was truncated to 2 without a word
-            items = getattr(self, key)
-            if not isinstance(items, list) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in items):
-                raise SectionError(f"config 'part.{key}' must be a list of integers, got "
-                                   f"{items!r}")
-
-
-@dataclass
-class TrainSubsetConfig:
-    """Train on a seeded part of the training images only (the NB201 protocols' half)."""
-
-    fraction: float = 0.5
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        f = self.fraction
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
-            raise SectionError(f"config 'train_subset.fraction' must be in (0, 1), got {f!r}")
-        check_number(self.seed, "train_subset.seed", integer=True)
-
-
-@dataclass
-class ValGtConfig:
-    """Ranking against a ground-truth file during training (``track1.train.rank_check``);
-    off while ``file`` is None. Measured only: nothing of it reaches the loss."""
-
-    file: str | None = None         # ground truth: challenge JSON, or CSV with arch + accuracy
-    column: str | None = None       # CSV accuracy column (None: acc, else cifar10_valid_acc)
-    limit: int | None = 100         # a seeded subset of this many archs (None: every arch)
-    seed: int = 0
-    every: int = 1                  # epochs between checks (and always after the last)
-    eval_images: int = 500          # held-out images per arch
-    calib_images: int = 256         # training images for BN re-calibration
-    bn_mode: str = "recalibrate"
-    batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        if self.file is None:
-            return
-        for key in ("every", "eval_images", "calib_images", "batch_size"):
-            check_number(getattr(self, key), f"val_gt.{key}", low=1, integer=True)
-        if self.limit is not None:
-            check_number(self.limit, "val_gt.limit", low=2, integer=True)
-        from track1.scoring.modes import BN_MODES
-        check_choice(self.bn_mode, "val_gt.bn_mode", BN_MODES)
+def upgrade_flat_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every old flat key moved into its section (a copy; new-style
+    mappings come back equal). A key given both ways is refused."""
+    out = {k: copy.deepcopy(v) for k, v in data.items() if legacy_path(k, v) is None}
+    for key, value in data.items():
+        path = legacy_path(key, value)
+        if path is None:
+            continue
+        section, leaf = path.split(".")
+        node = out.get(section)
+        if node is None:
+            node = out[section] = {}
+        if not isinstance(node, dict):
+            raise TrainConfigError(f"config {section!r} must be a mapping, got {node!r}")
+        if leaf in node:
+            raise TrainConfigError(f"config gives both {key!r} (the old flat key) and "
+                                   f"{path!r}: keep one")
+        node[leaf] = copy.deepcopy(value)
+    return out
 
 
 @dataclass
 class TrainConfig:
     """One training run, resolved: built-in defaults <- YAML <- command line."""
 
-    name: str = "run"                  # run folder under ckpt_dir
+    name: str = "run"                  # run folder under runtime.ckpt_dir
     space: str = "track1_resnet48"     # a registered space (track1.registry.list_spaces)
+    # the space's supernet options, checked against its constructor (check_model)
     model: dict[str, Any] = field(default_factory=lambda: {"num_classes": 10, "activation": "relu"})
-    data: str | None = None            # dataset root / tar; None = embedded CIFAR-10 subset
-    image_size: int = 32
-    multiscale: list[int] | None = None   # e.g. [192, 224, 256]: one size per step
-    augment: str = "crop_flip"         # rrc | crop_flip | none
-    batch_size: int = 64               # per rank
-    epochs: int = 3
-    max_steps_per_epoch: int | None = None   # cap (tests, benchmarks)
-    lr: float = 0.1                    # base lr for a global batch of 256 (scaled linearly)
-    min_lr: float = 0.0
-    warmup_epochs: float = 1.0
-    warmup_lr: float = 1.0e-5
-    sched_per: str = "step"            # step | epoch
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    zero_init_residual: bool = False   # start each residual branch at zero (last BN gamma = 0)
-    clip_grad: float | None = None     # max global gradient norm per optimiser step (None = off)
-    amp: bool = True                   # bf16 autocast, CUDA only
-    channels_last: bool = True         # every device (CPU too: tools/bench_train.py --layouts)
-    device: str = "auto"               # auto | cpu | cuda
-    workers: int = 4
-    threads: int | None = None         # torch CPU threads (None = torch's default)
     seed: int = 0
-    engine: str = "plain"              # plain | fast (static-graph step: NB201, SPOS / reuse pairs)
-    cuda_graph: bool = True            # engine fast on CUDA: capture the step as one CUDA graph
-    train_subset: TrainSubsetConfig | None = None
-    subnet: str | None = None          # train this one arch alone (``track1 train-subnet``)
-    part: PartConfig | None = None     # train one part of a few-shot split
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     lambda_: LambdaConfig = field(default_factory=LambdaConfig, metadata={"key": "lambda"})
+    kd_teacher: KdTeacherConfig = field(default_factory=KdTeacherConfig)
     val_gt: ValGtConfig = field(default_factory=ValGtConfig)
-    log_interval: int = 10
-    save_every_steps: int = 50         # mid-epoch checkpoints (0 = epoch ends only)
-    ckpt_dir: str | None = None        # default track1.infra.paths.ckpt_dir()
-    init_from: str | None = None       # .pdparams (organisers' ResNet-48) or a track1 .pth
-    init_head: bool = True             # also copy the classifier (class counts must agree)
-    init_reorder: bool = False         # after --init-from: channels re-ordered by importance
-    kd_teacher: str | None = None      # loss.teacher_kd's frozen teacher: .pdparams or a .pth
-    kd_teacher_arch: str | None = None  # the teacher's subnet (None: the largest)
-    kd_teacher_bn: str = "auto"        # auto | stored | batch (track1.train.kd_teacher)
-    resume: str | None = None          # path | auto
-    tensorboard: bool = False
-    progress: bool = True
+    subnet: str | None = None          # train this one arch alone (``track1 train-subnet``)
+    part: PartConfig | None = None     # train one part of a few-shot split
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     @property
     def num_classes(self) -> int:
         return int(self.model["num_classes"])
 
     def __post_init__(self) -> None:
-        """Every value the fields' types cannot promise, checked before any work, a group
-        of keys at a time (a wrong type used to fail as a traceback, some only after
-        training had started). The model options are checked against the space's
+        """The run's own values and what one section asks of another; each section has
+        checked its own values already. The model options are checked against the space's
         supernet in ``from_dict`` (that needs the registry)."""
-        self._check_optim()
-        self._check_schedule()
-        self._check_runtime()
-        self._check_init_and_teachers()
-
-    def _check_optim(self) -> None:
-        check_number(self.batch_size, "batch_size", low=0, low_open=True, integer=True)
-        check_number(self.lr, "lr", low=0, low_open=True)
-        for key in ("min_lr", "warmup_lr", "weight_decay", "momentum"):
-            check_number(getattr(self, key), key, low=0)
-        if not self.momentum < 1:
-            raise TrainConfigError(f"config 'momentum' must be in [0, 1), got {self.momentum!r}")
-        check_flag(self.nesterov, "nesterov")
-        if self.clip_grad is not None:
-            check_number(self.clip_grad, "clip_grad", low=0, low_open=True)
-
-    def _check_schedule(self) -> None:
-        for key in ("epochs", "log_interval"):
-            check_number(getattr(self, key), key, low=0, low_open=True, integer=True)
-        # a 100,000-px image size ended in an allocation traceback (issue 19, L7)
-        check_number(self.image_size, "image_size", low=0, low_open=True, integer=True,
-                     high=MAX_IMAGE_SIZE)
-        for i, size in enumerate(self.multiscale or []):
-            check_number(size, f"multiscale[{i}]", low=0, low_open=True, integer=True,
-                         high=MAX_IMAGE_SIZE)
-        check_number(self.warmup_epochs, "warmup_epochs", low=0)
-        check_number(self.save_every_steps, "save_every_steps", low=0, integer=True)
-        if self.max_steps_per_epoch is not None:
-            check_number(self.max_steps_per_epoch, "max_steps_per_epoch", low=0, low_open=True,
-                         integer=True)
-        check_choice(self.sched_per, "sched_per", ("step", "epoch"))
-
-    def _check_runtime(self) -> None:
         name = self.name
         if not isinstance(name, str) or not name or name in (".", "..") or \
                 any(sep in name for sep in ("/", "\\")):  # ../../x wrote outside ckpt_dir
             raise TrainConfigError(f"config 'name' must be a plain folder name (no '/', not "
                                    f"'..'), got {name!r}")
         check_number(self.seed, "seed", integer=True)
-        check_number(self.workers, "workers", low=0, integer=True)
-        if self.threads is not None:
-            check_number(self.threads, "threads", low=0, low_open=True, integer=True)
-        check_choice(self.engine, "engine", ("plain", "fast"))
-        check_choice(self.device, "device", ("auto", "cpu", "cuda"))
-        for key in ("amp", "channels_last", "cuda_graph", "tensorboard", "progress"):
-            check_flag(getattr(self, key), key)
-        if self.val_gt.file is not None and self.engine == "fast":
-            raise TrainConfigError("config 'val_gt' needs engine plain (the static-graph step "
-                                   "holds the weights in flat buffers the scorer would move)")
-
-    def _check_init_and_teachers(self) -> None:
-        # Track 1 codes are digits: YAML reads `--set kd_teacher_arch=1252...` as an integer
-        for key in ("kd_teacher_arch", "subnet"):
-            if isinstance(getattr(self, key), int) and not isinstance(getattr(self, key), bool):
-                setattr(self, key, str(getattr(self, key)))
-        for key in ("zero_init_residual", "init_head", "init_reorder"):
-            check_flag(getattr(self, key), key)
+        if self.val_gt.file is not None and self.runtime.engine == "fast":
+            raise TrainConfigError("config 'val_gt' needs runtime.engine plain (the "
+                                   "static-graph step holds the weights in flat buffers the "
+                                   "scorer would move)")
+        self.subnet = code_text(self.subnet)
         if self.subnet is not None:
             loss = self.loss
             if not isinstance(self.subnet, str) or loss.largest or loss.smallest or \
@@ -297,24 +142,18 @@ class TrainConfig:
                                        "and loss.largest, loss.smallest, loss.distill false, "
                                        "loss.num_random 1, loss.ranking none (track1 "
                                        "train-subnet sets them)")
-        for key in ("kd_teacher", "kd_teacher_arch"):
-            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
-                raise TrainConfigError(f"config {key!r} must be a string, got "
-                                       f"{getattr(self, key)!r}")
-        check_choice(self.kd_teacher_bn, "kd_teacher_bn", ("auto", "stored", "batch"))
-        if (self.kd_teacher is not None) != (self.loss.teacher_kd > 0):
-            raise TrainConfigError("config 'kd_teacher' (the teacher's file) and "
+        if (self.kd_teacher.file is not None) != (self.loss.teacher_kd > 0):
+            raise TrainConfigError("config 'kd_teacher.file' (the teacher's file) and "
                                    "'loss.teacher_kd' (its weight, > 0) go together: set both "
                                    "or neither")
-        if self.kd_teacher_arch is not None and self.kd_teacher is None:
-            raise TrainConfigError("config 'kd_teacher_arch' needs 'kd_teacher'")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """The typed config of a resolved mapping; ``TrainConfigError`` names the first
-        unknown key (full path, with the section's known keys) or bad value."""
+        """The typed config of a resolved mapping (the flat keys of earlier versions
+        upgraded, ``upgrade_flat_keys``); ``TrainConfigError`` names the first unknown key
+        (full path, with the section's known keys) or bad value."""
         try:
-            config = build_section(cls, data)
+            config = build_section(cls, upgrade_flat_keys(data))
         except SectionError as e:
             raise TrainConfigError(str(e)) from None
         check_model(config)
@@ -330,9 +169,11 @@ DEFAULTS: dict[str, Any] = TrainConfig().to_dict()
 
 
 def deep_merge(base: dict, override: dict, path: str = "") -> dict:
-    """``base`` updated by ``override`` recursively; unknown top-level keys are refused
-    (a typo would otherwise be silently ignored)."""
+    """``base`` updated by ``override`` recursively (its old flat keys upgraded first);
+    unknown top-level keys are refused (a typo would otherwise be silently ignored)."""
     out = copy.deepcopy(base)
+    if path == "":
+        override = upgrade_flat_keys(override)
     for k, v in override.items():
         where = f"{path}{k}"
         if path == "" and k not in DEFAULTS:
@@ -379,9 +220,15 @@ def parse_value(text: str) -> Any:
 
 
 def set_dotted(config: dict, key: str, value: Any) -> None:
+    """Set ``key`` (dotted; an old flat key lands in its section) to ``value``."""
     parts = key.split(".")
+    if len(parts) == 1 and legacy_path(key, value) is not None:
+        parts = legacy_path(key, value).split(".")
+    elif parts[0] in LEGACY_KEYS and parts[0] not in DEFAULTS:   # train_subset.fraction
+        parts = LEGACY_KEYS[parts[0]].split(".") + parts[1:]
     if parts[0] not in DEFAULTS:
-        raise TrainConfigError(f"unknown config key {key!r}; known top-level keys: {sorted(DEFAULTS)}")
+        raise TrainConfigError(f"unknown config key {key!r}; known top-level keys: "
+                               f"{sorted(DEFAULTS)}")
     node = config
     for p in parts[:-1]:
         if node.get(p) is None:
@@ -417,17 +264,29 @@ def resolve_config(config_file: str | None = None, overrides: dict[str, Any] | N
 
 def check_model(config: TrainConfig) -> None:
     """The space is registered and the ``model:`` section holds only keyword arguments
-    its supernet takes, with a positive integer class count."""
-    from track1.registry import list_spaces, supernet_options
+    its supernet takes, each of its default's type (a float option takes an integer too),
+    with a positive integer class count."""
+    from track1.registry import list_spaces, supernet_defaults
     if config.space not in list_spaces():
         raise TrainConfigError(f"unknown space {config.space!r}; known: {list_spaces()}")
     if not isinstance(config.model, dict) or "num_classes" not in config.model:
         raise TrainConfigError("config 'model' must be a mapping with num_classes")
-    known = supernet_options(config.space)
-    unknown = [k for k in config.model if k not in known]
+    defaults = supernet_defaults(config.space)
+    unknown = [k for k in config.model if k not in defaults]
     if unknown:
         raise TrainConfigError(f"unknown config key {'model.' + str(unknown[0])!r}; known keys "
-                               f"of 'model': {sorted(known)}")
+                               f"of 'model': {sorted(defaults)}")
+    for key, value in config.model.items():
+        kind = type(defaults[key])
+        if defaults[key] in (None, inspect.Parameter.empty) or value is None:
+            continue   # no default to read a type from (ops: a list or None)
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            raise TrainConfigError(f"config 'model.{key}' must be a {kind.__name__} (the "
+                                   f"{config.space} supernet's option), got {value!r}")
     try:
         check_number(config.model["num_classes"], "model.num_classes", low=0, low_open=True,
                      integer=True)

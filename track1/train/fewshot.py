@@ -13,15 +13,18 @@ from typing import Any, Sequence
 
 from track1.infra.checkpoint import load_checkpoint
 from track1.nas.fewshot import FewShotSupernet, parts_of
-from track1.registry import build_supernet
+from track1.infra.sections import flatten
+from track1.registry import build_supernet, saved_image_size
+from track1.train.config import upgrade_flat_keys
 from track1.train.errors import TrainError
 
 
 #: what the parts of one split share besides space, model and genes: the one-shot
 #: checkpoint they start from and how they train (images, data, schedule, losses)
-PART_RECIPE = ("init_from", "image_size", "data", "lr", "min_lr", "batch_size", "epochs",
-               "max_steps_per_epoch", "weight_decay", "momentum", "loss", "sampler",
-               "teacher", "lambda", "train_subset")
+PART_RECIPE = ("init.file", "data.image_size", "data.root", "data.batch_size", "data.subset",
+               "optim.lr", "optim.weight_decay", "optim.momentum", "schedule.min_lr",
+               "schedule.epochs", "schedule.max_steps_per_epoch", "loss", "sampler", "teacher",
+               "lambda")
 
 
 def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
@@ -34,7 +37,7 @@ def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     steps = 0
     for path in paths:
         ckpt = load_checkpoint(path)
-        config = ckpt["config"]
+        config = upgrade_flat_keys(ckpt["config"])
         part = config.get("part")
         if not part:
             raise TrainError(f"{path} is not a few-shot part run (its config has no 'part')")
@@ -45,7 +48,9 @@ def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
             raise TrainError(f"{path} is another split or supernet than {paths[0]} (space, "
                              "model or split genes differ)")
         else:  # one split of ONE one-shot run, trained alike (issue 19, M11)
-            differ = [k for k in PART_RECIPE if config.get(k) != first[1].get(k)]
+            ours, theirs = flatten(config), flatten(first[1])
+            differ = sorted({k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)
+                             and any(k == r or k.startswith(r + ".") for r in PART_RECIPE)})
             if differ:
                 raise TrainError(f"{path} and {paths[0]} are parts of different runs: their "
                                  f"{', '.join(differ)} differ (the parts of a split start from "
@@ -67,4 +72,4 @@ def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     merged_config = {k: v for k, v in config.items() if k != "part"}
     merged_config["fewshot"] = {"genes": list(genes)}
     return {"model": net.state_dict(), "config": merged_config,
-            "image_size": config.get("image_size"), "step": steps}
+            "image_size": saved_image_size(config), "step": steps}

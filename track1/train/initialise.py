@@ -19,7 +19,7 @@ def init_weights_from(model: nn.Module, path: str, config: TrainConfig, log: Cal
         if not callable(getattr(model, "load_pdparams", None)):
             raise TrainError(f"--init-from {path}: the {config.space!r} supernet cannot "
                              "read Paddle .pdparams files")
-        report = model.load_pdparams(path, include_head=config.init_head)
+        report = model.load_pdparams(path, include_head=config.init.head)
         log(f"init from {path}: {len(report['matched'])} tensors matched, "
             f"{len(report['unmatched'])} unmatched, {len(report['missing'])} missing, "
             f"{len(report['shape_mismatch'])} shape mismatches")
@@ -32,9 +32,9 @@ def init_weights_from(model: nn.Module, path: str, config: TrainConfig, log: Cal
     saved_classes = ckpt["config"].get("model", {}).get("num_classes")
     state = ckpt["model"]
     if saved_classes != config.num_classes:
-        if config.init_head:
+        if config.init.head:
             raise TrainError(f"{path} has {saved_classes} classes, this run has "
-                             f"{config.num_classes}: set init_head=false to keep "
+                             f"{config.num_classes}: set init.head=false to keep "
                              "a fresh classifier")
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     own = model.state_dict()
@@ -63,16 +63,16 @@ def zero_init_residual(model: nn.Module) -> int:
 
 
 def initialise(supernet: nn.Module, config: TrainConfig, log: Callable[[str], None]) -> None:
-    """A fresh run's starting point: residual branches zeroed (``zero_init_residual``),
-    then weights from ``init_from``, then (``init_reorder``) channels re-ordered so that
+    """A fresh run's starting point: residual branches zeroed (``init.zero_residual``),
+    then weights from ``init.file``, then (``init.reorder``) channels re-ordered so that
     narrower subnets keep the most important ones."""
-    if config.zero_init_residual:
+    if config.init.zero_residual:
         zero_init_residual(supernet)
-    if config.init_from:
-        init_weights_from(supernet, config.init_from, config, log)
-        if config.init_reorder:
+    if config.init.file:
+        init_weights_from(supernet, config.init.file, config, log)
+        if config.init.reorder:
             if not callable(getattr(supernet, "reorder_channels", None)):
-                raise TrainError(f"init_reorder: the {config.space!r} supernet has no "
+                raise TrainError(f"init.reorder: the {config.space!r} supernet has no "
                                  "channel re-ordering")
             supernet.reorder_channels()
             log("channels re-ordered by importance (largest subnet unchanged)")

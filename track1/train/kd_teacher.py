@@ -9,7 +9,7 @@ step (``track1.nas.step.train_step``, argument ``external_teacher``). It is one 
 - a track1 checkpoint (``last.pth`` of any run, of any space), rebuilt with
   ``track1.registry.load_supernet``;
 
-and from either the teacher is one subnet, ``kd_teacher_arch`` (None: the largest),
+and from either the teacher is one subnet, ``kd_teacher.arch`` (None: the largest),
 extracted as a static network. It is frozen: eval mode, ``requires_grad`` False, never
 wrapped by DDP, never in the optimiser, never saved in the student's checkpoint.
 
@@ -47,7 +47,7 @@ def load_kd_teacher(path: str | os.PathLike, num_classes: int, *, arch: str | No
     another number of classes than ``num_classes``, or ``arch`` is not of its space."""
     from track1.registry import build_supernet, load_supernet
     if bn not in BN_MODES:
-        raise TrainError(f"config 'kd_teacher_bn' must be one of {list(BN_MODES)}, got {bn!r}")
+        raise TrainError(f"config 'kd_teacher.bn' must be one of {list(BN_MODES)}, got {bn!r}")
     path = str(path)
     if not Path(path).is_file():
         raise TrainError(f"kd_teacher {path}: file not found")
@@ -82,7 +82,7 @@ def load_kd_teacher(path: str | os.PathLike, num_classes: int, *, arch: str | No
     try:
         teacher_arch = space.largest() if arch is None else space.decode(arch)
     except (ValueError, TypeError) as e:
-        raise TrainError(f"config 'kd_teacher_arch': {e}") from None
+        raise TrainError(f"config 'kd_teacher.arch': {e}") from None
     if saved_subnet is not None:
         try:
             trained_alone = space.decode(saved_subnet) == teacher_arch
@@ -92,7 +92,7 @@ def load_kd_teacher(path: str | os.PathLike, num_classes: int, *, arch: str | No
     try:
         teacher = net.extract(teacher_arch)
     except (ValueError, TypeError) as e:
-        raise TrainError(f"config 'kd_teacher_arch': {e}") from None
+        raise TrainError(f"config 'kd_teacher.arch': {e}") from None
     teacher = freeze_teacher(teacher, batch_bn=mode == "batch", device=device,
                              channels_last=channels_last)
     if log is not None:

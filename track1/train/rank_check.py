@@ -34,7 +34,7 @@ from track1.scoring.engine import SubnetScorer
 from track1.scoring.images import ScoringImages
 from track1.scoring.metrics import kendall, rank_metrics
 from track1.scoring.prefix import score_entries
-from track1.train.config import ValGtConfig
+from track1.train.sections import ValGtConfig
 from track1.train.errors import TrainError
 
 #: CSV accuracy columns tried in order when the config names none that exists

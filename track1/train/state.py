@@ -12,17 +12,23 @@ import torch
 
 from track1.infra.checkpoint import load_checkpoint
 from track1.infra.paths import ckpt_dir
-from track1.train.config import TrainConfig
+from track1.infra.sections import flatten
+from track1.train.config import TrainConfig, upgrade_flat_keys
 from track1.train.errors import TrainError
 
-#: config keys that may change between a run and its resumption
-RESUMABLE_CHANGES = {"epochs", "resume", "progress", "log_interval", "tensorboard", "workers",
-                     "threads", "save_every_steps", "device", "data", "ckpt_dir", "init_from",
-                     "max_steps_per_epoch", "amp", "engine", "cuda_graph", "val_gt"}
+#: config keys (dotted; a section stands for all its keys) that may change between a run
+#: and its resumption: how the machine runs it, where the images are, the length
+RESUMABLE_CHANGES = ("runtime", "val_gt", "data.root", "data.workers", "schedule.epochs",
+                     "schedule.max_steps_per_epoch", "init.file")
+
+
+def resumable(key: str) -> bool:
+    """``key`` (dotted) may differ between a run and its resumption."""
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
 def run_dir(config: TrainConfig) -> Path:
-    return Path(config.ckpt_dir or ckpt_dir()) / str(config.name)
+    return Path(config.runtime.ckpt_dir or ckpt_dir()) / str(config.name)
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,34 +54,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:
-    """Refuse to resume a checkpoint trained under a different recipe. The saved config
-    is read through ``TrainConfig`` too, so keys it predates compare at their defaults."""
+    """Refuse to resume a checkpoint trained under a different recipe, naming the first
+    differing key. The saved config is read through ``TrainConfig`` too, so keys it
+    predates compare at their defaults and the flat keys of earlier versions in their
+    sections."""
     try:
         saved = TrainConfig.from_dict(saved).to_dict()
     except TrainError:
-        saved = dict(saved)  # a config this version refuses: compared key by key as it is
-    now = config.to_dict()
-    for key in sorted(set(saved) | set(now)):
-        if key in RESUMABLE_CHANGES:
+        try:   # a config this version refuses: compared key by key as it is
+            saved = upgrade_flat_keys(saved)
+        except TrainError:
+            saved = dict(saved)
+    before, now = flatten(saved), flatten(config.to_dict())
+    for key in sorted(set(before) | set(now)):
+        if resumable(key) or before.get(key) == now.get(key):
             continue
-        if saved.get(key) != now.get(key):
-            if key == "model" and (saved.get(key) or {}).get("num_classes") != config.num_classes:
-                raise TrainError(f"{path} was trained with {saved['model'].get('num_classes')} "
-                                 f"classes, this run has {config.num_classes}")
-            raise TrainError(f"cannot resume {path}: config {key!r} differs "
-                             f"({saved.get(key)!r} there, {now.get(key)!r} now); "
-                             "use another --name, or --fresh to start this one over")
+        if key == "model.num_classes":
+            raise TrainError(f"{path} was trained with {before.get(key)} classes, this run "
+                             f"has {config.num_classes}")
+        raise TrainError(f"cannot resume {path}: config {key!r} differs "
+                         f"({before.get(key)!r} there, {now.get(key)!r} now); "
+                         "use another --name, or --fresh to start this one over")
 
 
 def find_resume(config: TrainConfig) -> tuple[dict[str, Any] | None, Path]:
     """The checkpoint a run resumes from (``resume: auto``: its own ``last.pth`` if there
     is one; a path: that file), checked compatible, and the run's folder."""
     out_dir = run_dir(config)
-    if not config.resume:
+    if not config.runtime.resume:
         return None, out_dir
-    path = out_dir / "last.pth" if config.resume == "auto" else Path(config.resume)
-    if config.resume == "auto" and not path.is_file():
+    path = out_dir / "last.pth" if config.runtime.resume == "auto" else Path(config.runtime.resume)
+    if config.runtime.resume == "auto" and not path.is_file():
         return None, out_dir
     ckpt = load_checkpoint(path)
     check_compatible(ckpt["config"], config, path)
-    return ckpt, (out_dir if config.resume == "auto" else path.parent)
+    return ckpt, (out_dir if config.runtime.resume == "auto" else path.parent)

@@ -28,7 +28,7 @@ from track1.infra import distributed as D
 from track1.infra.checkpoint import CheckpointError
 from track1.nas.step import terms_to_floats, train_step
 from track1.train.builders import TrainParts, add_running_parts, build_parts, lock_run
-from track1.train.config import TrainConfig
+from track1.train.config import TrainConfig, upgrade_flat_keys
 from track1.train.errors import TrainError
 from track1.train.saver import CheckpointSaver
 from track1.train.state import rng_state, set_rng_state
@@ -39,7 +39,7 @@ def check_finite(terms: dict[str, float], epoch: int, step: int) -> None:
     checkpoint (fast engine, which checks at each log and save)."""
     if not all(math.isfinite(v) for v in terms.values()):
         raise TrainError(f"training diverged at epoch {epoch + 1} step {step} "
-                         f"(non-finite loss {terms}); lower lr or set clip_grad")
+                         f"(non-finite loss {terms}); lower optim.lr or set optim.clip_grad")
 
 
 class Trainer:
@@ -52,9 +52,9 @@ class Trainer:
                  log: Callable[[str], None] | None = None,
                  parts: TrainParts | None = None) -> None:
         self.config = config
-        info = self.info = D.setup(config.device)
-        if config.threads:
-            torch.set_num_threads(int(config.threads))
+        info = self.info = D.setup(config.runtime.device)
+        if config.runtime.threads:
+            torch.set_num_threads(int(config.runtime.threads))
         self.log = log or (lambda s: print(s, flush=True) if info.is_main else None)
         p = parts or build_parts(config, info, batches=batches, log=self.log)
         self.parts, self.out_dir = p, p.out_dir
@@ -70,7 +70,7 @@ class Trainer:
         self.rank_check = p.rank_check
         self.writer = None
         self._sums: dict[str, Any] = {}  # loss terms since the last log line
-        if self.epoch < config.epochs:  # a finished run needs nothing more
+        if self.epoch < config.schedule.epochs:  # a finished run needs nothing more
             add_running_parts(p, config, info, self.log)
         self.model, self.autocast, self.fast, self.kd_teacher = \
             p.model, p.autocast, p.fast, p.kd_teacher
@@ -95,7 +95,7 @@ class Trainer:
                 "epoch_step": self.epoch_step, "step": self.global_step, "rng": rng_state(),
                 "sampler": self.sampler.state_dict(),
                 "teacher": self.teacher.state_dict() if self.teacher is not None else None,
-                "config": self.config.to_dict(), "image_size": self.config.image_size,
+                "config": self.config.to_dict(), "image_size": self.config.data.image_size,
                 "loss_config": self.loss_cfg.to_dict(), "val_gt_best": self.val_gt_best}
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -103,15 +103,15 @@ class Trainer:
         try:
             self.supernet.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
-            saved_epochs = ckpt["config"].get("epochs")
-            if saved_epochs == config.epochs:
+            saved_epochs = (upgrade_flat_keys(ckpt["config"]).get("schedule") or {}).get("epochs")
+            if saved_epochs == config.schedule.epochs:
                 self.scheduler.load_state_dict(ckpt["scheduler"])
             else:
                 # the restored schedule would end at the old length (lr 0 from there on):
                 # the lr is a pure function of the step, so the new length's schedule
                 # continues from this step instead
-                self.log(f"epochs changed from {saved_epochs} to {config.epochs}: the lr "
-                         f"schedule is rebuilt for {config.epochs} epochs and continues at "
+                self.log(f"epochs changed from {saved_epochs} to {config.schedule.epochs}: the lr "
+                         f"schedule is rebuilt for {config.schedule.epochs} epochs and continues at "
                          f"step {int(ckpt['step'])}")
             self.sampler.load_state_dict(ckpt["sampler"])
             if self.teacher is not None and ckpt.get("teacher"):
@@ -147,9 +147,9 @@ class Trainer:
                            self.sampler, self.teacher, lam, no_sync=self.no_sync,
                            autocast=self.autocast, ddp=self.info.distributed,
                            external_teacher=self.kd_teacher)
-        if self.config.clip_grad:
+        if self.config.optim.clip_grad:
             terms["grad_norm"] = float(nn.utils.clip_grad_norm_(self.supernet.parameters(),
-                                                                self.config.clip_grad))
+                                                                self.config.optim.clip_grad))
         # stop before a non-finite step reaches the weights or a checkpoint
         check_finite(terms, epoch, step + 1)
         self.optimizer.step()
@@ -159,7 +159,7 @@ class Trainer:
         config, info = self.config, self.info
         mean = terms_to_floats({k: v / count for k, v in self._sums.items()})
         check_finite(mean, epoch, step + 1)
-        ips = count * config.batch_size * info.world_size / max(elapsed, 1e-9)
+        ips = count * config.data.batch_size * info.world_size / max(elapsed, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
         losses = " ".join(f"{k} {mean[k]:.4f}" for k in ("largest", "smallest", "random", "rank",
                                                          "teacher_kd", "grad_norm") if k in mean)
@@ -169,7 +169,7 @@ class Trainer:
                 f"lambda {mean['lambda']:.3f} lr {lr:.4g} | {ips:.1f} img/s "
                 f"{count / max(elapsed, 1e-9):.2f} steps/s")
         if info.is_main:
-            bar.write(line) if config.progress else self.log(line)
+            bar.write(line) if config.runtime.progress else self.log(line)
         if self.writer is not None:
             for k, v in mean.items():
                 self.writer.add_scalar(f"train/{k}", v, self.global_step)
@@ -185,10 +185,10 @@ class Trainer:
         config, info = self.config, self.info
         steps = self.steps_per_epoch
         self.batches.set_epoch(epoch)
-        if config.sched_per == "epoch":
+        if config.schedule.per == "epoch":
             self.scheduler.step(epoch)
-        bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=not (info.is_main and config.progress), file=sys.stderr,
+        bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{config.schedule.epochs}",
+                   disable=not (info.is_main and config.runtime.progress), file=sys.stderr,
                    dynamic_ncols=True, leave=False)
         self._sums = {}
         count, t0 = 0, time.perf_counter()
@@ -202,17 +202,17 @@ class Trainer:
                 targets = targets.to(info.device, non_blocking=True)
                 terms = self.train_step(images, targets, lam, epoch, step)
                 self.global_step += 1
-                if config.sched_per == "step":
+                if config.schedule.per == "step":
                     self.scheduler.step_update(self.global_step)
                 for k, v in terms.items():
                     self._sums[k] = self._sums.get(k, 0.0) + v
                 count += 1
                 bar.update(1)
-                if count == config.log_interval or step + 1 == steps:
+                if count == config.runtime.log_interval or step + 1 == steps:
                     self._log_line(epoch, step, count, time.perf_counter() - t0, bar)
                     self._sums, count, t0 = {}, 0, time.perf_counter()
-                if step + 1 < steps and config.save_every_steps and \
-                        self.global_step % config.save_every_steps == 0:
+                if step + 1 < steps and config.runtime.save_every_steps and \
+                        self.global_step % config.runtime.save_every_steps == 0:
                     self.save(epoch, step + 1)
                 if stop_after_steps is not None and self.global_step >= stop_after_steps:
                     self.save(*((epoch + 1, 0) if step + 1 == steps else (epoch, step + 1)))
@@ -251,12 +251,12 @@ class Trainer:
     def _ranking_missed(self) -> bool:
         """Whether the run stopped after an epoch whose ``--val-gt`` check did not land."""
         if self.rank_check is None or self.epoch == 0 or self.epoch_step != 0 or \
-                not self.rank_check.due(self.epoch - 1, self.config.epochs):
+                not self.rank_check.due(self.epoch - 1, self.config.schedule.epochs):
             return False
         return self.epoch not in self.saver.checked_epochs()
 
     def fit(self, stop_after_steps: int | None = None) -> Path:
-        """Train to ``config.epochs``; returns the path of ``last.pth``. ``stop_after_steps``
+        """Train to ``config.schedule.epochs``; returns the path of ``last.pth``. ``stop_after_steps``
         ends the run early after that many global steps, after saving (tests use it to
         simulate a crash). The run folder's lock is released on the way out, however."""
         try:
@@ -270,10 +270,10 @@ class Trainer:
         if self._ranking_missed():
             self.check_ranking(self.epoch - 1)
         D.barrier(info)
-        if self.epoch >= config.epochs:
+        if self.epoch >= config.schedule.epochs:
             self.log(f"run {config.name!r} already finished {self.epoch} epochs; nothing to do")
             return self.last
-        if config.tensorboard and info.is_main:
+        if config.runtime.tensorboard and info.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
@@ -282,23 +282,23 @@ class Trainer:
             self.writer = SummaryWriter(str(self.out_dir / "tb"))
         self.saver.save_config()
         if info.is_main:
-            self.log(f"training {config.space} supernet: {config.epochs} epochs x "
-                     f"{self.steps_per_epoch} steps, batch {config.batch_size} x "
+            self.log(f"training {config.space} supernet: {config.schedule.epochs} epochs x "
+                     f"{self.steps_per_epoch} steps, batch {config.data.batch_size} x "
                      f"{info.world_size}, peak lr "
-                     f"{config.lr * config.batch_size * info.world_size / 256:.4g} (base "
-                     f"{config.lr} per 256), device {info.device}, loss "
+                     f"{config.optim.lr * config.data.batch_size * info.world_size / 256:.4g} (base "
+                     f"{config.optim.lr} per 256), device {info.device}, loss "
                      f"{self.loss_cfg.to_dict()}, out {self.out_dir}")
-        if config.sched_per == "step":
+        if config.schedule.per == "step":
             self.scheduler.step_update(self.global_step)
         else:
             self.scheduler.step(self.epoch)
         try:
-            for epoch in range(self.epoch, config.epochs):
+            for epoch in range(self.epoch, config.schedule.epochs):
                 first = self.epoch_step if epoch == self.epoch else 0
                 if not self.train_one_epoch(epoch, first, stop_after_steps):
                     return self.last
-                self.log(f"epoch {epoch + 1}/{config.epochs} done; checkpoint {self.last}")
-                if self.rank_check is not None and self.rank_check.due(epoch, config.epochs):
+                self.log(f"epoch {epoch + 1}/{config.schedule.epochs} done; checkpoint {self.last}")
+                if self.rank_check is not None and self.rank_check.due(epoch, config.schedule.epochs):
                     self.check_ranking(epoch)
                 D.barrier(info)
         finally:
