@@ -42,3 +42,18 @@ def test_the_weight_is_tuned_on_one_half_and_reported_on_the_other():
     want = kendall(fuse({SUPERNET: [sup[i] for i in sub], "proxy": [prox[i] for i in sub]},
                         {"proxy": r["weight"]}), [truth[i] for i in sub])
     assert r["fused"] == pytest.approx(want)
+
+
+def test_rank_among_a_reference_is_the_rank_in_the_joint_list():
+    """An arch's rank among a fixed reference equals its rank in ``ranks`` over the
+    reference plus itself, ties included; the fused score by hand."""
+    from track1.scoring.fusion import ReferenceFusion, rank_among, ranks
+    rng = random.Random(3)
+    for _ in range(50):
+        ref = [rng.choice([0.1, 0.2, 0.3, 0.5]) for _ in range(rng.randint(1, 9))]
+        value = rng.choice([0.0, 0.1, 0.2, 0.25, 0.5, 0.9])
+        assert rank_among(value, ref) == pytest.approx(ranks([*ref, value])[-1])
+    fusion = ReferenceFusion({"flops": 0.25}, {"supernet": [1, 2, 3, 4], "flops": [10, 20, 30, 40]})
+    assert fusion({"supernet": 3.5, "flops": 5}) == pytest.approx(0.75 * 0.75 + 0.25 * 0.0)
+    with pytest.raises(ValueError, match="no reference values"):
+        ReferenceFusion({"zen": 0.5}, {"supernet": [1.0]})

@@ -232,3 +232,32 @@ def test_aging_evolution_as_published(monkeypatch):
             assert made_from - P <= p < made_from, (c, p)   # a member of the last P
             ages.append(made_from - p)
         assert max(ages) > 1 and any(index[par] >= P for _, par in parents)
+
+
+def test_search_fused_with_a_proxy(nb201_checkpoint, tmp_path, capsys):
+    """--fuse flops:0.4: the reference archs are scored first (outside the budget) and
+    every arch's fitness is 0.6 x its -loss rank + 0.4 x its FLOPs rank among them, by
+    hand; top.json is ranked by it. A bad --fuse is one line before any work."""
+    from track1.scoring.fusion import rank_among
+    out = tmp_path / "fused"
+    assert _search(nb201_checkpoint, out, "--generations", "1", "--fuse", "flops:0.4",
+                   "--fuse-reference", "6") == 0
+    summary = json.loads((out / "top.json").read_text())
+    history = [json.loads(line) for line in (out / "history.jsonl").open()]
+    scored = [json.loads(line) for line in (out / "scored.jsonl").open()]
+    assert summary["fuse"] == {"flops": 0.4} and summary["fuse_reference"] == 6
+    searched = {h["arch"] for h in history}
+    reference = [r for r in scored[:6]]          # scored before the search's first arch
+    assert len(scored) == 6 + len(searched - {r["arch"] for r in reference})
+    ref_loss = [-r["loss"] for r in reference]
+    ref_flops = [r["flops"] for r in reference]
+    for h in history:
+        want = 0.6 * rank_among(-h["loss"], ref_loss) + 0.4 * rank_among(h["flops"], ref_flops)
+        assert h["fitness"] == pytest.approx(want, abs=1e-12)
+    assert [t["fitness"] for t in summary["top"]] == sorted(
+        (t["fitness"] for t in summary["top"]), reverse=True)
+    capsys.readouterr()
+    assert _search(nb201_checkpoint, tmp_path / "bad", "--fuse", "flops:2") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--fuse item 'flops:2'" in err[0]
+    assert not (tmp_path / "bad" / "scored.jsonl").exists()

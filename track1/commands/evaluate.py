@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                   f"{DEFAULT_EVAL_IMAGES})",
         batch_help="evaluation batch (default 500 on GPU; on CPU 2000 up to 64 px, else 64; "
                    "halved on OOM)",
-        fresh_help="discard earlier results in --results-dir")
+        fresh_help="discard earlier results in --results-dir",
+        fuse_help="also write <out>.fused.json: the subnets ranked by the supernet's top-1 "
+                  "fused with proxies.")
     p.add_argument("--archs", default=None,
                    help="subnet list in the official format (default: the official 45,000)")
     p.add_argument("--limit", type=int_at_least(0), default=None,
@@ -44,14 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-prefix-sharing", action="store_true",
                    help="score one subnet at a time in list order instead of in prefix order "
                         "with shared stem/leading-block activations (same numbers, slower)")
-    p.add_argument("--fuse", default=None, metavar="PROXY:W,...",
-                   help="also write <out>.fused.json: the subnets ranked by a weighted mean of "
-                        "ranks of the supernet's top-1 (weight 1 - the others) and these "
-                        "zero-cost proxies, e.g. flops:0.3 (flops and params are counted; other "
-                        "proxies come from --fuse-cache or are computed). On NAS-Bench-201 it "
-                        "beat both parts (docs/RESULTS.md, 'Fusion'); off by default")
-    p.add_argument("--fuse-cache", default=None, metavar="JSONL",
-                   help="precomputed proxy scores per arch (track1 zen-cache writes one)")
     p.add_argument("--prefix-cache-gb", type=positive_float, default=None,
                    help="memory for cached prefix activations (default: 8 GB on CPU, half the "
                         "free memory on a GPU)")
@@ -65,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         **scoring_kwargs(args), archs=args.archs, limit=args.limit, out=args.out,
         results_dir=args.results_dir, amp={"auto": None, "on": True, "off": False}[args.amp],
         threads=args.threads, prefix_sharing=not args.no_prefix_sharing,
-        fuse=args.fuse, fuse_cache=args.fuse_cache,
         prefix_cache_bytes=(None if args.prefix_cache_gb is None
                             else int(args.prefix_cache_gb * 1024 ** 3)))
     evaluate(opts)

@@ -9,7 +9,7 @@ from track1.commands.argtypes import int_at_least
 
 
 def add_scoring_arguments(p: argparse.ArgumentParser, d: Any, *, eval_help: str,
-                          batch_help: str, fresh_help: str) -> None:
+                          batch_help: str, fresh_help: str, fuse_help: str) -> None:
     """The shared flags, with ``d``'s defaults (a ``ScoringOptions``)."""
     from track1.scoring.modes import BN_MODES
     p.add_argument("--checkpoint", default=None,
@@ -33,6 +33,14 @@ def add_scoring_arguments(p: argparse.ArgumentParser, d: Any, *, eval_help: str,
     p.add_argument("--cache-dir", default=None,
                    help="decoded-image cache (default: $TRACK1_CACHE_DIR or ~/.cache/track1/decoded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--fuse", default=None, metavar="PROXY:W,...",
+                   help=fuse_help + " A weighted mean of ranks of the supernet's score (weight "
+                        "1 - the others) and these zero-cost proxies, e.g. flops:0.3 (flops and "
+                        "params are counted; other proxies come from --fuse-cache or are "
+                        "computed). On NAS-Bench-201 it beat both parts (docs/RESULTS.md, "
+                        "'Fusion'); off by default")
+    p.add_argument("--fuse-cache", default=None, metavar="JSONL",
+                   help="precomputed proxy scores per arch (track1 proxy-cache writes one)")
 
 
 def scoring_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -40,4 +48,5 @@ def scoring_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"checkpoint": args.checkpoint, "data": args.data, "eval_images": args.eval_images,
             "calib_images": args.calib_images, "calib_batch_size": args.calib_batch_size,
             "bn_mode": args.bn_mode, "batch_size": args.batch_size, "device": args.device,
-            "fresh": args.fresh, "cache_dir": args.cache_dir, "progress": not args.no_progress}
+            "fresh": args.fresh, "cache_dir": args.cache_dir, "progress": not args.no_progress,
+            "fuse": args.fuse, "fuse_cache": args.fuse_cache}

@@ -61,7 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         p, d, eval_help=f"held-out images per arch (default {d.eval_images}, fewer where val/ "
                         "has fewer)",
         batch_help="scoring batch (default 500 on GPU, 256 on CPU)",
-        fresh_help="discard the run folder's cached scores")
+        fresh_help="discard the run folder's cached scores",
+        fuse_help="search maximises the supernet's fitness fused with proxies, each arch "
+                  "ranked against --fuse-reference seeded archs within the bounds (scored "
+                  "first, outside the budget).")
+    p.add_argument("--fuse-reference", type=int_at_least(2), default=d.fuse_reference,
+                   help=f"--fuse: archs every arch is ranked against (default "
+                        f"{d.fuse_reference})")
     p.add_argument("--top-k", type=int_at_least(1), default=d.top_k,
                    help=f"archs in top.json (default {d.top_k})")
     p.add_argument("--no-plot", action="store_true", help="skip pareto.png")
@@ -82,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
         mutate_prob=args.mutate_prob, crossover_prob=args.crossover_prob, seed=args.seed,
         batch=args.batch,
         bounds=Bounds(args.min_flops, args.max_flops, args.min_params, args.max_params),
-        top_k=args.top_k, plot=not args.no_plot)
+        top_k=args.top_k, plot=not args.no_plot, fuse_reference=args.fuse_reference)
     search(opts)
     return 0

@@ -22,5 +22,3 @@ class EvalOptions(ScoringOptions):
     threads: int | None = None
     prefix_sharing: bool = True
     prefix_cache_bytes: int | None = None  # None: 8 GB on CPU, half the free GPU memory
-    fuse: str | None = None               # "flops:0.3,zen:0.1": also write the fused ranking
-    fuse_cache: str | None = None         # JSONL of precomputed proxy scores (zen-cache)

@@ -125,14 +125,7 @@ class Evaluation:
         self.out = submission_path(Path(opts.out) if opts.out else paths.submission_dir() / official_name,
                                    len(entries), self.list_size, official_name)
         self.wanted = dict(entries)
-        try:  # checked before any work: a bad --fuse is one line
-            from track1.scoring.fusion import parse_fuse
-            self.fuse = parse_fuse(opts.fuse) if opts.fuse else {}
-            if self.fuse:
-                from track1.nas.teacher import Teacher
-                Teacher(self.supernet.space, list(self.fuse), cache_file=opts.fuse_cache)
-        except (ValueError, FileNotFoundError) as e:
-            raise EvaluateError(str(e)) from None
+        self.fuse, self.fuse_teacher = scoring.fusion(opts.fuse, opts.fuse_cache, EvaluateError)
         self.prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(self.supernet)
 
     # ------------------------------------------------------------------ state
@@ -259,14 +252,11 @@ class Evaluation:
         """The submission's entries scored by the weighted mean of ranks of the supernet's
         top-1 and the ``--fuse`` proxies (``track1.scoring.fusion``): values in [0, 1] whose
         order is the fused ranking (the challenge ranks them)."""
-        from track1.nas.teacher import Teacher
         from track1.scoring.fusion import SUPERNET, fuse
         keys = list(submission)
-        teacher = Teacher(self.supernet.space, list(self.fuse), cache_file=self.opts.fuse_cache,
-                          num_classes=self.num_classes)
         scores = {SUPERNET: [submission[k]["acc"] for k in keys]}
         for name in self.fuse:
-            scores[name] = [teacher.prior(name, self.archs[k]) for k in keys]
+            scores[name] = [self.fuse_teacher.prior(name, self.archs[k]) for k in keys]
         return {k: {"acc": v, "arch": submission[k]["arch"]}
                 for k, v in zip(keys, fuse(scores, self.fuse))}
 

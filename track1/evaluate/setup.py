@@ -36,6 +36,22 @@ class ScoringSetup:
             opts.bn_mode == "recalibrate", what=f"the checkpoint {self.ckpt_path}")
         self.bn_mode = opts.bn_mode
 
+    def fusion(self, fuse: str | None, cache: str | None,
+               error: type[Exception]) -> tuple[dict[str, float], Any]:
+        """``--fuse``'s weights and the ``Teacher`` that gives its proxies' values (``({},
+        None)`` without it), checked before any work: a bad item, an unknown proxy or a
+        missing cache file is one ``error`` line."""
+        if not fuse:
+            return {}, None
+        from track1.nas.teacher import Teacher
+        from track1.scoring.fusion import parse_fuse
+        try:
+            weights = parse_fuse(fuse)
+            return weights, Teacher(self.space, list(weights), cache_file=cache,
+                                    num_classes=self.num_classes)
+        except (ValueError, FileNotFoundError) as e:
+            raise error(str(e)) from None
+
     def identity(self) -> dict[str, Any]:
         """Everything the scores depend on: the checkpoint (path, size, time), the space,
         the BN mode and the images (``ScoringImages.identity``, the scorer's version too)."""

@@ -69,6 +69,35 @@ def fuse(scores: Mapping[str, Sequence[float]], weights: Mapping[str, float]) ->
     return [sum(full[name] * r[i] for name, r in rank_of.items()) for i in range(n)]
 
 
+def rank_among(value: float, reference: Sequence[float]) -> float:
+    """The rank in [0, 1] of ``value`` among ``reference`` and itself, exactly as ``ranks``
+    gives it over ``[*reference, value]`` (ties share their average rank): a per-arch
+    score that does not move as other archs are scored."""
+    if not reference:
+        raise ValueError("rank_among: an empty reference")
+    below = sum(r < value for r in reference)
+    equal = sum(r == value for r in reference)
+    return (below + equal / 2) / len(reference)
+
+
+class ReferenceFusion:
+    """``fuse`` for one arch at a time: the weighted mean of its ranks among a fixed
+    reference set of archs (``reference[name]``: each score's values there), so search
+    can compare archs scored at different times (``track1 search --fuse``)."""
+
+    def __init__(self, weights: Mapping[str, float],
+                 reference: Mapping[str, Sequence[float]]) -> None:
+        self.weights = {SUPERNET: max(0.0, 1.0 - sum(weights.values())), **weights}
+        missing = [n for n, w in self.weights.items() if w > 0 and n not in reference]
+        if missing:
+            raise ValueError(f"ReferenceFusion: no reference values for {missing}")
+        self.reference = {n: list(reference[n]) for n, w in self.weights.items() if w > 0}
+
+    def __call__(self, scores: Mapping[str, float]) -> float:
+        return sum(self.weights[n] * rank_among(scores[n], ref)
+                   for n, ref in self.reference.items())
+
+
 def split_archs(n: int, seed: int = 0) -> tuple[list[int], list[int]]:
     """A seeded half of ``n`` archs to tune on, and the other half to report on."""
     idx = list(range(n))

@@ -32,6 +32,7 @@ class SearchOptions(ScoringOptions):
     bounds: Bounds = field(default_factory=Bounds)
     top_k: int = 10
     plot: bool = True
+    fuse_reference: int = 64             # --fuse: archs every arch is ranked against
 
     @property
     def budget(self) -> int:

@@ -76,6 +76,46 @@ class SupernetFitness:
         return [float(self.cache.done[c]["acc"]) for c in codes]
 
 
+class FusedFitness:
+    """The supernet's fitness fused with zero-cost proxies (``--fuse``): each arch's
+    weighted mean of ranks among a fixed reference set of archs (``ReferenceFusion``), so
+    archs scored at different times compare as one ranking would order them. The
+    reference is scored when this is built (through the run's cache, like any arch)."""
+
+    def __init__(self, base: SupernetFitness, teacher: Any, weights: dict[str, float],
+                 reference: Sequence[Hashable]) -> None:
+        from track1.scoring.fusion import SUPERNET, ReferenceFusion
+        self.base, self.teacher, self.weights = base, teacher, weights
+        values = {SUPERNET: base(list(reference)),
+                  **{n: [teacher.prior(n, a) for a in reference] for n in weights}}
+        self.fusion, self.supernet_key = ReferenceFusion(weights, values), SUPERNET
+
+    def __call__(self, archs: Sequence[Hashable]) -> list[float]:
+        own = self.base(archs)
+        return [self.fusion({self.supernet_key: v,
+                             **{n: self.teacher.prior(n, a) for n in self.weights}})
+                for a, v in zip(archs, own)]
+
+
+def fusion_reference(space: Any, bounds: Any, n: int, seed: int) -> list[Hashable]:
+    """``n`` distinct seeded archs within ``bounds`` (fewer where the bounds admit fewer):
+    what ``--fuse`` ranks every arch against. Its own RNG, so the search's draws are the
+    same with and without fusion."""
+    import random
+    from track1.search.evolution import Candidates
+    draws = Candidates(space, bounds, random.Random(f"fuse-reference-{seed}"))
+    out: list[Hashable] = []
+    seen: set = set()
+    for _ in range(4 * n):
+        arch = draws.sample(seen)
+        if arch not in seen:
+            seen.add(arch)
+            out.append(arch)
+        if len(out) == n:
+            break
+    return out
+
+
 class Search:
     """One search run: the constructor validates (options, checkpoint, images, the run
     folder's setup) before any work; ``run`` searches and writes the outputs."""
@@ -94,6 +134,7 @@ class Search:
         scoring = ScoringSetup(opts, self.device, command="search")
         self.ckpt_path, self.supernet, self.space = scoring.ckpt_path, scoring.supernet, scoring.space
         self.images, self.setup = scoring.images, scoring.identity()
+        self.fuse, self.fuse_teacher = scoring.fusion(opts.fuse, opts.fuse_cache, SearchError)
         name = f"{self.space.name}-{opts.method}-s{opts.seed}"
         self.out = Path(opts.out) if opts.out else paths.runs_dir("search") / name
         if self.out.exists() and not self.out.is_dir():
@@ -119,20 +160,30 @@ class Search:
                  f"calibration images at {self.images.image_size}px, BN {opts.bn_mode}, device "
                  f"{self.device}; {len(cache.done)} archs already scored in {self.out}")
         images = self.images.decode(opts.cache_dir, opts.progress)
-        bar = tqdm(total=opts.budget, desc=f"search ({opts.method})", unit="arch",
-                   disable=not opts.progress, dynamic_ncols=True)
+        reference = fusion_reference(self.space, opts.bounds, opts.fuse_reference,
+                                     opts.seed) if self.fuse else []
+        if self.fuse:
+            self.log(f"fusion: the supernet's {opts.fitness} fused with "
+                     + ", ".join(f"{n} (weight {w:g})" for n, w in self.fuse.items())
+                     + f", each arch ranked against {len(reference)} reference archs "
+                       "(scored first)")
+        bar = tqdm(total=opts.budget + len(reference), desc=f"search ({opts.method})",
+                   unit="arch", disable=not opts.progress, dynamic_ncols=True)
         history: list[dict[str, Any]] = []
 
         def on_generation(generation: int, scored: list[tuple[Hashable, float]]) -> None:
             history.extend({"generation": generation, "arch": self.space.encode(a),
                             "fitness": value} for a, value in scored)
             best = max(h["fitness"] for h in history)
-            bar.set_postfix_str(f"gen {generation} best {opts.fitness} "
-                                + (f"{100 * best:.2f}%" if opts.fitness == "acc" else f"{best:.4f}"))
+            bar.set_postfix_str(f"gen {generation} best " + (
+                f"fused {best:.4f}" if self.fuse else f"{opts.fitness} {100 * best:.2f}%"
+                if opts.fitness == "acc" else f"{opts.fitness} {best:.4f}"))
 
-        fitness = SupernetFitness(self.supernet, images, opts, cache, self.device, bar.update)
+        own = SupernetFitness(self.supernet, images, opts, cache, self.device, bar.update)
         start = time.perf_counter()
         try:
+            fitness = FusedFitness(own, self.fuse_teacher, self.fuse, reference) \
+                if self.fuse else own
             if opts.method == "evolution":
                 regularized_evolution(self.space, fitness, population=opts.population,
                                       generations=opts.generations, bounds=opts.bounds,
@@ -145,7 +196,7 @@ class Search:
                               bounds=opts.bounds, seed=opts.seed, on_generation=on_generation)
         finally:
             bar.close()
-            fitness.close()
+            own.close()
             cache.close()
             self.lock.release()
         seconds = time.perf_counter() - start
@@ -153,10 +204,10 @@ class Search:
             rec = cache.done[h["arch"]]
             h.update(acc=float(rec["acc"]), acc5=rec.get("acc5"), loss=float(rec["loss"]),
                      flops=rec["flops"], params=rec["params"])
-        return self._write_outputs(history, fitness.scored_now, seconds)
+        return self._write_outputs(history, own.scored_now, seconds, len(reference))
 
     def _write_outputs(self, history: list[dict[str, Any]], scored_now: int,
-                       seconds: float) -> dict[str, Any]:
+                       seconds: float, reference: int) -> dict[str, Any]:
         opts = self.opts
         write_records(self.out / "history.jsonl", history)
         unique = {h["arch"]: h for h in history}
@@ -171,7 +222,9 @@ class Search:
                    "bounds": asdict(opts.bounds), "archs_scored": len(unique),
                    "scored_this_run": scored_now, "seconds_this_run": round(seconds, 2),
                    "bn_mode": opts.bn_mode, "eval_images": self.images.n_eval,
-                   "calib_images": self.images.n_calib, "top": top}
+                   "calib_images": self.images.n_calib,
+                   "fuse": self.fuse or None, "fuse_reference": reference if self.fuse else None,
+                   "top": top}
         write_json_atomic(summary, self.out / "top.json", indent=1)
         if opts.plot:
             plot_search(list(unique.values()), self.out / "pareto.png",
