@@ -33,7 +33,9 @@ from track1.registry import load_supernet
 from track1.infra.resumable import AppendLog
 from track1.search.evolution import Bounds, random_search, regularized_evolution
 from track1.search.options import SearchOptions
-from track1.search.runner import SupernetFitness
+from track1.nas.teacher import Teacher
+from track1.scoring.fusion import parse_fuse
+from track1.search.runner import FusedFitness, SupernetFitness, fusion_reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-images", type=int, default=500)
     p.add_argument("--calib-images", type=int, default=256)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--fuse", default=None, metavar="PROXY:W,...",
+                   help="search by the supernet's fitness fused with proxies (track1 search "
+                        "--fuse), each arch ranked among --fuse-reference seeded archs")
+    p.add_argument("--fuse-reference", type=int, default=64)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     protocol = get_protocol(args.protocol)
+    fuse = parse_fuse(args.fuse) if args.fuse else {}
     images = load_eval_data(args.data, args.eval_images, args.calib_images, seed=0,
                             protocol=protocol)
     gt = load_ground_truth()
@@ -79,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                   "mean_test": statistics.mean(gt[c].test for c in within),
                   "max_flops": bounds.max_flops}
         with AppendLog(out / run / "scored.jsonl", "arch", ("acc", "loss")) as cache:
-            fitness = SupernetFitness(supernet, images, opts, cache, torch.device("cpu"))
+            own = SupernetFitness(supernet, images, opts, cache, torch.device("cpu"))
+            fitness = own
+            if fuse:  # one reference per supernet (search seed 0's), shared by every search
+                teacher = Teacher(space, list(fuse), num_classes=10)
+                fitness = FusedFitness(own, teacher, fuse, fusion_reference(
+                    space, bounds, args.fuse_reference, 0))
             for seed in seeds:
                 for method in ("evolution", "random"):
                     t0 = time.perf_counter()
@@ -99,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "valid": gt[code].valid, "flops": space.cost(arch)["flops"],
                                  "seconds": round(time.perf_counter() - t0, 1)})
                     print(json.dumps(rows[-1]), flush=True)
-            fitness.close()
+            own.close()
     summary = {"protocol": args.protocol, "fitness": args.fitness, "population": args.population,
+               "fuse": fuse or None, "fuse_reference": args.fuse_reference if fuse else None,
                "generations": args.generations, "eval_images": args.eval_images,
                "calib_images": args.calib_images, "max_flops_quantile": args.max_flops_quantile,
                "oracle_within_cap": oracle, "rows": rows, "mean": {}}

@@ -14,12 +14,13 @@ where it stopped. Writes ``program.json`` (genes, formula, fitness, held-out fig
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -78,6 +79,38 @@ def arch_stats(codes: list[str], folder: Path, x, y, seed: int,
     return out
 
 
+@contextlib.contextmanager
+def evolution_bar(cycles: int, progress: bool) -> Iterator[Callable[[int, float], None]]:
+    """A per-cycle callback for ``evolve`` that drives a progress bar (best so far
+    shown), or does nothing without ``progress``; the bar closes on exit."""
+    if not progress:
+        yield lambda cycle, best: None
+        return
+    from tqdm import tqdm
+    bar = tqdm(total=cycles, desc="evolution", unit="program", dynamic_ncols=True)
+
+    def tick(cycle: int, best: float) -> None:
+        bar.update(1)
+        bar.set_postfix(best=f"{best:.4f}")
+    try:
+        yield tick
+    finally:
+        bar.close()
+
+
+def write_outputs(out: Path, tag: str, report: dict[str, Any],
+                  history: list[dict[str, Any]]) -> None:
+    """``program<tag>.json`` (the report, with the ground-truth note) and
+    ``history<tag>.csv`` (best fitness per cycle)."""
+    from track1.infra.atomic import write_json_atomic
+    write_json_atomic(report | {"note": "ground truth: search split only during the search"},
+                      out / f"program{tag}.json", indent=1)
+    with open(out / f"history{tag}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["cycle", "fitness", "best"])
+        w.writeheader()
+        w.writerows(history)
+
+
 def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
              split_seed: int = 0, batch: int = 16, seed: int = 0,
              evolution_seed: int | None = None, population: int = 50,
@@ -92,7 +125,6 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     from scipy.stats import kendalltau
 
     from track1.data import probe_batch
-    from track1.infra.atomic import write_json_atomic
     from track1.nb201.ground_truth import load_ground_truth
     from track1.nb201.space import NB201Space
     from track1.proxies.discover.evolve import evolve
@@ -111,20 +143,10 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     def fitness(scores: np.ndarray) -> float:
         return float(kendalltau(scores, target).statistic)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=cycles, desc="evolution", unit="program", dynamic_ncols=True)
-
-    def tick(cycle: int, best: float) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(best=f"{best:.4f}")
     t1 = time.perf_counter()
-    result = evolve(s_stats, s_mask, fitness, population=population, sample=sample,
-                    cycles=cycles, seed=evolution_seed, diversity=diversity, progress=tick)
-    if bar is not None:
-        bar.close()
+    with evolution_bar(cycles, progress) as tick:
+        result = evolve(s_stats, s_mask, fitness, population=population, sample=sample,
+                        cycles=cycles, seed=evolution_seed, diversity=diversity, progress=tick)
     best = result.best.program
     held = evaluate(best, h_stats, h_mask)
     space = NB201Space()
@@ -149,13 +171,8 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                        "network": "NB201 C=16 N=5",
                        "seconds_this_run": round(stats_s, 1)},
     }
-    tag = "" if evolution_seed == seed else f"_e{evolution_seed}"
-    write_json_atomic(report | {"note": "ground truth: search split only during the search"},
-                      out / f"program{tag}.json", indent=1)
-    with open(out / f"history{tag}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["cycle", "fitness", "best"])
-        w.writeheader()
-        w.writerows(result.history)
+    write_outputs(out, "" if evolution_seed == seed else f"_e{evolution_seed}", report,
+                  result.history)
     log(f"discovered: {best.formula}")
     log(f"Kendall (valid): search {result.best.fitness:.4f} on {len(search)} archs; held-out "
         f"{report['heldout']['kendall_valid']:.4f} on {len(heldout)} archs (FLOPs there "
