@@ -33,6 +33,7 @@ from track1.registry import load_supernet
 from track1.infra.resumable import AppendLog
 from track1.search.evolution import Bounds, random_search, regularized_evolution
 from track1.search.options import SearchOptions
+from track1.data import probe_batch
 from track1.nas.teacher import Teacher
 from track1.scoring.fusion import parse_fuse
 from track1.search.runner import FusedFitness, SupernetFitness, fusion_reference
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="search by the supernet's fitness fused with proxies (track1 search "
                         "--fuse), each arch ranked among --fuse-reference seeded archs")
     p.add_argument("--fuse-reference", type=int, default=64)
+    p.add_argument("--fuse-probe", type=int, default=64,
+                   help="training images the --fuse proxies see (the proxy report's NASWOT "
+                        "batch)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     if args.threads:
@@ -89,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             own = SupernetFitness(supernet, images, opts, cache, torch.device("cpu"))
             fitness = own
             if fuse:  # one reference per supernet (search seed 0's), shared by every search
-                teacher = Teacher(space, list(fuse), num_classes=10)
+                # the proxies on real images, as the proxy report and the fusion report
+                # measured them (the Teacher's default probe is 8 noise images)
+                probe = probe_batch(args.data, args.fuse_probe, 32, 0)[:2]
+                teacher = Teacher(space, list(fuse), num_classes=10, probe=probe)
                 fitness = FusedFitness(own, teacher, fuse, fusion_reference(
                     space, bounds, args.fuse_reference, 0))
             for seed in seeds:
