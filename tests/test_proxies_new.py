@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from track1.nb201.space import NB201Space
-from track1.proxies import SET_PROXIES, az_nas, meco, zico
+from track1.proxies import SET_PROXIES, az_nas, meco, swap, zico
 from track1.resnet48.space import ResNet48Space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +146,47 @@ def test_az_nas_puts_a_dead_network_last():
     assert rows[1]["expressivity"] == -math.inf
     best, dead = az_nas.aggregate(rows)
     assert best > dead
+
+
+@pytest.mark.parametrize("n", [5, 62, 63, 130])
+def test_swap_counts_the_distinct_unit_patterns(n):
+    """SWAP by brute force: the distinct columns of the (images x units) firing matrix
+    over every ReLU, for batches that fit one packed word and several; the model and the
+    global RNG untouched; the mean over Gaussian re-initialisations; the size factor."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 36, 3),
+                        nn.ReLU())           # a 2-D ReLU: not counted
+    # three distinct images repeated: at most 8 patterns, so the count is not the units
+    x = torch.randn(3, 3, 6, 6)[torch.arange(n) % 3]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    got = swap.score(net, x, gaussian=False)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    copy = __import__("copy").deepcopy(net).train()
+    with torch.no_grad():
+        h1 = copy[2](copy[1](copy[0](x)))
+        h2 = copy[4](copy[3](h1))
+    fire = torch.cat([h1.reshape(n, -1), h2.reshape(n, -1)], dim=1) > 0
+    assert got == float(torch.unique(fire.t(), dim=0).shape[0])
+    assert 1 < got < fire.shape[1]
+    x5 = torch.randn(5, 3, 6, 6)[torch.arange(n) % 5]      # up to 32 patterns
+    one = [swap.score(net, x5, seed=s, repeats=1) for s in (3, 4)]
+    assert one[0] != one[1] and swap.score(net, x5, seed=3, repeats=1) == one[0]
+    four = swap.score(net, x5, seed=3, repeats=4)
+    assert four != one[0] and four * 4 == int(four * 4)       # a mean of 4 counts
+    kparams = sum(p.numel() for p in net.parameters()) / 1e3
+    assert swap.score(net, x, gaussian=False, mu=kparams + 0.1, sigma=0.02) == \
+        pytest.approx(got * math.exp(-0.01 / 0.02))
+
+
+def test_swap_packing_keeps_rows_apart():
+    bits = torch.rand(500, 130) > 0.5
+    bits[7] = bits[3]
+    packed = swap.pack(bits)
+    assert packed.shape == (500, 3) and bool((packed >= 0).all())
+    assert swap.distinct_rows(packed) == torch.unique(bits, dim=0).shape[0] == 499
 
 
 def test_proxy_report_scores_a_set_and_resumes(tmp_path):

@@ -76,7 +76,8 @@ def set_scores(name: str, rows: list[dict]) -> list[float]:
 def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                 x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
                 zen_batch: int, desc: str, batch_n: int | None = None,
-                zico_n: int = 128, device: str = "cpu") -> dict[str, float]:
+                zico_n: int = 128, swap_n: int = 16, swap_repeats: int = 32,
+                device: str = "cpu") -> dict[str, float]:
     """Fill ``cache`` with every proxy of every arch; returns seconds spent per field."""
     seconds = {k: 0.0 for n in names for k in cache_keys(n)}
     todo = [c for c in codes if missing(cache, c, names)]
@@ -96,6 +97,8 @@ def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                     v = float("-inf")
             elif name == "naswot":
                 v = get_proxy(name)(net, x[:naswot_n], y[:naswot_n], seed=s)
+            elif name == "swap":
+                v = get_proxy(name)(net, x[:swap_n], seed=s, repeats=swap_repeats)
             elif name == "zico":
                 v = get_proxy(name)(net, x[:zico_n], y[:zico_n], seed=s)
             elif name.startswith("az_"):
@@ -120,7 +123,9 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
     codes = fixed_subset(15625 if args.all else args.archs, seed=args.subset_seed)
     # ZiCo's two batches of 64 are the authors' protocol: the tag names another size only
     tag = (f"b{args.batch}-nw{args.naswot_batch}-z{args.zen_batch}-s{args.seed}"
-           + (f"-zc{args.zico_batch}" if args.zico_batch != 128 else ""))
+           + (f"-zc{args.zico_batch}" if args.zico_batch != 128 else "")
+           + (f"-sw{args.swap_batch}x{args.swap_repeats}"
+              if (args.swap_batch, args.swap_repeats) != (16, 32) else ""))
     cache = open_cache(out / f"cache_nb201_{tag}.jsonl")
     t0 = time.perf_counter()
     k, n = args.shard
@@ -128,15 +133,18 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
         score_archs(space, codes[k::n], names, cache, x=x, y=y, naswot_n=args.naswot_batch,
                     num_classes=10, seed=args.seed, zen_batch=args.zen_batch,
                     desc=f"nb201 shard {k}/{n}", batch_n=args.batch, zico_n=args.zico_batch,
-                    device=args.device)
+                    swap_n=args.swap_batch, swap_repeats=args.swap_repeats, device=args.device)
         return {"archs": len(codes[k::n]), "shard": f"{k}/{n}", "label": f"shard{k}of{n}",
                 "batch": args.batch, "naswot_batch": args.naswot_batch,
                 "zen_batch": args.zen_batch, "zico_batch": args.zico_batch,
+                "swap": [args.swap_batch, args.swap_repeats],
                 "wall_s_this_run": round(time.perf_counter() - t0, 1), "proxies": {}}
     seconds = score_archs(space, codes, names, cache, x=x, y=y,
                           naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
                           zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}",
-                          batch_n=args.batch, zico_n=args.zico_batch, device=args.device)
+                          batch_n=args.batch, zico_n=args.zico_batch,
+                          swap_n=args.swap_batch, swap_repeats=args.swap_repeats,
+                          device=args.device)
     wall = time.perf_counter() - t0
     table = {}
     rows = [cache.merged[c] for c in codes]
@@ -155,6 +163,7 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
             w.writerow([c, gt[c].valid, gt[c].test, *[col[i] for col in columns]])
     return {"archs": len(codes), "subset_seed": args.subset_seed, "label": label,
             "batch": args.batch, "naswot_batch": args.naswot_batch, "zen_batch": args.zen_batch,
+            "zico_batch": args.zico_batch, "swap": [args.swap_batch, args.swap_repeats],
             "wall_s_this_run": round(wall, 1), "proxies": table}
 
 
@@ -228,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zen-batch", type=int, default=16)
     ap.add_argument("--zico-batch", type=int, default=128,
                     help="images for ZiCo, in two equal batches (the authors: 2 x 64)")
+    ap.add_argument("--swap-batch", type=int, default=16,
+                    help="images for SWAP (the authors' correlation script: 16)")
+    ap.add_argument("--swap-repeats", type=int, default=32,
+                    help="SWAP's Gaussian re-initialisations averaged (the authors: 32)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None,
                     help="CIFAR-10 folder or tar (default: the shared tarball if present, "
@@ -256,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                      if not torch.cuda.is_available() else torch.cuda.get_device_name(),
                      "seed": args.seed, "command": " ".join(sys.argv)}
     if args.all or args.archs > 0:
-        n = max(args.batch, args.naswot_batch, args.zico_batch if "zico" in names else 0)
+        n = max(args.batch, args.naswot_batch, args.zico_batch if "zico" in names else 0,
+                args.swap_batch if "swap" in names else 0)
         x, y, data_name = probe_batch(args.data, n, 32, args.seed)
         x, y = x.to(args.device), y.to(args.device)
         summary["data"] = data_name

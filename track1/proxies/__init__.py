@@ -22,7 +22,7 @@ import importlib
 from typing import Callable
 
 PROXIES: tuple[str, ...] = ("flops", "params", "zen", "synflow", "snip", "grasp", "naswot",
-                            "grad_norm", "meco", "zico", "discovered")
+                            "grad_norm", "meco", "zico", "swap", "discovered")
 SET_PROXIES: tuple[str, ...] = ("az_nas",)
 
 

@@ -30,7 +30,9 @@ def arch_seed(code: str, seed: int = 0) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def _gaussian_init(net: nn.Module, generator: torch.Generator) -> None:
+def gaussian_init(net: nn.Module, generator: torch.Generator) -> None:
+    """Weights N(0, 1) (Zen-NAS, SWAP), biases 0, BN affine 1 and 0, its running statistics
+    reset to follow the next forward."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             m.weight.copy_(torch.randn(m.weight.shape, generator=generator,
@@ -66,7 +68,7 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
     net = copy.deepcopy(model).to(device).train()
     values = []
     for _ in range(repeats):
-        _gaussian_init(net, generator)
+        gaussian_init(net, generator)
         x = torch.randn(inputs.shape, generator=generator, device=device)
         eps = torch.randn(inputs.shape, generator=generator, device=device)
         f1 = net.forward_features(x)
