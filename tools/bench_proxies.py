@@ -26,7 +26,7 @@ from track1.proxies import az_nas, get_proxy  # noqa: E402
 from track1.proxies.zen import arch_seed  # noqa: E402
 
 NB201_BATCH = {"synflow": 16, "snip": 16, "grasp": 16, "grad_norm": 16, "naswot": 64,
-               "zico": 128, "meco": 1, "az_nas": 64, "discovered": 16}
+               "zico": 128, "meco": 1, "az_nas": 64, "swap": 16, "discovered": 16}
 
 
 def time_proxy(name: str, net, x, y, seed: int) -> float:
@@ -55,7 +55,7 @@ def bench(space, codes, names, batch_of, res: int, classes: int) -> dict[str, fl
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--proxies", default="synflow,snip,naswot,meco,zico,az_nas,discovered")
+    ap.add_argument("--proxies", default="synflow,snip,naswot,meco,zico,az_nas,swap,discovered")
     ap.add_argument("--nb201-archs", type=int, default=6)
     ap.add_argument("--track1-archs", type=int, default=2)
     ap.add_argument("--track1-res", type=int, default=64)

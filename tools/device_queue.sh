@@ -8,7 +8,7 @@
 #                                         RD-NAS x 3 seeds): probe, plan, train, score, collect
 #   bash tools/device_queue.sh track1     Track 1 scoring rate at 224 px over windows spread
 #                                         across the whole prefix-sorted 45k list
-#   bash tools/device_queue.sh proxies    MeCo, ZiCo and AZ-NAS over all 15,625 NB201 archs
+#   bash tools/device_queue.sh proxies    MeCo, ZiCo, AZ-NAS and SWAP over all 15,625 NB201 archs
 #                                         (6 shards at once on the GPU; resumes from a
 #                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
 #   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
@@ -42,7 +42,7 @@ case "${1:-}" in
   proxies)
     # each shard appends to its own cache; the merged cache and the table come back
     # (rehearse on a CPU: PROXY_ARCHS=12 PROXY_DEVICE=cpu bash tools/device_queue.sh proxies)
-    P=flops,meco,zico,az_nas
+    P=flops,meco,zico,az_nas,swap
     SEL="--all"; [[ -n "${PROXY_ARCHS:-}" ]] && SEL="--archs $PROXY_ARCHS"
     DEV="${PROXY_DEVICE:-cuda}"
     for k in 0 1 2 3 4 5; do
