@@ -15,9 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "search", help="search a trained supernet for the best arch under FLOPs/params bounds",
         description="Aging evolution (Real et al.: tournament parent, one mutated child per "
                     "cycle, the oldest member leaves) or random "
-                    "search over the checkpoint's space. An arch's fitness is the supernet's "
-                    "top-1 on a fixed held-out image subset, BN re-calibrated per arch (as in "
-                    "evaluate). Every scored arch is cached in OUT/scored.jsonl as it is "
+                    "search over the checkpoint's space. An arch's fitness is minus the "
+                    "supernet's mean cross-entropy (--fitness acc: its top-1) on a fixed "
+                    "held-out image subset, BN re-calibrated per arch (as in evaluate), or "
+                    "that fused with zero-cost proxies (--fuse). Every scored arch is cached in OUT/scored.jsonl as it is "
                     "scored: a rerun with the same options resumes and never scores an arch "
                     "twice. Writes OUT/top.json (best archs with predicted accuracy, FLOPs, "
                     "params), OUT/history.jsonl and OUT/pareto.png. The default budget "
