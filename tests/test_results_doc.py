@@ -4,6 +4,7 @@ temporary file, it must equal the committed one, and every folder under docs/res
 follows the one-folder-per-run layout of docs/results/README.md."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -34,3 +35,29 @@ def test_every_run_folder_is_named_by_the_scheme_and_has_its_command():
     listed = [line.split()[1] for line in (RESULTS / "ORDER").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
     assert set(listed) <= {p.name for p in folders}
+
+
+def test_a_later_proxy_report_marks_what_it_replaces_and_adds(tmp_path):
+    """Reports merged in order: a proxy reported again with the same figures keeps its
+    first source (no mark), one with other figures is a re-run, a new one is added."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_results
+    finally:
+        sys.path.pop(0)
+
+    def report(folder: str, proxies: dict[str, float]) -> Path:
+        d = tmp_path / folder
+        d.mkdir()
+        nb = {"archs": 200, "label": "fixed200", "subset_seed": 0, "batch": 16,
+              "naswot_batch": 64, "zen_batch": 16, "wall_s_this_run": 60.0,
+              "proxies": {n: {t: {"kendall": k, "spearman": k, "pearson": k}
+                              for t in ("valid", "test")} for n, k in proxies.items()}}
+        (d / "summary_nb201_fixed200.json").write_text(json.dumps({"machine": "m", "nb201": nb}))
+        return d / "summary_nb201_fixed200.json"
+    paths = [report("first", {"flops": 0.5, "naswot": 0.4}),
+             report("second", {"flops": 0.5, "naswot": 0.45, "swap": 0.6})]
+    lines, _ = make_results.proxy_section(paths, tmp_path / "docs")
+    text = "\n".join(lines)
+    assert "| flops | 0.500" in text
+    assert "| naswot (re-run) | 0.450" in text and "| swap (added) | 0.600" in text

@@ -233,6 +233,13 @@ def bn_section(bench: Path, docs_results: Path) -> list[str]:
     return lines
 
 
+def _same_figures(a: dict, b: dict) -> bool:
+    """Two reports of one proxy give the same correlations (its timing and the last
+    float bits of a sum aside)."""
+    return all(abs(a[t][m] - b[t][m]) < 1e-9 for t in ("valid", "test")
+               for m in ("kendall", "spearman", "pearson") if m in a.get(t, {}))
+
+
 def _merge_nb201(paths: list[Path], docs_results: Path) -> tuple[dict, list[dict]]:
     """NB201 proxy results by subset label, in order: a later summary of the same subset
     replaces the proxies it names (a proxy re-run after a fix), keeping the others.
@@ -251,8 +258,13 @@ def _merge_nb201(paths: list[Path], docs_results: Path) -> tuple[dict, list[dict
             _copy(csv_path, dest / csv_path.name)
         rel = f"docs/results/{dest.name}/{path.name}"
         entry = merged.setdefault(nb["label"], {**nb, "proxies": {}, "source": {},
+                                                "replaced": set(), "first": str(rel),
                                                 "machine": s["machine"]})
         for name, r in nb["proxies"].items():
+            if name in entry["proxies"]:
+                if _same_figures(entry["proxies"][name], r):
+                    continue      # the same figures again (a cache re-read): the first stays
+                entry["replaced"].add(name)
             entry["proxies"][name] = r
             entry["source"][name] = (str(rel), s["machine"], nb["wall_s_this_run"])
     return merged, summaries
@@ -261,7 +273,6 @@ def _merge_nb201(paths: list[Path], docs_results: Path) -> tuple[dict, list[dict
 def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dict]:
     lines: list[str] = []
     merged, summaries = _merge_nb201(paths, docs_results)
-    first_source = {lbl: next(iter(nb["source"].values()))[0] for lbl, nb in merged.items()}
     for label, nb in merged.items():
         which = (f"all {nb['archs']:,} archs" if label == "all" else
                  f"{nb['archs']} archs ({label}, drawn with seed {nb['subset_seed']})")
@@ -278,9 +289,9 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
         for name, r in nb["proxies"].items():
             src = nb["source"][name]
             mark = ""
-            if src[0] != first_source[label]:
+            if src[0] != nb["first"]:
                 later[name] = src
-                mark = " (re-run)"
+                mark = " (re-run)" if name in nb["replaced"] else " (added)"
             lines.append(f"| {name}{mark} | {r['valid']['kendall']:.3f} | "
                          f"{r['valid']['spearman']:.3f} | {r['test']['kendall']:.3f} | "
                          f"{r['test']['spearman']:.3f} | "
@@ -289,8 +300,10 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
                          f"{ANCHOR_AZ[name] if name in ANCHOR_AZ else ''} |")
         for name, (rel, machine, wall) in later.items():
             lines.append("")
-            lines.append(f"`{name}` (re-run): from `{rel}` ({machine}, {wall / 60:.0f} min), "
-                         f"a later run on the same archs that replaces the first one's figure.")
+            lines.append(f"`{name}` ({'re-run' if name in nb['replaced'] else 'added'}): from "
+                         f"`{rel}` ({machine}, {wall / 60:.0f} min), a later run on the same "
+                         + ("archs that replaces the first one's figure." if name in
+                            nb["replaced"] else "archs."))
         lines.append("")
     for s in summaries:
         t1 = s.get("track1")
