@@ -95,13 +95,14 @@ def load_supernet(checkpoint: str | os.PathLike | dict[str, Any],
     config = ckpt["config"]
     if not isinstance(config, dict):
         raise CheckpointError(f"{name}: 'config' is not a dict")
-    for key, value in (("image_size", saved_image_size(config)),
+    image_size = saved_image_size(config)
+    for key, value in (("image_size", image_size),
                        ("model.num_classes", (config.get("model") or {}).get("num_classes", 1000))):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise CheckpointError(f"{name}: its config's {key} is {clip(value)}, not a positive "
                                   "integer")
-    if saved_image_size(config) > MAX_IMAGE_SIDE:
-        raise CheckpointError(f"{name}: its config's image_size is {saved_image_size(config)}, "
+    if image_size > MAX_IMAGE_SIDE:
+        raise CheckpointError(f"{name}: its config's image_size is {image_size}, "
                               f"above {MAX_IMAGE_SIDE} px")
     try:
         def build() -> nn.Module:

@@ -64,8 +64,8 @@ class BenchRun:
         self.config = bench_config(method, seed, self.dir, **kwargs)
         self.config.runtime.engine = choose_engine(engine, self.config)
         self.last_path = Path(self.config.runtime.ckpt_dir) / self.config.name / "last.pth"
-        self.total = self.config.schedule.epochs * (len(batches) if batches is not None
-                                           else steps_per_epoch_of(self.config))
+        self.total = self.config.schedule.epochs * (
+            len(batches) if batches is not None else steps_per_epoch_of(self.config))
         self.device = torch.device("cuda" if torch.cuda.is_available()
                                    and self.config.runtime.device != "cpu" else "cpu")
         self.curve: list[dict[str, Any]] = []
@@ -193,8 +193,10 @@ class BenchRun:
             "curve": self.curve,
             "protocol": protocol | {"eval_images": len(images), "calib_images": len(calib)},
             "budget": {"epochs": config.schedule.epochs, "steps": steps,
-                       "steps_per_epoch": config.schedule.max_steps_per_epoch or self.total // config.schedule.epochs,
-                       "batch_size": config.data.batch_size, "paths_per_step": paths_per_step(config),
+                       "steps_per_epoch": (config.schedule.max_steps_per_epoch
+                                           or self.total // config.schedule.epochs),
+                       "batch_size": config.data.batch_size,
+                       "paths_per_step": paths_per_step(config),
                        "images_seen": steps * config.data.batch_size, "lr": config.optim.lr,
                        "engine": config.runtime.engine, "scorer": self.scorer,
                        "device": str(self.device), "threads": torch.get_num_threads(),

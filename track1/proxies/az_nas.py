@@ -17,8 +17,9 @@ The AZ-NAS score of an arch in a set of N is sum over the four of log(rank / N) 
 ascending, ties averaged): a product of rank fractions that punishes being last on any
 one view. It depends on the set, so ``components`` scores one network, ``aggregate``
 ranks a set, and ``against_reference`` ranks archs against a fixed reference set (what
-the ranking teacher uses: its pairs are too small a set to rank by). Computed in float64 with eigenvalues clamped at 0 (the authors' float32
-code can take the log of a slightly negative eigenvalue and lose the arch as NaN).
+the ranking teacher uses: its pairs are too small a set to rank by). Computed in float64
+with eigenvalues clamped at 0 (the authors' float32 code can take the log of a slightly
+negative eigenvalue and lose the arch as NaN).
 """
 from __future__ import annotations
 
@@ -166,20 +167,13 @@ def against_reference(rows: Sequence[Mapping[str, float]],
     set's size, logged and summed. A per-arch score (the same arch scores the same in any
     group), so a teacher comparing pairs gets AZ-NAS's ranking of the space, not the
     coarse two-arch vote of ``aggregate`` on a pair."""
-    import bisect
+    from track1.scoring.fusion import below_in
     if not reference:
         raise ValueError("az_nas.against_reference needs a non-empty reference set")
     columns = {v: sorted(float(r[v]) for r in reference) for v in views}
     n = len(reference) + 1
-    out = []
-    for row in rows:
-        total = 0.0
-        for v in views:
-            x, col = float(row[v]), columns[v]
-            below, upto = bisect.bisect_left(col, x), bisect.bisect_right(col, x)
-            total += math.log((below + 0.5 * (upto - below) + 1.0) / n)
-        out.append(total)
-    return out
+    return [sum(math.log((below_in(float(row[v]), columns[v]) + 1.0) / n) for v in views)
+            for row in rows]
 
 
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,

@@ -13,6 +13,7 @@ other (``tune_weight``), never on the archs it is reported on.
 """
 from __future__ import annotations
 
+import bisect
 import random
 from typing import Callable, Mapping, Sequence
 
@@ -69,15 +70,20 @@ def fuse(scores: Mapping[str, Sequence[float]], weights: Mapping[str, float]) ->
     return [sum(full[name] * r[i] for name, r in rank_of.items()) for i in range(n)]
 
 
+def below_in(value: float, sorted_reference: Sequence[float]) -> float:
+    """How many of ``sorted_reference`` (ascending) lie below ``value``, ties counted half:
+    ``value``'s 0-based average rank among the reference and itself."""
+    below = bisect.bisect_left(sorted_reference, value)
+    return below + 0.5 * (bisect.bisect_right(sorted_reference, value) - below)
+
+
 def rank_among(value: float, reference: Sequence[float]) -> float:
     """The rank in [0, 1] of ``value`` among ``reference`` and itself, exactly as ``ranks``
     gives it over ``[*reference, value]`` (ties share their average rank): a per-arch
     score that does not move as other archs are scored."""
     if not reference:
         raise ValueError("rank_among: an empty reference")
-    below = sum(r < value for r in reference)
-    equal = sum(r == value for r in reference)
-    return (below + equal / 2) / len(reference)
+    return below_in(value, sorted(reference)) / len(reference)
 
 
 class ReferenceFusion:
@@ -91,10 +97,11 @@ class ReferenceFusion:
         missing = [n for n, w in self.weights.items() if w > 0 and n not in reference]
         if missing:
             raise ValueError(f"ReferenceFusion: no reference values for {missing}")
-        self.reference = {n: list(reference[n]) for n, w in self.weights.items() if w > 0}
+        self.reference = {n: sorted(reference[n]) for n, w in self.weights.items() if w > 0}
 
     def __call__(self, scores: Mapping[str, float]) -> float:
-        return sum(self.weights[n] * rank_among(scores[n], ref)
+        """The weighted mean of ``scores``' ranks among the (sorted) reference values."""
+        return sum(self.weights[n] * below_in(scores[n], ref) / len(ref)
                    for n, ref in self.reference.items())
 
 

@@ -21,5 +21,5 @@ class ScoringOptions:
     fresh: bool = False                  # discard the results folder's earlier records
     progress: bool = True
     cache_dir: str | None = None         # decoded images (None: $TRACK1_CACHE_DIR or ~/.cache)
-    fuse: str | None = None              # "flops:0.3,zen:0.1": rank by the supernet fused with proxies
+    fuse: str | None = None              # "flops:0.3,zen:0.1": the supernet fused with proxies
     fuse_cache: str | None = None        # JSONL of precomputed proxy scores (proxy-cache)

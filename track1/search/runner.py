@@ -27,6 +27,7 @@ from track1.infra import distributed as D
 from track1.infra import paths
 from track1.scoring.bn import check_bn_mode
 from track1.scoring.engine import SubnetScorer
+from track1.scoring.fusion import SUPERNET, ReferenceFusion
 from track1.evaluate.setup import ScoringSetup, claim_results
 from track1.scoring.prefix import score_entries
 from track1.infra.atomic import write_json_atomic
@@ -84,17 +85,17 @@ class FusedFitness:
 
     def __init__(self, base: SupernetFitness, teacher: Any, weights: dict[str, float],
                  reference: Sequence[Hashable]) -> None:
-        from track1.scoring.fusion import SUPERNET, ReferenceFusion
         self.base, self.teacher, self.weights = base, teacher, weights
-        values = {SUPERNET: base(list(reference)),
-                  **{n: [teacher.prior(n, a) for a in reference] for n in weights}}
-        self.fusion, self.supernet_key = ReferenceFusion(weights, values), SUPERNET
+        self.fusion = ReferenceFusion(weights, self.values(reference))
+
+    def values(self, archs: Sequence[Hashable]) -> dict[str, list[float]]:
+        """The supernet's fitness and each proxy's value of ``archs``."""
+        return {SUPERNET: self.base(archs),
+                **{n: [self.teacher.prior(n, a) for a in archs] for n in self.weights}}
 
     def __call__(self, archs: Sequence[Hashable]) -> list[float]:
-        own = self.base(archs)
-        return [self.fusion({self.supernet_key: v,
-                             **{n: self.teacher.prior(n, a) for n in self.weights}})
-                for a, v in zip(archs, own)]
+        values = self.values(archs)
+        return [self.fusion({n: v[i] for n, v in values.items()}) for i in range(len(archs))]
 
 
 def fusion_reference(space: Any, bounds: Any, n: int, seed: int) -> list[Hashable]:

@@ -49,8 +49,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps
     warmup = int(round(config.schedule.warmup_epochs * unit))
     total = max(1, int(config.schedule.epochs * unit))
     warmup = min(warmup, total - 1) if total > 1 else 0
-    return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup),
-                             lr_min=config.schedule.min_lr * base_lr / config.optim.lr if config.optim.lr else 0.0,
+    lr_min = config.schedule.min_lr * base_lr / config.optim.lr if config.optim.lr else 0.0
+    return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup), lr_min=lr_min,
                              warmup_t=warmup, warmup_lr_init=config.schedule.warmup_lr,
                              warmup_prefix=True, t_in_epochs=not per_step)
 
@@ -77,8 +77,8 @@ def build_batches(config: TrainConfig, info: D.DistInfo):
             raise TrainError(f"data {config.data.root or 'embedded'} has {source.num_classes} "
                              f"classes but model.num_classes is {config.num_classes}")
         subset = training_subset(len(source), config.data.subset)
-        return TrainBatches(source, config.data.image_size, config.data.batch_size, subset=subset,
-                            device=info.device, seed=config.seed, rank=info.rank,
+        return TrainBatches(source, config.data.image_size, config.data.batch_size,
+                            subset=subset, device=info.device, seed=config.seed, rank=info.rank,
                             world_size=info.world_size, augment=config.data.augment,
                             multiscale=config.data.multiscale, workers=config.data.workers,
                             channels_last=config.runtime.channels_last,

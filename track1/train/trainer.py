@@ -110,9 +110,9 @@ class Trainer:
                 # the restored schedule would end at the old length (lr 0 from there on):
                 # the lr is a pure function of the step, so the new length's schedule
                 # continues from this step instead
-                self.log(f"epochs changed from {saved_epochs} to {config.schedule.epochs}: the lr "
-                         f"schedule is rebuilt for {config.schedule.epochs} epochs and continues at "
-                         f"step {int(ckpt['step'])}")
+                epochs = config.schedule.epochs
+                self.log(f"epochs changed from {saved_epochs} to {epochs}: the lr schedule is "
+                         f"rebuilt for {epochs} epochs and continues at step {int(ckpt['step'])}")
             self.sampler.load_state_dict(ckpt["sampler"])
             if self.teacher is not None and ckpt.get("teacher"):
                 self.teacher.load_state_dict(ckpt["teacher"])
@@ -256,9 +256,10 @@ class Trainer:
         return self.epoch not in self.saver.checked_epochs()
 
     def fit(self, stop_after_steps: int | None = None) -> Path:
-        """Train to ``config.schedule.epochs``; returns the path of ``last.pth``. ``stop_after_steps``
-        ends the run early after that many global steps, after saving (tests use it to
-        simulate a crash). The run folder's lock is released on the way out, however."""
+        """Train to ``config.schedule.epochs``; returns the path of ``last.pth``.
+        ``stop_after_steps`` ends the run early after that many global steps, after saving
+        (tests use it to simulate a crash). The run folder's lock is released on the way
+        out, however."""
         try:
             return self._fit(stop_after_steps)
         finally:
@@ -282,11 +283,11 @@ class Trainer:
             self.writer = SummaryWriter(str(self.out_dir / "tb"))
         self.saver.save_config()
         if info.is_main:
+            lr, batch = config.optim.lr, config.data.batch_size
             self.log(f"training {config.space} supernet: {config.schedule.epochs} epochs x "
-                     f"{self.steps_per_epoch} steps, batch {config.data.batch_size} x "
-                     f"{info.world_size}, peak lr "
-                     f"{config.optim.lr * config.data.batch_size * info.world_size / 256:.4g} (base "
-                     f"{config.optim.lr} per 256), device {info.device}, loss "
+                     f"{self.steps_per_epoch} steps, batch {batch} x {info.world_size}, peak lr "
+                     f"{lr * batch * info.world_size / 256:.4g} (base {lr} per 256), device "
+                     f"{info.device}, loss "
                      f"{self.loss_cfg.to_dict()}, out {self.out_dir}")
         if config.schedule.per == "step":
             self.scheduler.step_update(self.global_step)
@@ -298,7 +299,8 @@ class Trainer:
                 if not self.train_one_epoch(epoch, first, stop_after_steps):
                     return self.last
                 self.log(f"epoch {epoch + 1}/{config.schedule.epochs} done; checkpoint {self.last}")
-                if self.rank_check is not None and self.rank_check.due(epoch, config.schedule.epochs):
+                if self.rank_check is not None and \
+                        self.rank_check.due(epoch, config.schedule.epochs):
                     self.check_ranking(epoch)
                 D.barrier(info)
         finally:
