@@ -107,6 +107,19 @@ def flatten(mapping: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     return out
 
 
+def within(key: str, prefixes: Sequence[str]) -> bool:
+    """Dotted ``key`` is one of ``prefixes`` or lies inside one (``optim.lr`` in ``optim``)."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def differing(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, value in a, value in b)`` for every leaf where two nested mappings
+    differ (a leaf missing on one side reads None there), in key order."""
+    fa, fb = flatten(a), flatten(b)
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
+            if fa.get(k) != fb.get(k)]
+
+
 def check_number(value: Any, where: str, *, low: float | None = None, low_open: bool = False,
                  integer: bool = False, high: float | None = None) -> None:
     """``value`` is a finite number (an integer when ``integer``) above ``low`` (strictly

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from track1.infra.checkpoint import load_checkpoint
 from track1.nas.fewshot import FewShotSupernet, parts_of
-from track1.infra.sections import flatten
+from track1.infra.sections import differing, within
 from track1.registry import build_supernet, saved_image_size
 from track1.train.config import upgrade_flat_keys
 from track1.train.errors import TrainError
@@ -48,9 +48,7 @@ def merge_parts(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
             raise TrainError(f"{path} is another split or supernet than {paths[0]} (space, "
                              "model or split genes differ)")
         else:  # one split of ONE one-shot run, trained alike (issue 19, M11)
-            ours, theirs = flatten(config), flatten(first[1])
-            differ = sorted({k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)
-                             and any(k == r or k.startswith(r + ".") for r in PART_RECIPE)})
+            differ = [k for k, _, _ in differing(config, first[1]) if within(k, PART_RECIPE)]
             if differ:
                 raise TrainError(f"{path} and {paths[0]} are parts of different runs: their "
                                  f"{', '.join(differ)} differ (the parts of a split start from "

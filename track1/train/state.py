@@ -12,7 +12,7 @@ import torch
 
 from track1.infra.checkpoint import load_checkpoint
 from track1.infra.paths import ckpt_dir
-from track1.infra.sections import flatten
+from track1.infra.sections import differing, within
 from track1.train.config import TrainConfig, upgrade_flat_keys
 from track1.train.errors import TrainError
 
@@ -20,11 +20,6 @@ from track1.train.errors import TrainError
 #: and its resumption: how the machine runs it, where the images are, the length
 RESUMABLE_CHANGES = ("runtime", "val_gt", "data.root", "data.workers", "schedule.epochs",
                      "schedule.max_steps_per_epoch", "init.file")
-
-
-def resumable(key: str) -> bool:
-    """``key`` (dotted) may differ between a run and its resumption."""
-    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
 def run_dir(config: TrainConfig) -> Path:
@@ -65,15 +60,14 @@ def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:
             saved = upgrade_flat_keys(saved)
         except TrainError:
             saved = dict(saved)
-    before, now = flatten(saved), flatten(config.to_dict())
-    for key in sorted(set(before) | set(now)):
-        if resumable(key) or before.get(key) == now.get(key):
+    for key, there, here in differing(saved, config.to_dict()):
+        if within(key, RESUMABLE_CHANGES):
             continue
         if key == "model.num_classes":
-            raise TrainError(f"{path} was trained with {before.get(key)} classes, this run "
+            raise TrainError(f"{path} was trained with {there} classes, this run "
                              f"has {config.num_classes}")
         raise TrainError(f"cannot resume {path}: config {key!r} differs "
-                         f"({before.get(key)!r} there, {now.get(key)!r} now); "
+                         f"({there!r} there, {here!r} now); "
                          "use another --name, or --fresh to start this one over")
 
 
