@@ -119,6 +119,30 @@ def test_the_resume_check_reads_old_configs_and_names_the_dotted_key(tmp_path):
                          cfg, tmp_path / "new.pth")
 
 
+@pytest.mark.parametrize("priors, tie_break, refused", [
+    ("flops+zen", None, "teacher.mix"), ("meco", None, "teacher.probe"),
+    ("flops", "synflow", "teacher.probe"), ("flops", None, None), ("zen", None, None)])
+def test_a_run_saved_before_mix_and_probe_resumes_only_as_it_was_trained(
+        tmp_path, priors, tie_break, refused):
+    """A checkpoint saved before teacher.mix / teacher.probe existed mixed its priors inside
+    the pair and fed its computed proxies 8 Gaussian images: read at today's defaults it
+    would resume as another recipe, so the check names the key; set as it was, it
+    resumes. A teacher of analytic priors alone is untouched by either."""
+    cfg = resolve_config("demo", {"teacher": {"priors": priors, "tie_break": tie_break}})
+    saved = cfg.to_dict()
+    saved["teacher"] = {k: v for k, v in saved["teacher"].items() if k not in ("mix", "probe")}
+    if refused is None:
+        check_compatible(saved, cfg, tmp_path / "old.pth")
+        return
+    with pytest.raises(Exception, match=rf"config '{refused}' differs"):
+        check_compatible(saved, cfg, tmp_path / "old.pth")
+    key = refused.split(".")[1]
+    as_then = resolve_config("demo", {"teacher": {
+        "priors": priors, "tie_break": tie_break,
+        key: {"mix": "group", "probe": "gaussian"}[key]}})
+    check_compatible(saved, as_then, tmp_path / "old.pth")
+
+
 @pytest.mark.parametrize("layout", ["flat", "sections"])
 def test_an_old_checkpoint_resumes_bitwise(tmp_path, layout):
     """A run stopped mid-way, its checkpoint's config rewritten the old flat way (as a

@@ -327,3 +327,76 @@ def test_teacher_az_nas_ranks_against_a_reference_and_caches_components(tmp_path
     assert len(set(mixed)) > 1
     with pytest.raises(ValueError, match="set_reference"):
         Teacher(space, "az_nas", set_reference=1)
+
+
+def _mix_teacher(mix: str, values: dict[str, dict[str, float]], priors: str) -> tuple:
+    """A NB201 teacher whose priors' values are given (its cache preloaded): reference
+    arch i scores i under every prior; the pair ``a``, ``b`` scores ``values``."""
+    from track1.nb201.space import NB201Space
+    space = NB201Space(C=4, N=1)
+    t = Teacher(space, priors, set_reference=20, mix=mix)
+    ref = [space.encode(x) for x in t.reference_archs()]
+    rng = random.Random(5)
+    a, b = [x for x in (space.sample(rng) for _ in range(100)) if space.encode(x) not in ref][:2]
+    for name in t.priors:
+        t.cache[name].update({c: float(i) for i, c in enumerate(ref)})
+        t.cache[name][space.encode(a)] = values[name][0]
+        t.cache[name][space.encode(b)] = values[name][1]
+    return t, a, b
+
+
+def test_teacher_mix_ranks_among_the_reference_not_inside_the_pair():
+    """teacher.mix (issue 18, item 3): inside a pair, a mean of ranks is a weighted vote,
+    so the heavier prior always wins however little it separates the pair. Ranked among
+    the reference sample, a prior counts by how far apart it puts the two archs."""
+    # naswot (0.6) puts a one reference arch above b; synflow (0.4) puts b 15 above a
+    values = {"naswot": (10.5, 9.5), "synflow": (2.5, 17.5)}
+    t, a, b = _mix_teacher("reference", values, "naswot:0.6+synflow:0.4")
+    pa, pb = t.scores([a, b])
+    assert pb > pa
+    assert pa == pytest.approx(0.6 * 11 / 20 + 0.4 * 3 / 20)   # below, ties half, / 20
+    assert t.scores([a, b, *t.reference_archs()[:3]])[:2] == [pa, pb]   # group-free
+    g, a, b = _mix_teacher("group", values, "naswot:0.6+synflow:0.4")
+    pa, pb = g.scores([a, b])
+    assert pa > pb
+    # one gap of every prior's reference values: tied by the reference, the group decides
+    t, a, b = _mix_teacher("reference", {"naswot": (10.6, 10.4), "synflow": (2.6, 2.4)},
+                           "naswot+synflow")
+    pa, pb = t.scores([a, b])
+    assert pa > pb and t.tie_counts["tied"] == 0
+    with pytest.raises(ValueError, match="teacher mix"):
+        Teacher(t.space, "naswot+synflow", mix="pair")
+
+
+def test_teacher_report_reads_what_the_pairs_are_taught(tmp_path):
+    """tools/teacher_report.py on made-up per-arch values: a prior equal to the test
+    accuracy agrees on every pair and ranks at Kendall 1; noise added to it with a heavy
+    weight is tuned away on the search split; a malformed --tune is one line."""
+    import csv as _csv
+    import json as _json
+    import sys as _sys
+    from pathlib import Path as _Path
+    from track1.nb201.ground_truth import load_ground_truth
+    root = _Path(__file__).resolve().parent.parent
+    _sys.path.insert(0, str(root / "tools"))
+    try:
+        import teacher_report
+    finally:
+        _sys.path.pop(0)
+    gt = load_ground_truth()
+    rng = random.Random(0)
+    path = tmp_path / "scores.csv"
+    with open(path, "w", newline="") as f:
+        w = _csv.writer(f)
+        w.writerow(["arch", "valid", "test", "meco", "synflow"])
+        for code, g in gt.items():
+            w.writerow([code, g.valid, g.test, g.test, rng.random()])
+    args = ["--space", "paper", "--scores", str(path), "--teachers", "meco", "--tune",
+            "meco+synflow", "--search-archs", "200", "--pairs", "300", "--out", str(tmp_path)]
+    assert teacher_report.main(args) == 0
+    rows = _json.loads((tmp_path / "teacher_report_paper.json").read_text())["rows"]
+    assert rows[0]["kendall_test"] == 1.0 and rows[0]["pairs"]["agree"] == 1.0
+    assert rows[1]["teacher"] == "meco" and rows[1]["on"] == "held-out"   # weight 0 chosen
+    assert rows[1]["archs"] == 4096 - 200
+    with pytest.raises(SystemExit):
+        teacher_report.main(args[:-4] + ["--tune", "meco:1+synflow", "--out", str(tmp_path)])

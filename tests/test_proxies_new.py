@@ -232,3 +232,29 @@ def test_proxy_report_shards_merge_into_the_single_run(tmp_path):
     assert table(merged) == table(tmp_path / "one")
     with pytest.raises(SystemExit):
         proxy_report.main(common + ["--shard", "2/2", "--out", str(tmp_path / "bad")])
+
+
+def test_teacher_distils_the_values_the_report_measured(tmp_path):
+    """The ranking teacher computes a proxy exactly as the proxy report scored it (the
+    report's real-image probe batch, each proxy's count of its images from
+    ``track1.proxies.protocol``, the arch's own seeded weights), whatever the global RNG
+    and whatever other priors share its probe: the report's Kendall is the teacher's."""
+    from track1.nas.teacher import Teacher
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import proxy_report
+    finally:
+        sys.path.pop(0)
+    assert proxy_report.main(["--archs", "2", "--proxies", "meco,naswot,synflow",
+                              "--threads", "1", "--out", str(tmp_path)]) == 0
+    (cache,) = tmp_path.glob("cache_nb201_*.jsonl")
+    rows = [json.loads(l) for l in cache.read_text().splitlines()]
+    space = NB201Space()
+    for name in ("meco", "naswot", "synflow"):
+        torch.manual_seed(123)                     # the trainer's RNG is wherever it is
+        alone = Teacher(space, name)               # a probe of this proxy's images only
+        both = Teacher(space, f"{name}+meco" if name != "meco" else "meco+naswot")
+        for row in rows:
+            arch = space.decode(row["arch"])
+            assert alone.prior(name, arch) == row[name]
+            assert both.prior(name, arch) == row[name]

@@ -122,7 +122,8 @@ def test_proxy_cache_adds_proxies_to_a_cache_and_the_teacher_reads_them(tmp_path
     net = space.build(space.decode(ARCH1), num_classes=1000)
     assert rows[2]["synflow"] == pytest.approx(get_proxy("synflow")(net, x, y, seed=s))
     t = Teacher(space, "meco+synflow", cache_file=out)
-    t.scores([space.decode(ARCH1)])
+    assert [t.prior(n, space.decode(ARCH1)) for n in t.priors] == \
+        [rows[0]["meco"], rows[2]["synflow"]]
     assert t.computed == 0
     again = subprocess.run(base + ["--proxies", "meco,synflow"], check=True, capture_output=True, text=True)
     assert "scored 0 archs (2 already cached)" in again.stdout

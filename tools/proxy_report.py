@@ -26,9 +26,10 @@ import torch
 from tqdm import tqdm
 
 from track1.infra.atomic import write_json_atomic
+from track1.scoring.metrics import finite_below, rank_metrics
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
-from track1.proxies import PROXIES, SET_PROXIES, az_nas, cache_keys, get_proxy
+from track1.proxies import PROXIES, SET_PROXIES, az_nas, cache_keys, protocol
 from track1.proxies.zen import arch_seed, zen_score
 from track1.infra.resumable import AppendLog
 from track1.data import probe_batch
@@ -37,17 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------- correlations
-def _finite(values: list[float]) -> list[float]:
-    """-inf (NASWOT of a dead net) -> just below the smallest finite value: same ranks."""
-    finite = [v for v in values if math.isfinite(v)]
-    low = (min(finite) - 1.0) if finite else 0.0
-    return [v if math.isfinite(v) else low for v in values]
-
-
 def correlations(pred: list[float], gt: list[float]) -> dict[str, float]:
     """Kendall tau-b, Spearman rho and Pearson r (pred's -inf mapped below its minimum)."""
-    from track1.scoring.metrics import rank_metrics
-    m = rank_metrics(_finite(pred), gt)
+    m = rank_metrics(finite_below(pred), gt)
     return {k: m[k] for k in ("kendall", "spearman", "pearson")}
 
 
@@ -74,11 +67,12 @@ def set_scores(name: str, rows: list[dict]) -> list[float]:
 
 
 def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
-                x: torch.Tensor, y: torch.Tensor, naswot_n: int, num_classes: int, seed: int,
-                zen_batch: int, desc: str, batch_n: int | None = None,
-                zico_n: int = 128, swap_n: int = 16, swap_repeats: int = 32,
-                device: str = "cpu") -> dict[str, float]:
-    """Fill ``cache`` with every proxy of every arch; returns seconds spent per field."""
+                x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, zen_batch: int,
+                desc: str, images: dict[str, int] | None = None,
+                options: dict[str, dict] | None = None, device: str = "cpu") -> dict[str, float]:
+    """Fill ``cache`` with every proxy of every arch, each on its prefix of the probe batch
+    (``track1.proxies.protocol``; ``images`` overrides its counts, ``options`` its
+    options); returns seconds spent per field."""
     seconds = {k: 0.0 for n in names for k in cache_keys(n)}
     todo = [c for c in codes if missing(cache, c, names)]
     for code in tqdm(todo, desc=desc, unit="arch", dynamic_ncols=True):
@@ -95,12 +89,6 @@ def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                                   seed=seed, num_classes=num_classes, device=device)
                 except ValueError:  # log(0): a BN fed only zeros (a dead NB201 node)
                     v = float("-inf")
-            elif name == "naswot":
-                v = get_proxy(name)(net, x[:naswot_n], y[:naswot_n], seed=s)
-            elif name == "swap":
-                v = get_proxy(name)(net, x[:swap_n], seed=s, repeats=swap_repeats)
-            elif name == "zico":
-                v = get_proxy(name)(net, x[:zico_n], y[:zico_n], seed=s)
             elif name.startswith("az_"):
                 if "az_expressivity" in row:
                     continue
@@ -109,11 +97,22 @@ def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,
                 row.update({f"az_{k}": float(v) for k, v in comps.items()})
                 continue
             else:
-                v = get_proxy(name)(net, x[:batch_n], y[:batch_n], seed=s)
+                v = protocol.run(name, net, x, y, seed=s, overrides=images,
+                                 options=(options or {}).get(name))
             seconds[name] += time.perf_counter() - t
             row[name] = float(v)
         cache.append(row)
     return seconds
+
+
+def images_of(args, names: list[str]) -> dict[str, int]:
+    """The probe images each proxy sees: the protocol's, or the command line's."""
+    given = {"naswot": args.naswot_batch, "zico": args.zico_batch, "swap": args.swap_batch}
+    return {n: given.get(n, args.batch) for n in names}
+
+
+def options_of(args) -> dict[str, dict]:
+    return {"swap": {"repeats": args.swap_repeats}}
 
 
 # ---------------------------------------------------------------- report parts
@@ -130,21 +129,19 @@ def nb201_part(args, names: list[str], x, y, out: Path) -> dict:
     t0 = time.perf_counter()
     k, n = args.shard
     if n > 1:  # one of n processes: score every n-th arch into this folder's cache, no table
-        score_archs(space, codes[k::n], names, cache, x=x, y=y, naswot_n=args.naswot_batch,
-                    num_classes=10, seed=args.seed, zen_batch=args.zen_batch,
-                    desc=f"nb201 shard {k}/{n}", batch_n=args.batch, zico_n=args.zico_batch,
-                    swap_n=args.swap_batch, swap_repeats=args.swap_repeats, device=args.device)
+        score_archs(space, codes[k::n], names, cache, x=x, y=y, num_classes=10,
+                    seed=args.seed, zen_batch=args.zen_batch, desc=f"nb201 shard {k}/{n}",
+                    images=images_of(args, names), options=options_of(args),
+                    device=args.device)
         return {"archs": len(codes[k::n]), "shard": f"{k}/{n}", "label": f"shard{k}of{n}",
                 "batch": args.batch, "naswot_batch": args.naswot_batch,
                 "zen_batch": args.zen_batch, "zico_batch": args.zico_batch,
                 "swap": [args.swap_batch, args.swap_repeats],
                 "wall_s_this_run": round(time.perf_counter() - t0, 1), "proxies": {}}
-    seconds = score_archs(space, codes, names, cache, x=x, y=y,
-                          naswot_n=args.naswot_batch, num_classes=10, seed=args.seed,
-                          zen_batch=args.zen_batch, desc=f"nb201 x{len(codes)}",
-                          batch_n=args.batch, zico_n=args.zico_batch,
-                          swap_n=args.swap_batch, swap_repeats=args.swap_repeats,
-                          device=args.device)
+    seconds = score_archs(space, codes, names, cache, x=x, y=y, num_classes=10,
+                          seed=args.seed, zen_batch=args.zen_batch,
+                          desc=f"nb201 x{len(codes)}", images=images_of(args, names),
+                          options=options_of(args), device=args.device)
     wall = time.perf_counter() - t0
     table = {}
     rows = [cache.merged[c] for c in codes]
@@ -178,16 +175,16 @@ def track1_part(args, names: list[str], out: Path) -> dict:
     tag = f"r{args.track1_res}-b{args.track1_batch}-s{args.seed}"
     cache = open_cache(out / f"cache_track1_{tag}.jsonl")
     t0 = time.perf_counter()
-    score_archs(space, codes, names, cache, x=x, y=y, naswot_n=args.track1_batch,
-                num_classes=1000, seed=args.seed, zen_batch=min(args.zen_batch, 8),
-                desc=f"track1 x{len(codes)}")
+    score_archs(space, codes, names, cache, x=x, y=y, num_classes=1000, seed=args.seed,
+                zen_batch=min(args.zen_batch, 8), desc=f"track1 x{len(codes)}",
+                images={n: args.track1_batch for n in names}, options=options_of(args))
     mutual = {}
     rows = [cache.merged[c] for c in codes]
     for a in names:
         mutual[a] = {}
         for b in names:
             pa = set_scores(a, rows)
-            pb = _finite(set_scores(b, rows))
+            pb = finite_below(set_scores(b, rows))
             mutual[a][b] = round(correlations(pa, pb)["kendall"], 4)
     return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
             "wall_s_this_run": round(time.perf_counter() - t0, 1), "mutual_kendall": mutual}
@@ -232,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all", action="store_true", help="all 15,625 NB201 archs")
     ap.add_argument("--subset-seed", type=int, default=0)
     ap.add_argument("--proxies", default=",".join(PROXIES), help="comma-separated")
-    ap.add_argument("--batch", type=int, default=16, help="images for the gradient proxies")
-    ap.add_argument("--naswot-batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=protocol.DEFAULT_IMAGES,
+                    help="images for the gradient proxies")
+    ap.add_argument("--naswot-batch", type=int, default=protocol.IMAGES["naswot"])
     ap.add_argument("--zen-batch", type=int, default=16)
-    ap.add_argument("--zico-batch", type=int, default=128,
+    ap.add_argument("--zico-batch", type=int, default=protocol.IMAGES["zico"],
                     help="images for ZiCo, in two equal batches (the authors: 2 x 64)")
-    ap.add_argument("--swap-batch", type=int, default=16,
+    ap.add_argument("--swap-batch", type=int, default=protocol.IMAGES["swap"],
                     help="images for SWAP (the authors' correlation script: 16)")
-    ap.add_argument("--swap-repeats", type=int, default=32,
+    ap.add_argument("--swap-repeats", type=int, default=protocol.OPTIONS["swap"]["repeats"],
                     help="SWAP's Gaussian re-initialisations averaged (the authors: 32)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None,
@@ -269,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                      if not torch.cuda.is_available() else torch.cuda.get_device_name(),
                      "seed": args.seed, "command": " ".join(sys.argv)}
     if args.all or args.archs > 0:
-        n = max(args.batch, args.naswot_batch, args.zico_batch if "zico" in names else 0,
-                args.swap_batch if "swap" in names else 0)
+        n = max(args.batch, args.naswot_batch,
+                protocol.probe_size(names, images_of(args, names)))
         x, y, data_name = probe_batch(args.data, n, 32, args.seed)
         x, y = x.to(args.device), y.to(args.device)
         summary["data"] = data_name

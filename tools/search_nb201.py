@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             own = SupernetFitness(supernet, images, opts, cache, torch.device("cpu"))
             fitness = own
             if fuse:  # one reference per supernet (search seed 0's), shared by every search
-                # the proxies on real images, as the proxy report and the fusion report
-                # measured them (the Teacher's default probe is 8 noise images)
+                # the proxies on real images, as the fusion report measured them: every
+                # proxy sees the whole --fuse-probe batch (the Teacher's own default,
+                # track1.proxies.protocol, gives each proxy its authors' count)
                 probe = probe_batch(args.data, args.fuse_probe, 32, 0)[:2]
                 teacher = Teacher(space, list(fuse), num_classes=10, probe=probe)
                 fitness = FusedFitness(own, teacher, fuse, fusion_reference(

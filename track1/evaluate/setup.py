@@ -35,6 +35,7 @@ class ScoringSetup:
             eval_images if eval_images is not None else opts.eval_images, opts.calib_images,
             opts.bn_mode == "recalibrate", what=f"the checkpoint {self.ckpt_path}")
         self.bn_mode = opts.bn_mode
+        self.data = opts.data
 
     def fusion(self, fuse: str | None, cache: str | None,
                error: type[Exception]) -> tuple[dict[str, float], Any]:
@@ -48,7 +49,7 @@ class ScoringSetup:
         try:
             weights = parse_fuse(fuse)
             return weights, Teacher(self.space, list(weights), cache_file=cache,
-                                    num_classes=self.num_classes)
+                                    num_classes=self.num_classes, data=self.data)
         except (ValueError, FileNotFoundError) as e:
             raise error(str(e)) from None
 

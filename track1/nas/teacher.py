@@ -2,13 +2,25 @@
 
 A teacher is one or several named priors: ``flops`` and ``params`` come from the
 space's analytic ``cost``; ``zen`` from ``track1.proxies.zen.zen_score``; any other
-name in ``track1.proxies.PROXIES`` runs ``get_proxy(name)`` on a fresh
-``space.build(arch)`` with a fixed probe batch. Scores are cached per arch code (and
-may be preloaded from the JSONL cache ``track1 zen-cache`` writes), so each arch is
-scored at most once per run; the cache travels in checkpoints.
+name in ``track1.proxies.PROXIES`` runs on a fresh ``space.build(arch)`` whose weights
+are seeded by the arch code, with the proxy report's probe batch (``probe="data"``: real
+training images chosen by the seed, each proxy seeing its protocol's count of them,
+``track1.proxies.protocol``), so the teacher distils exactly the values the report
+measured. Scores are cached per arch code (and may be preloaded from the JSONL cache
+``track1 proxy-cache`` writes), so each arch is scored at most once per run; the cache
+travels in checkpoints.
 
-Several priors combine by mean rank inside the group being compared (units differ:
-FLOPs in billions, Zen-scores in tens); ties are broken by the first prior.
+Several priors (``meco:0.85+synflow:0.15``) combine by the weighted mean of ranks (units
+differ: FLOPs in billions, Zen-scores in tens). ``mix="reference"`` (the default) ranks
+each prior's value among a fixed, seeded reference sample of ``set_reference`` archs of the
+space, so an arch's mixed score does not depend on the group it is compared in, and the
+order the teacher teaches is the order of the mix over the whole space. ``mix="group"``
+(what runs before ``mix`` existed did) ranks inside the compared group instead: for the
+margin sampler's pairs that is a weighted vote, so the heavier prior always wins (equal
+weights: the first one), however little it separates the pair and however much the other
+does, and a mix teaches nothing its first prior does not. Ties of the reference mix (both
+archs in one gap of every prior's reference values) are broken by the group mix, then by
+the first prior.
 
 A set proxy (``track1.proxies.SET_PROXIES``: ``az_nas``) ranks archs against a set: its
 components are computed once per arch and cached under their own keys
@@ -38,6 +50,11 @@ from track1.proxies import PROXIES, SET_PROXIES, cache_keys
 from track1.infra.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
+#: how several priors combine: ranks among the reference sample, or inside the group
+MIXES = ("reference", "group")
+#: the computed proxies' probe: real training images (``data``, the proxy report's
+#: batch), or the 8 Gaussian images of runs before the probe existed
+PROBES = ("data", "gaussian")
 
 
 class Teacher:
@@ -45,9 +62,12 @@ class Teacher:
 
     def __init__(self, space: SearchSpace, priors: str | Sequence[str] = "flops", *,
                  cache_file: str | os.PathLike | None = None, num_classes: int = 10,
-                 zen_options: dict[str, Any] | None = None, probe: tuple | None = None,
+                 zen_options: dict[str, Any] | None = None,
+                 probe: tuple[torch.Tensor, torch.Tensor] | str | None = None,
+                 data: str | os.PathLike | None = None, resolution: int = 32,
                  seed: int = 0, device: str | torch.device = "cpu",
-                 tie_break: str | None = None, set_reference: int = 256) -> None:
+                 tie_break: str | None = None, set_reference: int = 256,
+                 mix: str = "reference") -> None:
         names = [priors] if isinstance(priors, str) else list(priors)
         items = [n.strip() for part in names for n in part.split("+") if n.strip()]
         names, weights = [], []
@@ -69,10 +89,15 @@ class Teacher:
             if n not in PROXIES and n not in COST_PRIORS and n not in SET_PROXIES:
                 raise ValueError(f"unknown teacher prior {n!r}; choose from "
                                  f"{sorted(set(PROXIES) | set(COST_PRIORS) | set(SET_PROXIES))}")
+        if mix not in MIXES:
+            raise ValueError(f"teacher mix {mix!r}: choose from {list(MIXES)}")
+        self.mix = mix
         if int(set_reference) < 2:
             raise ValueError(f"set_reference must be >= 2 archs, got {set_reference}")
         self.set_reference = int(set_reference)
+        self._reference_archs: list[Hashable] | None = None
         self._reference: list[dict[str, float]] | None = None
+        self._sorted_reference: dict[str, list[float]] = {}
         if tie_break in names:
             raise ValueError(f"tie_break {tie_break!r} is already one of the priors {names}")
         self.space = space
@@ -84,7 +109,12 @@ class Teacher:
         self.tie_counts = {"pairs": 0, "tied_primary": 0, "tied": 0}
         self.num_classes = num_classes
         self.zen_options = dict(zen_options or {})
+        if isinstance(probe, str) and probe not in PROBES:
+            raise ValueError(f"teacher probe {probe!r}: choose from {list(PROBES)}")
         self.probe = probe
+        self.data = data
+        self.resolution = int(resolution)
+        self._probe_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.seed = seed
         self.device = device
         self.cache: dict[str, dict[str, float]] = {k: {} for n in names + (
@@ -124,13 +154,22 @@ class Teacher:
         return table[code]
 
     def _probe(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.probe is not None:
-            inputs, targets = self.probe
-        else:
-            g = torch.Generator().manual_seed(self.seed)
-            inputs = torch.randn(8, 3, 32, 32, generator=g)
-            targets = torch.randint(0, self.num_classes, (8,), generator=g)
-        return inputs.to(self.device), targets.to(self.device)
+        """The probe batch the computed proxies see (built on first use)."""
+        if self._probe_batch is None:
+            if isinstance(self.probe, tuple):
+                inputs, targets = self.probe
+            elif self.probe == "gaussian":
+                g = torch.Generator().manual_seed(self.seed)
+                inputs = torch.randn(8, 3, self.resolution, self.resolution, generator=g)
+                targets = torch.randint(0, self.num_classes, (8,), generator=g)
+            else:   # the proxy report's batch: real training images chosen by the seed
+                from track1.data import probe_batch
+                from track1.proxies import protocol
+                inputs, targets, _ = probe_batch(self.data, protocol.probe_size(self.names),
+                                                 self.resolution, self.seed)
+                targets = targets % self.num_classes
+            self._probe_batch = inputs.to(self.device), targets.to(self.device)
+        return self._probe_batch
 
     def _compute(self, name: str, arch: Hashable, code: str) -> float:
         if name in COST_PRIORS:
@@ -142,47 +181,88 @@ class Teacher:
         if name in SET_PROXIES:  # az_nas: its components' ranks among the reference sample
             from track1.proxies import az_nas
             return az_nas.against_reference([self._az_row(arch)], self.reference_rows())[0]
-        net = self.space.build(arch, num_classes=self.num_classes).to(self.device)
+        seed = arch_seed(code, self.seed)
+        with torch.random.fork_rng(devices=[]):   # the arch's own weights, as the report's
+            torch.manual_seed(seed)
+            net = self.space.build(arch, num_classes=self.num_classes).to(self.device)
         inputs, targets = self._probe()
         if name.startswith("az_"):  # one AZ-NAS component: all three computed and cached
             from track1.proxies import az_nas
-            comps = az_nas.components(net, inputs, seed=arch_seed(code, self.seed))
+            comps = az_nas.components(net, inputs, seed=seed)
             for key, value in comps.items():
                 self.cache.setdefault(f"az_{key}", {})[code] = float(value)
             return float(comps[name[len("az_"):]])
-        from track1.proxies import get_proxy
-        return float(get_proxy(name)(net, inputs, targets, seed=arch_seed(code, self.seed)))
+        from track1.proxies import protocol
+        # a given batch (and the Gaussian one of earlier runs) is seen whole by every proxy
+        whole = None if self.probe in (None, "data") else {name: len(inputs)}
+        return protocol.run(name, net, inputs, targets, seed=seed, overrides=whole)
 
     def _az_row(self, arch: Hashable) -> dict[str, float]:
         from track1.proxies import az_nas
         return az_nas.views({k: self.prior(k, arch) for k in az_nas.CACHED})
 
-    def reference_rows(self) -> list[dict[str, float]]:
-        """AZ-NAS's views of the reference sample (``set_reference`` archs drawn from the
-        space with a seed of their own), computed once and cached like any arch's."""
-        if self._reference is None:
+    def reference_archs(self) -> list[Hashable]:
+        """The reference sample: ``set_reference`` archs drawn from the space with a seed of
+        their own (the same archs for AZ-NAS's views and for the mix of priors)."""
+        if self._reference_archs is None:
             import random
             rng = random.Random(f"az_nas reference {self.seed}")
-            self._reference = [self._az_row(self.space.sample(rng))
-                               for _ in range(self.set_reference)]
+            self._reference_archs = [self.space.sample(rng) for _ in range(self.set_reference)]
+        return self._reference_archs
+
+    def reference_rows(self) -> list[dict[str, float]]:
+        """AZ-NAS's views of the reference sample, computed once and cached like any
+        arch's."""
+        if self._reference is None:
+            self._reference = [self._az_row(a) for a in self.reference_archs()]
         return self._reference
+
+    def reference_values(self, name: str) -> list[float]:
+        """Prior ``name``'s values over the reference sample, sorted ascending."""
+        if name not in self._sorted_reference:
+            self._sorted_reference[name] = sorted(self.prior(name, a)
+                                                  for a in self.reference_archs())
+        return self._sorted_reference[name]
+
+    def mixed(self, archs: Sequence[Hashable]) -> list[float]:
+        """The weighted mean over priors of each arch's rank among the reference sample,
+        in [0, 1] (``mix="reference"``; ties broken by the group mix), or of its rank
+        inside ``archs`` (``mix="group"``)."""
+        if self.mix == "group":
+            return self._group_mix(archs)
+        from track1.scoring.fusion import below_in
+        values = [0.0] * len(archs)
+        for name, w in zip(self.priors, self.weights):
+            ref = self.reference_values(name)
+            for i, a in enumerate(archs):
+                values[i] += w * below_in(self.prior(name, a), ref) / len(ref)
+        values = [round(v, 12) for v in values]   # equal mixes summed in another order
+        if not _tied_pairs(values):
+            return values
+        group = self._group_mix(archs)
+        return break_ties(values, lambda i: group[i])
+
+    def _group_mix(self, archs: Sequence[Hashable]) -> list[float]:
+        """The weighted mean of ranks inside ``archs``, ties of it ordered by the first
+        prior."""
+        ranks = [_average_ranks(torch.tensor([self.prior(name, a) for a in archs],
+                                             dtype=torch.float64)) for name in self.priors]
+        w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
+        return ((torch.stack(ranks) * w).sum(0) + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
+        if _tied_pairs(values.tolist()):   # one gap of every prior's reference values
+            group = Teacher.mixed.__wrapped_group__(self, archs)
+            return break_ties(values.tolist(), lambda i: group[i])
+        return values.tolist()
 
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
-        Several: the (weighted) mean over priors of each arch's rank inside the group. With a
-        ``tie_break``, archs the priors tie are ordered by it (their scores move apart by
-        less than half the smallest gap between untied scores, so no other order
-        changes)."""
+        Several: ``mixed``, the weighted mean of ranks. With a ``tie_break``, archs the
+        priors tie are ordered by it (their scores move apart by less than half the
+        smallest gap between untied scores, so no other order changes)."""
         if len(self.priors) == 1:
             values = [self.prior(self.priors[0], a) for a in archs]
         else:
-            ranks = []
-            for name in self.priors:
-                v = torch.tensor([self.prior(name, a) for a in archs], dtype=torch.float64)
-                ranks.append(_average_ranks(v))
-            w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
-            values = ((torch.stack(ranks) * w).sum(0)
-                      + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
+            values = self.mixed(archs)
         tied_primary = _tied_pairs(values)
         if tied_primary and self.tie_break:
             values = break_ties(values, lambda i: self.prior(self.tie_break, archs[i]))

@@ -13,6 +13,14 @@ import numpy as np
 from scipy import stats
 
 
+def finite_below(values: Sequence[float]) -> list[float]:
+    """-inf (NASWOT of a dead net) -> just below the smallest finite value: the same
+    ranks, and a value the correlations accept."""
+    finite = [v for v in values if math.isfinite(v)]
+    low = (min(finite) - 1.0) if finite else 0.0
+    return [v if math.isfinite(v) else low for v in values]
+
+
 def _pair(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if a.shape != b.shape:

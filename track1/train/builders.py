@@ -186,7 +186,8 @@ def build_teacher(config: TrainConfig, space: Any, device: torch.device) -> Teac
     try:
         return Teacher(space, tcfg.priors, cache_file=tcfg.cache, num_classes=config.num_classes,
                        zen_options=section_to_dict(tcfg.zen), seed=config.seed, device=device,
-                       tie_break=tcfg.tie_break, set_reference=tcfg.reference)
+                       tie_break=tcfg.tie_break, set_reference=tcfg.reference, mix=tcfg.mix,
+                       probe=tcfg.probe, data=config.data.root, resolution=tcfg.resolution)
     except ValueError as e:
         raise TrainError(f"config 'teacher': {e}") from None
 

@@ -92,6 +92,32 @@ def upgrade_flat_keys(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: teacher priors that see no probe batch (Zen-score draws its own)
+ANALYTIC_PRIORS = {"flops", "params", "zen", "none"}
+
+
+def as_trained(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's saved config as the run it describes was trained: its flat keys in
+    their sections (``upgrade_flat_keys``), and the keys added since whose default would
+    change what it did set to what it did. Before ``teacher.mix`` several priors were
+    mixed inside the compared group; before ``teacher.probe`` the computed proxies saw 8
+    Gaussian images."""
+    out = upgrade_flat_keys(saved)
+    teacher = out.get("teacher")
+    if not isinstance(teacher, Mapping):
+        return out
+    priors = teacher.get("priors", "flops")
+    names = [n.strip().partition(":")[0] for part in
+             ([priors] if isinstance(priors, str) else priors)
+             for n in str(part).split("+") if n.strip()]
+    computed = set(names + [str(teacher.get("tie_break") or "flops")]) - ANALYTIC_PRIORS
+    added = {"mix": "group" if len(names) > 1 else None,
+             "probe": "gaussian" if computed else None}
+    out["teacher"] = {**teacher, **{k: v for k, v in added.items()
+                                    if v is not None and k not in teacher}}
+    return out
+
+
 @dataclass
 class TrainConfig:
     """One training run, resolved: built-in defaults <- YAML <- command line."""

@@ -77,11 +77,17 @@ class TeacherConfig:
     priors: str | list[str] = "flops"   # flops | zen | params | "flops+zen" | [...]
     tie_break: str | None = None        # a second prior ordering the archs the priors tie
     cache: str | None = None            # JSONL of precomputed scores (track1 zen-cache)
-    reference: int = 256                # az_nas: archs every arch is ranked against
+    reference: int = 256                # az_nas and mixes: archs every arch is ranked against
+    mix: str = "reference"              # several priors: ranks among the reference | group
+    probe: str = "data"                 # computed proxies see: data (real images) | gaussian
+    resolution: int = 32                # of the probe images (MeCo on ResNet-48 needs 64)
     zen: ZenConfig = field(default_factory=ZenConfig)
 
     def __post_init__(self) -> None:
         check_number(self.reference, "teacher.reference", low=2, integer=True)
+        check_number(self.resolution, "teacher.resolution", low=8, integer=True)
+        check_choice(self.mix, "teacher.mix", ("reference", "group"))   # teacher.MIXES
+        check_choice(self.probe, "teacher.probe", ("data", "gaussian"))  # teacher.PROBES
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch
 from track1.infra.checkpoint import load_checkpoint
 from track1.infra.paths import ckpt_dir
 from track1.infra.sections import differing, within
-from track1.train.config import TrainConfig, upgrade_flat_keys
+from track1.train.config import TrainConfig, as_trained
 from track1.train.errors import TrainError
 
 #: config keys (dotted; a section stands for all its keys) that may change between a run
@@ -51,15 +51,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def check_compatible(saved: dict, config: TrainConfig, path: Path) -> None:
     """Refuse to resume a checkpoint trained under a different recipe, naming the first
     differing key. The saved config is read through ``TrainConfig`` too, so keys it
-    predates compare at their defaults and the flat keys of earlier versions in their
-    sections."""
+    predates compare at their defaults (or at what the run did, ``as_trained``) and the
+    flat keys of earlier versions in their sections."""
+    try:
+        saved = as_trained(saved)
+    except TrainError:
+        saved = dict(saved)
     try:
         saved = TrainConfig.from_dict(saved).to_dict()
-    except TrainError:
-        try:   # a config this version refuses: compared key by key as it is
-            saved = upgrade_flat_keys(saved)
-        except TrainError:
-            saved = dict(saved)
+    except TrainError:   # a config this version refuses: compared key by key as it is
+        pass
     for key, there, here in differing(saved, config.to_dict()):
         if within(key, RESUMABLE_CHANGES):
             continue
