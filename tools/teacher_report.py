@@ -14,9 +14,9 @@ archs (Kendall with the valid accuracy; at most 1,000 archs) and reports every f
 that teacher on the other archs only; the search split never holds one of the fixed
 archs the NAS-Bench-201 bench scores (``--exclude-fixed``).
 
-    .venv/bin/python tools/teacher_report.py \\
-        --scores docs/results/proxies-nb201-15625archs-2core-cpu/nb201_all_b16-nw64-z16-s0.csv \\
-                 docs/results/proxies-meco-nb201-15625archs-2core-cpu/nb201_all_b16-nw64-z16-s0.csv \\
+    D=docs/results; C=nb201_all_b16-nw64-z16-s0.csv
+    .venv/bin/python tools/teacher_report.py --scores $D/proxies-nb201-15625archs-2core-cpu/$C \\
+        $D/proxies-meco-nb201-15625archs-2core-cpu/$C \\
         --teachers meco synflow meco+synflow --tune meco+synflow --out runs/teacher_report
 """
 from __future__ import annotations

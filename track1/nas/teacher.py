@@ -248,11 +248,8 @@ class Teacher:
         ranks = [_average_ranks(torch.tensor([self.prior(name, a) for a in archs],
                                              dtype=torch.float64)) for name in self.priors]
         w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
-        return ((torch.stack(ranks) * w).sum(0) + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
-        if _tied_pairs(values.tolist()):   # one gap of every prior's reference values
-            group = Teacher.mixed.__wrapped_group__(self, archs)
-            return break_ties(values.tolist(), lambda i: group[i])
-        return values.tolist()
+        return ((torch.stack(ranks) * w).sum(0)
+                + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
 
     def scores(self, archs: Sequence[Hashable]) -> list[float]:
         """Scores of a group (higher = predicted better). One prior: its raw values.
