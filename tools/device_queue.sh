@@ -40,7 +40,9 @@ case "${1:-}" in
       --json-out "$OUT/track1_rate.json" 2>&1 | grep -v Warning | tee "$OUT/track1_rate_log.txt"
     ;;
   proxies)
-    # each shard appends to its own cache; the merged cache and the table come back
+    # each shard appends to its own cache; the merged cache and the table come back. The
+    # probe images come from the carried tar, as in the committed CPU reports (without
+    # --data a machine lacking ../shared would fall back to the embedded subset)
     # (rehearse on a CPU: PROXY_ARCHS=12 PROXY_DEVICE=cpu bash tools/device_queue.sh proxies)
     P=flops,meco,zico,az_nas,swap
     SEL="--all"; [[ -n "${PROXY_ARCHS:-}" ]] && SEL="--archs $PROXY_ARCHS"
@@ -49,13 +51,13 @@ case "${1:-}" in
       mkdir -p "$OUT/shard$k"
       [[ -n "${PROXY_CACHE:-}" ]] && cp "$PROXY_CACHE" "$OUT/shard$k/$(basename "$PROXY_CACHE")"
       timeout 480 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --threads 2 \
-        --shard $k/6 --out "$OUT/shard$k" > "$OUT/shard$k/log.txt" 2>&1 &
+        --data "$CIFAR" --shard $k/6 --out "$OUT/shard$k" > "$OUT/shard$k/log.txt" 2>&1 &
     done
     wait
     name=$(basename "$(ls "$OUT"/shard0/cache_*.jsonl | head -1)")
     cat "$OUT"/shard*/"$name" | sort -u > "$OUT/$name"
     rm -rf "$OUT"/shard*
-    timeout 50 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --out "$OUT" \
+    timeout 50 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --data "$CIFAR" --out "$OUT" \
       > "$OUT/proxies_log.txt" 2>&1 || echo "not every arch scored yet: rerun with PROXY_CACHE=$OUT/$name" | tee -a "$OUT/proxies_log.txt"
     ;;
   rehearse)
