@@ -385,13 +385,15 @@ def test_teacher_report_reads_what_the_pairs_are_taught(tmp_path):
         _sys.path.pop(0)
     gt = load_ground_truth()
     rng = random.Random(0)
-    path = tmp_path / "scores.csv"
+    path, cache = tmp_path / "scores.csv", tmp_path / "cache.jsonl"   # a CSV, a JSONL cache
     with open(path, "w", newline="") as f:
         w = _csv.writer(f)
-        w.writerow(["arch", "valid", "test", "meco", "synflow"])
+        w.writerow(["arch", "valid", "test", "meco"])
         for code, g in gt.items():
-            w.writerow([code, g.valid, g.test, g.test, rng.random()])
-    args = ["--space", "paper", "--scores", str(path), "--teachers", "meco", "--tune",
+            w.writerow([code, g.valid, g.test, g.test])
+    cache.write_text("".join(_json.dumps({"arch": c, "synflow": rng.random()}) + "\n"
+                             for c in gt))
+    args = ["--space", "paper", "--scores", str(path), str(cache), "--teachers", "meco", "--tune",
             "meco+synflow", "--search-archs", "200", "--pairs", "300", "--out", str(tmp_path)]
     assert teacher_report.main(args) == 0
     rows = _json.loads((tmp_path / "teacher_report_paper.json").read_text())["rows"]
@@ -400,3 +402,5 @@ def test_teacher_report_reads_what_the_pairs_are_taught(tmp_path):
     assert rows[1]["archs"] == 4096 - 200
     with pytest.raises(SystemExit):
         teacher_report.main(args[:-4] + ["--tune", "meco:1+synflow", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):   # nothing outside the fixed archs to tune on
+        teacher_report.main(args[:-4] + ["--exclude-fixed", "15625", "--out", str(tmp_path)])

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from track1.infra.atomic import write_json_atomic
+from track1.infra.resumable import read_records
 from track1.nas.sampler import MarginSampler
 from track1.nas.teacher import MIXES, Teacher
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
@@ -39,21 +40,27 @@ WEIGHTS = [i / 20 for i in range(11)]          # a second prior's share: 0 to 0.
 
 
 def read_scores(paths: list[str]) -> dict[str, dict[str, float]]:
-    """arch code -> proxy -> value, joined over the CSVs (a later file's column wins)."""
+    """arch code -> field -> value, joined over the files (a later file's field wins): a
+    report's CSV, or its JSONL cache (which also holds AZ-NAS's components, so ``az_nas``
+    can be ranked against the teacher's reference as in training)."""
     out: dict[str, dict[str, float]] = {}
     for path in paths:
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                out.setdefault(row["arch"], {}).update(
-                    {k: float(v) for k, v in row.items() if k not in ("arch", "valid", "test")})
+        if path.endswith(".jsonl"):
+            rows, _ = read_records(Path(path), "arch")
+        else:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        for row in rows:
+            out.setdefault(row["arch"], {}).update(
+                {k: float(v) for k, v in row.items() if k not in ("arch", "valid", "test")})
     return out
 
 
 def teacher_for(space: NB201Space, priors: str, mix: str,
                 scores: dict[str, dict[str, float]], reference: int) -> Teacher:
     t = Teacher(space, priors, mix=mix, set_reference=reference)
-    for name in t.priors:
-        t.cache[name].update({c: v[name] for c, v in scores.items() if name in v})
+    for key in t.cache:   # a prior's values, or a set proxy's fields (az_*, flops)
+        t.cache[key].update({c: v[key] for c, v in scores.items() if key in v})
     return t
 
 
@@ -97,7 +104,8 @@ def tune(space: NB201Space, spec: str, search: list, scores: dict, gt: dict,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scores", nargs="+", required=True, help="per-arch CSVs (proxy report)")
+    ap.add_argument("--scores", nargs="+", required=True,
+                    help="per-arch CSVs or JSONL caches of the proxy report")
     ap.add_argument("--teachers", nargs="+", default=["meco", "synflow", "meco+synflow"])
     ap.add_argument("--tune", nargs="*", default=[],
                     help="A+B: B's weight chosen on a split, reported on the rest")
@@ -130,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     chosen = set(order[:args.search_archs])
     search = [a for i, a in enumerate(archs) if i in chosen]
     held = [a for i, a in enumerate(archs) if i not in chosen]
+    if args.tune and (len(search) < 10 or len(held) < 10):
+        ap.error(f"--tune: {len(search)} search and {len(held)} held-out archs outside the "
+                 f"fixed {args.exclude_fixed}; score more archs (proxy_report.py --all)")
     sampler = MarginSampler(space, args.threshold, seed=args.seed)
     pairs = [sampler.pair() for _ in range(args.pairs)]
     held_codes = {space.encode(a) for a in held}
