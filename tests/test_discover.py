@@ -133,3 +133,61 @@ def test_driver_splits_are_disjoint_and_bounded():
         splits(1000, 15000, seed=0)
     with pytest.raises(BenchError, match="held-out archs"):
         splits(10, 14700, seed=0)
+
+
+def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_path):
+    from track1.proxies.discover.program import Blend, evaluate_any, from_dict
+    stats = [np.arange(3 * len(STAT_NAMES), dtype=float).reshape(3, -1) + 1.0,
+             np.ones((2, len(STAT_NAMES)))]
+    padded, mask = pad(stats)
+    p = Program("w_norm", "log", "g_std", "square", "mul", "id", "sum")
+    q = Program("w_norm", "id", "g_std", "id", "first", "id", "max")
+    b = Blend(p, q, -0.5)
+    assert b.formula == f"[{p.formula}] - 0.5 x [{q.formula}]"
+    assert evaluate_any(b, padded, mask) == pytest.approx(
+        evaluate(p, padded, mask) - 0.5 * evaluate(q, padded, mask))
+    assert evaluate_any(p, padded, mask).tolist() == evaluate(p, padded, mask).tolist()
+    dead = Program("w_norm", "id", "g_std", "id", "sub", "log", "max")
+    assert not np.isnan(evaluate_any(Blend(p, dead, -1.0), padded, mask)).any()
+    assert from_dict(json.loads(json.dumps(b.to_dict()))) == b
+    assert from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="blend weight"):
+        Blend(p, q, 0.3)
+    net = _net()
+    x, y = torch.randn(6, 3, 8, 8), torch.randint(0, 3, (6,))
+    path = tmp_path / "program_blend.json"
+    path.write_text(json.dumps({"program": b.to_dict(), "formula": b.formula}))
+    assert get_proxy("discovered")(net, x, y, program=str(path)) == pytest.approx(
+        score_stats(b, layer_stats(net, x, y)))
+
+
+def test_pairing_the_archive_finds_a_planted_product_one_program_cannot_write():
+    """The truth is log(sum g_std) + log(max w_norm): two aggregates, out of one program's
+    reach. Evolution archives programs near both halves among its most telling; pairing
+    them ranks far better than the best program."""
+    from track1.proxies.discover.blend import best_blend, distinct
+    from track1.proxies.discover.program import Blend, evaluate_any
+    rng = np.random.default_rng(0)
+    n, layers = 80, 4
+    stats = np.abs(rng.normal(size=(n, layers, len(STAT_NAMES)))) + 0.1
+    truth = np.log(stats[:, :, COL["g_std"]].sum(axis=1)) + \
+        np.log(stats[:, :, COL["w_norm"]].max(axis=1))
+    mask = np.ones((n, layers), dtype=bool)
+    from scipy.stats import kendalltau
+
+    def fitness(scores):
+        return float(kendalltau(scores, truth).statistic)
+    out = evolve(stats, mask, fitness, population=20, sample=5, cycles=600, seed=1,
+                 archive=200)
+    assert out.best.fitness < 0.8
+    fits = [abs(m.fitness) for m in out.archive]
+    assert fits == sorted(fits, reverse=True) and len(out.archive) == 200
+    assert fits[0] >= out.best.fitness         # redrawn look-alikes and inverses are kept
+    assert all(fitness(m.scores) == pytest.approx(m.fitness) for m in out.archive[:5])
+    blend, f = best_blend(out.archive, fitness, size=25)
+    assert isinstance(blend, Blend) and f > out.best.fitness + 0.05
+    assert fitness(evaluate_any(blend, stats, mask)) == pytest.approx(f)
+    pool = distinct(out.archive, 25)
+    assert len({m.program for m in pool}) == len(pool)
+    plain = evolve(stats, mask, fitness, population=20, sample=5, cycles=600, seed=1)
+    assert plain.archive == [] and plain.best.program == out.best.program   # same search

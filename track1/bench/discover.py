@@ -111,24 +111,31 @@ def write_outputs(out: Path, tag: str, report: dict[str, Any],
         w.writerows(history)
 
 
+#: the fittest distinct programs of the evolution that ``--blends`` pairs
+BLEND_ARCHIVE = 500
+
+
 def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
              split_seed: int = 0, batch: int = 16, seed: int = 0,
              evolution_seed: int | None = None, population: int = 50,
              sample: int = 10, cycles: int = 2000, diversity: float = 0.99,
-             data: str | None = None, progress: bool = True,
+             blends: bool = False, data: str | None = None, progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Compute (or reuse) the statistics, evolve on the search split, report on the
     held-out one. ``seed`` fixes the statistics (probe batch, initial weights);
     ``evolution_seed`` (default ``seed``) the evolution alone, so several searches share one
-    cache. Returns the report."""
+    cache. ``blends``: then the best blend of two of the evolution's fittest programs
+    (``track1.proxies.discover.blend``), kept if fitter on the search split. Returns the
+    report."""
     evolution_seed = seed if evolution_seed is None else evolution_seed
     from scipy.stats import kendalltau
 
     from track1.data import probe_batch
     from track1.nb201.ground_truth import load_ground_truth
     from track1.nb201.space import NB201Space
+    from track1.proxies.discover.blend import best_blend
     from track1.proxies.discover.evolve import evolve
-    from track1.proxies.discover.program import evaluate, pad
+    from track1.proxies.discover.program import evaluate_any, pad
     from track1.proxies.discover.stats import STAT_NAMES
     gt = load_ground_truth()
     search, heldout = splits(search_archs, heldout_archs, split_seed)
@@ -146,9 +153,13 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     t1 = time.perf_counter()
     with evolution_bar(cycles, progress) as tick:
         result = evolve(s_stats, s_mask, fitness, population=population, sample=sample,
-                        cycles=cycles, seed=evolution_seed, diversity=diversity, progress=tick)
-    best = result.best.program
-    held = evaluate(best, h_stats, h_mask)
+                        cycles=cycles, seed=evolution_seed, diversity=diversity,
+                        archive=BLEND_ARCHIVE if blends else 0, progress=tick)
+    best, best_fitness = result.best.program, result.best.fitness
+    blend = best_blend(result.archive, fitness) if blends else None
+    if blend is not None and blend[1] > best_fitness:   # chosen on the search split alone
+        best, best_fitness = blend
+    held = evaluate_any(best, h_stats, h_mask)
     space = NB201Space()
     flops = [space.cost(space.decode(c))["flops"] for c in heldout]
 
@@ -157,13 +168,17 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     report = {
         "program": best.to_dict(), "formula": best.formula,
         "search": {"archs": len(search), "split_seed": split_seed,
-                   "kendall_valid": round(result.best.fitness, 4)},
+                   "kendall_valid": round(best_fitness, 4),
+                   **({"best_single": {"formula": result.best.program.formula,
+                                       "kendall_valid": round(result.best.fitness, 4)}}
+                      if blends else {})},
         "heldout": {"archs": len(heldout),
                     "kendall_valid": kendall(held, "valid"), "kendall_test": kendall(held, "test"),
                     "flops_kendall_valid": kendall(flops, "valid"),
                     "flops_kendall_test": kendall(flops, "test")},
         "evolution": {"population": population, "sample": sample, "cycles": cycles,
                       "seed": evolution_seed, "diversity": diversity,
+                      "blends": {"archive": BLEND_ARCHIVE} if blends else None,
                       "evaluated": result.evaluated,
                       "rejected_similar": result.rejected_similar,
                       "seconds": round(time.perf_counter() - t1, 1)},
@@ -171,10 +186,10 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                        "network": "NB201 C=16 N=5",
                        "seconds_this_run": round(stats_s, 1)},
     }
-    write_outputs(out, "" if evolution_seed == seed else f"_e{evolution_seed}", report,
-                  result.history)
+    write_outputs(out, ("" if evolution_seed == seed else f"_e{evolution_seed}")
+                  + ("_blend" if blends else ""), report, result.history)
     log(f"discovered: {best.formula}")
-    log(f"Kendall (valid): search {result.best.fitness:.4f} on {len(search)} archs; held-out "
+    log(f"Kendall (valid): search {best_fitness:.4f} on {len(search)} archs; held-out "
         f"{report['heldout']['kendall_valid']:.4f} on {len(heldout)} archs (FLOPs there "
         f"{report['heldout']['flops_kendall_valid']:.4f})")
     return report

@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diversity", type=float, default=0.99,
                    help="a child ranking the search archs like a living program at Spearman >= "
                         "this is redrawn")
+    p.add_argument("--blends", action="store_true",
+                   help="then pair the evolution's fittest distinct programs into the best "
+                        "blend first + w * second on the search split (writes "
+                        "program_blend.json)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the statistics (probe batch, initial weights) and by default "
                         "the evolution")
@@ -53,5 +57,6 @@ def run(args: argparse.Namespace) -> int:
              split_seed=args.split_seed, batch=args.batch, seed=args.seed,
              evolution_seed=args.evolution_seed,
              population=args.population, sample=args.sample, cycles=args.cycles,
-             diversity=args.diversity, data=args.data, progress=not args.no_progress)
+             diversity=args.diversity, blends=args.blends, data=args.data,
+             progress=not args.no_progress)
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from track1.proxies.discover.program import Program, score_stats
+from track1.proxies.discover.program import AnyProgram, from_dict, score_stats
 from track1.proxies.discover.stats import layer_stats
 
 NAME = "discovered"
@@ -31,17 +31,18 @@ SOURCE = ("discover-proxy on NAS-Bench-201 CIFAR-10: 300 search archs (fitness K
           "0.517 / 0.564); docs/results/discover-proxy-nb201-300search-700heldout-2core-cpu")
 
 
-def load_program(program: str | Path | dict | None) -> Program:
-    """``PROGRAM``, a dict of genes, or a ``program.json`` path (its ``program`` entry)."""
+def load_program(program: str | Path | dict | None) -> AnyProgram:
+    """``PROGRAM``, a dict of genes (or a blend's), or a ``program.json`` path (its
+    ``program`` entry)."""
     if program is None:
-        return Program.from_dict(PROGRAM)
+        return from_dict(PROGRAM)
     if isinstance(program, dict):
-        return Program.from_dict(program.get("program", program))
+        return from_dict(program.get("program", program))
     path = Path(program)
     if not path.is_file():
         raise FileNotFoundError(f"discovered proxy program not found: {path}")
     d = json.loads(path.read_text())
-    return Program.from_dict(d.get("program", d))
+    return from_dict(d.get("program", d))
 
 
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,

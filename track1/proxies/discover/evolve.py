@@ -25,6 +25,7 @@ class Member:
     program: Program
     fitness: float
     ranks: np.ndarray = field(repr=False)
+    scores: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -33,6 +34,10 @@ class EvolutionResult:
     history: list[dict]
     evaluated: int
     rejected_similar: int
+    #: the distinct programs evaluated with the largest |fitness| (at most ``archive``; an
+    #: inverse ranking serves a blend as well, with a negative weight), largest first,
+    #: with their scores of the search archs: what ``blend.best_blend`` pairs
+    archive: list[Member] = field(default_factory=list)
 
 
 def _spearman(r1: np.ndarray, r2: np.ndarray) -> float:
@@ -43,9 +48,10 @@ def _spearman(r1: np.ndarray, r2: np.ndarray) -> float:
 
 def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], float], *,
            population: int = 50, sample: int = 10, cycles: int = 2000, seed: int = 0,
-           diversity: float = 0.99, retries: int = 20,
+           diversity: float = 0.99, retries: int = 20, archive: int = 0,
            progress: Callable[[int, float], None] | None = None) -> EvolutionResult:
-    """Evolve programs on the padded search set ``stats`` / ``mask``."""
+    """Evolve programs on the padded search set ``stats`` / ``mask``; keep the ``archive``
+    programs seen with the largest |fitness|, with their scores."""
     if not 2 <= sample <= population:
         raise ValueError(f"evolution needs 2 <= sample <= population; got {sample}, {population}")
     if not 0.0 < diversity <= 1.0:
@@ -55,15 +61,21 @@ def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], 
     history: list[dict] = []
     best: Member | None = None
     evaluated = rejected = 0
+    kept: dict[Program, Member] = {}
 
     def make(program: Program) -> Member:
-        nonlocal evaluated
+        nonlocal evaluated, kept
         evaluated += 1
         scores = evaluate(program, stats, mask)
         constant = not np.isfinite(scores).any() or np.nanstd(np.where(
             np.isfinite(scores), scores, np.nan)) == 0
         f = -1.0 if constant else float(fitness(scores))
-        return Member(program, f if np.isfinite(f) else -1.0, rankdata(scores))
+        m = Member(program, f if np.isfinite(f) else -1.0, rankdata(scores))
+        if archive and m.fitness > -1.0:
+            kept[program] = Member(m.program, m.fitness, m.ranks, scores)
+            if len(kept) > 2 * archive:   # prune to the most telling, bounded memory
+                kept = dict(sorted(kept.items(), key=lambda kv: -abs(kv[1].fitness))[:archive])
+        return m
 
     def similar(m: Member) -> bool:
         return any(_spearman(m.ranks, o.ranks) >= diversity for o in alive)
@@ -97,4 +109,5 @@ def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], 
         if progress is not None:
             progress(cycle + 1, best.fitness)
     assert best is not None
-    return EvolutionResult(best, history, evaluated, rejected)
+    telling = sorted(kept.values(), key=lambda m: -abs(m.fitness))[:archive]
+    return EvolutionResult(best, history, evaluated, rejected, telling)

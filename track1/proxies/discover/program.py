@@ -2,7 +2,10 @@
 
 A program is seven genes: two statistics (``a``, ``b``), a unary operation on each, a
 binary operation joining them, a unary operation on the result, and an aggregation over
-the layers. On a set of archs it evaluates as one numpy expression over a padded
+the layers. A ``Blend`` is two such programs joined after aggregation, ``first + weight *
+second`` (``weight`` from ``WEIGHTS``, either sign): most good programs end in a log, so
+a blend is a weighted product of two views of the network, the way ensembles of proxies
+(AZ-NAS, mixes of ranks) combine what one view misses. On a set of archs it evaluates as one numpy expression over a padded
 archs x layers x statistics array, so thousands of programs score a thousand archs in
 seconds. Every operation is total (logs of magnitudes, guarded divisions); a value that
 is still not finite counts as the worst score.
@@ -136,7 +139,59 @@ def evaluate(program: Program, stats: np.ndarray, mask: np.ndarray) -> np.ndarra
     return out
 
 
-def score_stats(program: Program, stats: np.ndarray) -> float:
-    """The program's score of one network from its layers x statistics array."""
+def score_stats(program: "Program | Blend", stats: np.ndarray) -> float:
+    """The program's (or blend's) score of one network from its layers x statistics
+    array."""
     padded, mask = pad([stats])
-    return float(evaluate(program, padded, mask)[0])
+    return float(evaluate_any(program, padded, mask)[0])
+
+
+#: a blend's weight on its second program (a log-scale ratio of two views, either sign)
+WEIGHTS: tuple[float, ...] = tuple(sorted({sg * w for w in (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+                                          for sg in (-1.0, 1.0)}))
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Two programs joined after aggregation: ``first + weight * second``."""
+
+    first: Program
+    second: Program
+    weight: float
+
+    def __post_init__(self) -> None:
+        if self.weight not in WEIGHTS:
+            raise ValueError(f"blend weight {self.weight!r}: choose from {list(WEIGHTS)}")
+
+    @property
+    def formula(self) -> str:
+        sign = "+" if self.weight > 0 else "-"
+        return f"[{self.first.formula}] {sign} {abs(self.weight):g} x [{self.second.formula}]"
+
+    def to_dict(self) -> dict:
+        return {"first": self.first.to_dict(), "second": self.second.to_dict(),
+                "weight": self.weight}
+
+
+AnyProgram = Program | Blend
+
+
+def from_dict(d: dict) -> AnyProgram:
+    """A program or a blend from its ``to_dict`` form (a blend has ``first``)."""
+    if "first" not in d:
+        return Program.from_dict(d)
+    unknown = sorted(set(d) - {"first", "second", "weight", "formula"})
+    if unknown:
+        raise ValueError(f"blend keys {unknown} unknown; a blend has first, second, weight")
+    return Blend(Program.from_dict(d["first"]), Program.from_dict(d["second"]),
+                 float(d["weight"]))
+
+
+def evaluate_any(program: AnyProgram, stats: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``evaluate`` for a program or a blend (-inf where not finite)."""
+    if isinstance(program, Program):
+        return evaluate(program, stats, mask)
+    with np.errstate(all="ignore"):
+        out = evaluate(program.first, stats, mask) + \
+            program.weight * evaluate(program.second, stats, mask)
+    return np.where(np.isfinite(out), out, -np.inf)
