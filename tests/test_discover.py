@@ -159,6 +159,10 @@ def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_pa
     path.write_text(json.dumps({"program": b.to_dict(), "formula": b.formula}))
     assert get_proxy("discovered")(net, x, y, program=str(path)) == pytest.approx(
         score_stats(b, layer_stats(net, x, y)))
+    from track1.proxies.discovered_blend import PROGRAM       # the committed blend
+    assert isinstance(from_dict(PROGRAM), Blend)
+    assert get_proxy("discovered_blend")(net, x, y) == pytest.approx(
+        score_stats(from_dict(PROGRAM), layer_stats(net, x, y)))
 
 
 def test_pairing_the_archive_finds_a_planted_product_one_program_cannot_write():

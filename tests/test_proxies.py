@@ -13,7 +13,7 @@ from track1.proxies import PROXIES, get_proxy
 from track1.resnet48.space import ResNet48Space
 
 MINE = ("flops", "params", "synflow", "snip", "grasp", "naswot", "grad_norm", "meco", "zico",
-        "swap", "discovered")
+        "swap", "discovered", "discovered_blend")
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
            "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
 
