@@ -31,6 +31,7 @@ from track1.infra.atomic import write_json_atomic
 from track1.infra.resumable import read_records
 from track1.nas.sampler import MarginSampler
 from track1.nas.teacher import MIXES, Teacher
+from track1.proxies import cache_keys
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.opnames import PAPER_OPS
 from track1.nb201.space import NB201Space
@@ -128,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     space = NB201Space(ops=PAPER_OPS if args.space == "paper" else None)
     gt = load_ground_truth()
     scores = read_scores(args.scores)
+    # the archs every teacher has all its fields for (a partial cache: its archs only)
+    fields = {k for spec in args.teachers + args.tune for item in spec.split("+")
+              for k in cache_keys(item.partition(":")[0])}
     archs = [space.decode(c) for c in gt
-             if c in scores and (args.space == "all" or "none~" not in c)]
+             if c in scores and fields <= set(scores[c])
+             and (args.space == "all" or "none~" not in c)]
     # the search split never holds an arch of the fixed set the bench scores, so a weight
     # tuned here is never tuned on the archs a bench figure of its teacher is read on
     fixed = set(fixed_subset(args.exclude_fixed, seed=0, none_free=args.space == "paper"))
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"tied {row['pairs']['tied']:.4f}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic({"command": " ".join(sys.argv), "space": args.space,
+    write_json_atomic({"command": " ".join(sys.argv), "space": args.space, "fields": sorted(fields),
                        "archs": len(archs), "pairs": len(pairs), "threshold": args.threshold,
                        "reference": args.reference, "seed": args.seed, "rows": rows},
                       out / f"teacher_report_{args.space}.json", indent=1)
