@@ -395,7 +395,8 @@ def test_teacher_report_reads_what_the_pairs_are_taught(tmp_path):
     cache.write_text("".join(_json.dumps({"arch": c, "synflow": rng.random()}) + "\n"
                              for c in gt if c not in missing))
     args = ["--space", "paper", "--scores", str(path), str(cache), "--teachers", "meco", "--tune",
-            "meco+synflow", "--search-archs", "200", "--pairs", "300", "--out", str(tmp_path)]
+            "meco+synflow", "--search-archs", "200", "--pairs", "300", "--reference", "16",
+            "--out", str(tmp_path)]
     assert teacher_report.main(args) == 0
     rows = _json.loads((tmp_path / "teacher_report_paper.json").read_text())["rows"]
     assert rows[0]["kendall_test"] == 1.0 and rows[0]["pairs"]["agree"] == 1.0
