@@ -264,3 +264,15 @@ def test_a_damaged_image_cache_is_decoded_again(tmp_path):
     again, again_labels = decode_to_tensor(src, 16, indices=list(range(40)), cache_dir=tmp_path,
                                            progress=False)
     assert torch.equal(again, fresh) and torch.equal(again_labels, labels)
+
+
+def test_probe_batch_is_decoded_once_and_each_caller_gets_its_own_copy():
+    from track1.data import probe_batch
+    from track1.data.decode import _probe_batch
+    _probe_batch.cache_clear()
+    x, y, name = probe_batch(None, 4, 16, 0)
+    x.mul_(0)
+    y.zero_()                                    # a caller scribbling on its batch ...
+    x2, y2, name2 = probe_batch(None, 4, 16, 0)
+    assert name2 == name and x2.abs().sum() > 0 and _probe_batch.cache_info().hits == 1
+    assert probe_batch(None, 2, 16, 0)[0].equal(x2[:2])          # a prefix of the same draw

@@ -8,6 +8,7 @@ size and indices is a single file load.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -161,11 +162,20 @@ def probe_batch(data: str | os.PathLike | None, n: int, size: int,
                 seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """``n`` training images chosen by ``seed`` (normalised, ``size`` px, no crop), their
     labels and the source's name: the fixed batch zero-cost proxies and their reports
-    score with. ``data`` None: the full CIFAR-10 tar if present, else the embedded set."""
-    from track1.data.sources import resolve_source
+    score with. ``data`` None: the full CIFAR-10 tar if present, else the embedded set.
+    Decoded once per process and arguments (reading a gzipped tar costs seconds; every
+    teacher and fused search asks for the same batch): each call gets its own copies."""
     from track1.infra.paths import cifar10_tar
     if data is None and cifar10_tar().exists():
         data = str(cifar10_tar())
+    images, labels, name = _probe_batch(None if data is None else str(data), n, size, seed)
+    return images.clone(), labels.clone(), name
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_batch(data: str | None, n: int, size: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    from track1.data.sources import resolve_source
     source = resolve_source(data, "train")
     import random
     idx = random.Random(seed).sample(range(len(source)), n)
