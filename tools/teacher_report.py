@@ -65,6 +65,14 @@ def teacher_for(space: NB201Space, priors: str, mix: str,
     return t
 
 
+def remember(teacher: Teacher, scores: dict[str, dict[str, float]]) -> None:
+    """Keep what ``teacher`` computed (reference archs a partial cache lacks) for the
+    next teacher, so each is scored once per run."""
+    for key, table in teacher.cache.items():
+        for code, value in table.items():
+            scores.setdefault(code, {}).setdefault(key, value)
+
+
 def pair_agreement(teacher: Teacher, pairs: list[tuple], gt: dict) -> dict[str, float]:
     """Shares of ``pairs`` the teacher orders as the test accuracy does, the other way,
     or leaves tied (pairs of equal accuracy are skipped)."""
@@ -99,6 +107,7 @@ def tune(space: NB201Space, spec: str, search: list, scores: dict, gt: dict,
         priors = a if w == 0 else f"{a}:{1 - w:g}+{b}:{w:g}"
         t = teacher_for(space, priors, "reference", scores, reference)
         k = measure(t, search, [], gt)["kendall_valid"]
+        remember(t, scores)
         best = max(best, (k, priors))
     return best[1], best[0]
 
@@ -146,8 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune and (len(search) < 10 or len(held) < 10):
         ap.error(f"--tune: {len(search)} search and {len(held)} held-out archs outside the "
                  f"fixed {args.exclude_fixed}; score more archs (proxy_report.py --all)")
+    # pairs as the trainer draws them, of archs with every field (a partial cache: more
+    # draws; an arch outside it would be scored here)
     sampler = MarginSampler(space, args.threshold, seed=args.seed)
-    pairs = [sampler.pair() for _ in range(args.pairs)]
+    have = {space.encode(a) for a in archs}
+    pairs: list[tuple] = []
+    for _ in range(100 * args.pairs):
+        if len(pairs) == args.pairs:
+            break
+        a, b = sampler.pair()
+        if space.encode(a) in have and space.encode(b) in have:
+            pairs.append((a, b))
     held_codes = {space.encode(a) for a in held}
     held_pairs = [(a, b) for a, b in pairs
                   if space.encode(a) in held_codes and space.encode(b) in held_codes]
@@ -162,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                    **measure(t, held if tuned else archs, held_pairs if tuned else pairs, gt)}
             if tuned:
                 row["tuned_on"] = {"archs": len(search), "kendall_valid": round(search_k, 4)}
+            remember(t, scores)
             rows.append(row)
             print(f"{row['teacher']:<28} {row['mix']:<9} {row['on']:<8} "
                   f"Kendall {row['kendall_valid']:.4f} / {row['kendall_test']:.4f}  pairs "
