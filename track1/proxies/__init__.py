@@ -13,6 +13,9 @@ the caller's model is never modified. ``seed`` makes random draws reproducible.
 Higher score = predicted better, for every proxy.
 
 ``get_proxy(name)`` returns the module's ``score`` function; ``PROXIES`` lists names.
+``protocol`` says how many images of the fixed probe batch each proxy sees (its authors'
+count) and with which options: the proxy report and the ranking teacher both run proxies
+through it, so a teacher distils the values the report measured.
 ``SET_PROXIES`` lists the proxies that rank a set rather than score one network (AZ-NAS:
 ``components`` per network, ``aggregate`` over the set, ranks of its views).
 """
