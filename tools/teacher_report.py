@@ -30,7 +30,7 @@ from pathlib import Path
 from track1.infra.atomic import write_json_atomic
 from track1.infra.resumable import read_records
 from track1.nas.sampler import MarginSampler
-from track1.nas.teacher import MIXES, Teacher
+from track1.nas.teacher import MIXES, Teacher, parse_priors
 from track1.proxies import cache_keys
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.opnames import PAPER_OPS
@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     gt = load_ground_truth()
     scores = read_scores(args.scores)
     # the archs every teacher has all its fields for (a partial cache: its archs only)
-    fields = {k for spec in args.teachers + args.tune for item in spec.split("+")
-              for k in cache_keys(item.partition(":")[0])}
+    fields = {k for spec in args.teachers + args.tune for name in parse_priors(spec)[0]
+              for k in cache_keys(name)}
     archs = [space.decode(c) for c in gt
              if c in scores and fields <= set(scores[c])
              and (args.space == "all" or "none~" not in c)]

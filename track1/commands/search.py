@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "that fused with zero-cost proxies (--fuse). Every scored arch is cached "
                     "in OUT/scored.jsonl as it is scored: a rerun with the same options "
                     "resumes and never scores an arch twice. Writes OUT/top.json (best archs "
-                    "with predicted accuracy, FLOPs, params), OUT/history.jsonl and OUT/pareto.png. The default budget "
+                    "with predicted accuracy, FLOPs, params), OUT/history.jsonl and "
+                    "OUT/pareto.png. The default budget "
                     f"({d.population} x {d.generations + 1} archs) finishes on a CPU in minutes; "
                     "export the winner with `track1 export ARCH`, train it alone with "
                     "`track1 train-subnet ARCH`.")

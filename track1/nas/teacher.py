@@ -57,6 +57,28 @@ MIXES = ("reference", "group")
 PROBES = ("data", "gaussian")
 
 
+def parse_priors(priors: str | Sequence[str]) -> tuple[list[str], list[float]]:
+    """``"meco:0.85+synflow:0.15"`` (or a list of such parts) -> the prior names and their
+    weights in the mean of ranks (1 where none is given). A weight that is not a positive
+    number, or a name given twice, is one ``ValueError`` line."""
+    parts = [priors] if isinstance(priors, str) else list(priors)
+    items = [n.strip() for part in parts for n in str(part).split("+") if n.strip()]
+    names: list[str] = []
+    weights: list[float] = []
+    for item in items:   # "flops" or "flops:0.7"
+        name, sep, w = item.partition(":")
+        try:
+            weight = float(w) if sep else 1.0
+        except ValueError:
+            weight = -1.0
+        if not weight > 0 or name in names:
+            raise ValueError(f"teacher prior {item!r}: a name, optionally ':WEIGHT' with a "
+                             "positive weight, each name once")
+        names.append(name.strip())
+        weights.append(weight)
+    return names, weights
+
+
 class Teacher:
     """Scores archs of ``space`` by one prior or the mean rank of several."""
 
@@ -68,20 +90,7 @@ class Teacher:
                  seed: int = 0, device: str | torch.device = "cpu",
                  tie_break: str | None = None, set_reference: int = 256,
                  mix: str = "reference") -> None:
-        names = [priors] if isinstance(priors, str) else list(priors)
-        items = [n.strip() for part in names for n in part.split("+") if n.strip()]
-        names, weights = [], []
-        for item in items:   # "flops" or "flops:0.7" (a weight in the mean of ranks)
-            name, sep, w = item.partition(":")
-            try:
-                weight = float(w) if sep else 1.0
-            except ValueError:
-                weight = -1.0
-            if not weight > 0 or name in names:
-                raise ValueError(f"teacher prior {item!r}: a name, optionally ':WEIGHT' with a "
-                                 "positive weight, each name once")
-            names.append(name.strip())
-            weights.append(weight)
+        names, weights = parse_priors(priors)
         if not names:
             raise ValueError("a teacher needs at least one prior")
         tie_break = None if tie_break in (None, "", "none") else str(tie_break).strip()

@@ -31,6 +31,7 @@ from track1.infra.atomic import atomic_write
 from track1.infra.sections import (SectionError, build_section, check_number,
                                    section_to_dict)
 from track1.nas.step import LossConfig
+from track1.nas.teacher import COST_PRIORS, parse_priors
 from track1.train.errors import TrainError
 from track1.train.sections import (DataConfig, InitConfig, KdTeacherConfig, LambdaConfig,
                                    OptimConfig, PartConfig, RuntimeConfig, SamplerConfig,
@@ -92,10 +93,6 @@ def upgrade_flat_keys(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: teacher priors that see no probe batch (Zen-score draws its own)
-ANALYTIC_PRIORS = {"flops", "params", "zen", "none"}
-
-
 def as_trained(saved: Mapping[str, Any]) -> dict[str, Any]:
     """A checkpoint's saved config as the run it describes was trained: its flat keys in
     their sections (``upgrade_flat_keys``), and the keys added since whose default would
@@ -106,11 +103,13 @@ def as_trained(saved: Mapping[str, Any]) -> dict[str, Any]:
     teacher = out.get("teacher")
     if not isinstance(teacher, Mapping):
         return out
-    priors = teacher.get("priors", "flops")
-    names = [n.strip().partition(":")[0] for part in
-             ([priors] if isinstance(priors, str) else priors)
-             for n in str(part).split("+") if n.strip()]
-    computed = set(names + [str(teacher.get("tie_break") or "flops")]) - ANALYTIC_PRIORS
+    try:
+        names, _ = parse_priors(teacher.get("priors", "flops"))
+    except ValueError:   # not a teacher this version reads: compared as it is
+        return out
+    # the priors that see no probe batch: the analytic costs, and Zen-score (its own)
+    computed = set(names + [str(teacher.get("tie_break") or "flops")]) - {
+        *COST_PRIORS, "zen", "none"}
     added = {"mix": "group" if len(names) > 1 else None,
              "probe": "gaussian" if computed else None}
     out["teacher"] = {**teacher, **{k: v for k, v in added.items()

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from track1.proxies.discover.evolve import Member, _spearman
+from track1.proxies.discover.evolve import Member, spearman
 from track1.proxies.discover.program import WEIGHTS, Blend
 
 
@@ -25,7 +25,7 @@ def distinct(archive: Sequence[Member], size: int, similar: float = 0.97) -> lis
     to) one before it."""
     chosen: list[Member] = []
     for m in archive:
-        if all(abs(_spearman(m.ranks, c.ranks)) < similar for c in chosen):
+        if all(abs(spearman(m.ranks, c.ranks)) < similar for c in chosen):
             chosen.append(m)
         if len(chosen) >= size:
             break

@@ -40,7 +40,8 @@ class EvolutionResult:
     archive: list[Member] = field(default_factory=list)
 
 
-def _spearman(r1: np.ndarray, r2: np.ndarray) -> float:
+def spearman(r1: np.ndarray, r2: np.ndarray) -> float:
+    """Spearman of two rank vectors (Pearson of the ranks); 1 when one is constant."""
     a, b = r1 - r1.mean(), r2 - r2.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / den) if den > 0 else 1.0
@@ -78,7 +79,7 @@ def evolve(stats: np.ndarray, mask: np.ndarray, fitness: Callable[[np.ndarray], 
         return m
 
     def similar(m: Member) -> bool:
-        return any(_spearman(m.ranks, o.ranks) >= diversity for o in alive)
+        return any(spearman(m.ranks, o.ranks) >= diversity for o in alive)
 
     def draw(propose: Callable[[], Program]) -> Member:
         """A proposed child, redrawn while it ranks like a living member (bounded)."""
