@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from track1.scoring.fusion import SUPERNET, fuse, parse_fuse, ranks, split_archs, tune_weight
+from track1.infra.ranks import average_ranks, ranks
+from track1.scoring.fusion import SUPERNET, fuse, parse_fuse, split_archs, tune_weight
 from track1.scoring.metrics import kendall
 
 
@@ -16,6 +17,17 @@ def test_ranks_and_the_weighted_mean_of_ranks():
     assert fuse({SUPERNET: sup, "p": prox}, {}) == ranks(sup)
     assert fuse({SUPERNET: sup, "p": prox}, {"p": 1.0}) == ranks(prox)
     assert fuse({SUPERNET: sup, "p": prox}, {"p": 0.25}) == pytest.approx([0.25, 0.5, 0.75])
+
+
+def test_average_ranks_equal_scipy_with_ties():
+    """The one rank primitive the teacher, AZ-NAS and fusion share: scipy's average ranks,
+    0-based, exactly (ties of -inf and repeated values included)."""
+    from scipy.stats import rankdata
+    rng = random.Random(5)
+    for _ in range(100):
+        values = [rng.choice([-float("inf"), -1.0, 0.0, 0.5, 2.0, rng.random()])
+                  for _ in range(rng.randint(1, 12))]
+        assert average_ranks(values) == [float(r) - 1.0 for r in rankdata(values)]
 
 
 def test_parse_fuse_is_one_line_on_bad_input():
@@ -47,7 +59,8 @@ def test_the_weight_is_tuned_on_one_half_and_reported_on_the_other():
 def test_rank_among_a_reference_is_the_rank_in_the_joint_list():
     """An arch's rank among a fixed reference equals its rank in ``ranks`` over the
     reference plus itself, ties included; the fused score by hand."""
-    from track1.scoring.fusion import ReferenceFusion, rank_among, ranks
+    from track1.infra.ranks import rank_among, ranks
+    from track1.scoring.fusion import ReferenceFusion
     rng = random.Random(3)
     for _ in range(50):
         ref = [rng.choice([0.1, 0.2, 0.3, 0.5]) for _ in range(rng.randint(1, 9))]

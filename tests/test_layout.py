@@ -3,7 +3,8 @@ its own floor or below; no import cycle among modules (imports inside functions 
 ``"track1.x.y:Name"`` strings included) nor among folders; wings that do not import each
 other. Read as data flows, from the bottom:
 
-0. infrastructure (``infra``, the package root's torchvision hook);
+0. infrastructure (``infra``, the package root's torchvision hook), and the rank
+   arithmetic every floor shares (``infra.ranks``);
 1. the generic core: ``ops``, ``data``, ``nas``, ``proxies``, ``scoring``;
 2. the wings, one search space each: ``resnet48``, ``nb201``;
 3. the catalogue of spaces, the pipelines' way to a supernet: ``registry``;

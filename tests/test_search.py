@@ -238,7 +238,7 @@ def test_search_fused_with_a_proxy(nb201_checkpoint, tmp_path, capsys):
     """--fuse flops:0.4: the reference archs are scored first (outside the budget) and
     every arch's fitness is 0.6 x its -loss rank + 0.4 x its FLOPs rank among them, by
     hand; top.json is ranked by it. A bad --fuse is one line before any work."""
-    from track1.scoring.fusion import rank_among
+    from track1.infra.ranks import rank_among
     out = tmp_path / "fused"
     assert _search(nb201_checkpoint, out, "--generations", "1", "--fuse", "flops:0.4",
                    "--fuse-reference", "6") == 0

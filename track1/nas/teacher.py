@@ -47,6 +47,7 @@ import torch
 
 from track1.nas.space import SearchSpace
 from track1.proxies import PROXIES, SET_PROXIES, cache_keys
+from track1.infra.ranks import average_ranks, below_in
 from track1.infra.resumable import read_records
 
 COST_PRIORS = ("flops", "params")
@@ -239,7 +240,6 @@ class Teacher:
         inside ``archs`` (``mix="group"``)."""
         if self.mix == "group":
             return self._group_mix(archs)
-        from track1.scoring.fusion import below_in
         values = [0.0] * len(archs)
         for name, w in zip(self.priors, self.weights):
             ref = self.reference_values(name)
@@ -254,8 +254,8 @@ class Teacher:
     def _group_mix(self, archs: Sequence[Hashable]) -> list[float]:
         """The weighted mean of ranks inside ``archs``, ties of it ordered by the first
         prior."""
-        ranks = [_average_ranks(torch.tensor([self.prior(name, a) for a in archs],
-                                             dtype=torch.float64)) for name in self.priors]
+        ranks = [torch.tensor(average_ranks([self.prior(name, a) for a in archs]),
+                              dtype=torch.float64) for name in self.priors]
         w = torch.tensor(self.weights, dtype=torch.float64)[:, None]
         return ((torch.stack(ranks) * w).sum(0)
                 + 1e-3 * ranks[0] / max(len(archs), 1)).tolist()
@@ -321,23 +321,10 @@ def break_ties(values: Sequence[float], second: Callable[[int], float]) -> list[
         idx = [i for i, x in enumerate(values) if x == v]
         if len(idx) < 2:
             continue
-        ranks = _average_ranks(torch.tensor([float(second(i)) for i in idx],
-                                            dtype=torch.float64)).tolist()
+        ranks = average_ranks([float(second(i)) for i in idx])
         for i, r in zip(idx, ranks):
             out[i] = v + step * (r + 1) / (len(idx) + 1)
         if len({out[i] for i in idx}) < len(set(ranks)):  # the offsets vanished in rounding
             raise ValueError(f"cannot break ties at {v!r}: the values are too close for "
                              "float64 to hold the tie-break")
     return out
-
-
-def _average_ranks(values: torch.Tensor) -> torch.Tensor:
-    """0-based ranks (ascending), ties sharing their average rank."""
-    order = values.argsort()
-    ranks = torch.empty_like(values)
-    ranks[order] = torch.arange(len(values), dtype=values.dtype)
-    for v in values.unique():
-        mask = values == v
-        if mask.sum() > 1:
-            ranks[mask] = ranks[mask].mean()
-    return ranks

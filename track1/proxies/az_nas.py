@@ -31,6 +31,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from track1.infra.ranks import average_ranks, below_in
+
 NAME = "az_nas"
 COMPONENTS = ("expressivity", "progressivity", "trainability")
 #: the views AZ-NAS aggregates: its three components and the FLOPs proxy
@@ -139,10 +141,9 @@ def components(model: nn.Module, inputs: torch.Tensor, *, seed: int | None = Non
 
 
 def rank_fractions(values: Sequence[float]) -> list[float]:
-    """log(rank / N) with ascending average ranks (-inf ranks first)."""
-    from scipy.stats import rankdata
+    """log(rank / N) with ascending 1-based average ranks (-inf ranks first)."""
     n = len(values)
-    return [math.log(r / n) for r in rankdata(values)]
+    return [math.log((r + 1.0) / n) for r in average_ranks(values)]
 
 
 def aggregate(rows: Sequence[Mapping[str, float]], views: Sequence[str] = VIEWS) -> list[float]:
@@ -167,7 +168,6 @@ def against_reference(rows: Sequence[Mapping[str, float]],
     set's size, logged and summed. A per-arch score (the same arch scores the same in any
     group), so a teacher comparing pairs gets AZ-NAS's ranking of the space, not the
     coarse two-arch vote of ``aggregate`` on a pair."""
-    from track1.scoring.fusion import below_in
     if not reference:
         raise ValueError("az_nas.against_reference needs a non-empty reference set")
     columns = {v: sorted(float(r[v]) for r in reference) for v in views}

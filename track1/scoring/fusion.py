@@ -13,9 +13,10 @@ other (``tune_weight``), never on the archs it is reported on.
 """
 from __future__ import annotations
 
-import bisect
 import random
 from typing import Callable, Mapping, Sequence
+
+from track1.infra.ranks import below_in, ranks
 
 #: the name of the supernet's own scores in a fusion
 SUPERNET = "supernet"
@@ -45,22 +46,6 @@ def parse_fuse(text: str) -> dict[str, float]:
     return out
 
 
-def ranks(values: Sequence[float]) -> list[float]:
-    """Ranks in [0, 1] (0 the lowest, 1 the highest; ties share their average rank)."""
-    n = len(values)
-    order = sorted(range(n), key=lambda i: values[i])
-    out = [0.0] * n
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = ((i + j) / 2) / max(n - 1, 1)
-        i = j + 1
-    return out
-
-
 def fuse(scores: Mapping[str, Sequence[float]], weights: Mapping[str, float]) -> list[float]:
     """The weighted mean of each score's ranks (higher = better for every score);
     ``scores[SUPERNET]`` takes ``1 - sum(weights)``."""
@@ -68,22 +53,6 @@ def fuse(scores: Mapping[str, Sequence[float]], weights: Mapping[str, float]) ->
     rank_of = {name: ranks(scores[name]) for name, w in full.items() if w > 0}
     n = len(next(iter(scores.values())))
     return [sum(full[name] * r[i] for name, r in rank_of.items()) for i in range(n)]
-
-
-def below_in(value: float, sorted_reference: Sequence[float]) -> float:
-    """How many of ``sorted_reference`` (ascending) lie below ``value``, ties counted half:
-    ``value``'s 0-based average rank among the reference and itself."""
-    below = bisect.bisect_left(sorted_reference, value)
-    return below + 0.5 * (bisect.bisect_right(sorted_reference, value) - below)
-
-
-def rank_among(value: float, reference: Sequence[float]) -> float:
-    """The rank in [0, 1] of ``value`` among ``reference`` and itself, exactly as ``ranks``
-    gives it over ``[*reference, value]`` (ties share their average rank): a per-arch
-    score that does not move as other archs are scored."""
-    if not reference:
-        raise ValueError("rank_among: an empty reference")
-    return below_in(value, sorted(reference)) / len(reference)
 
 
 class ReferenceFusion:
