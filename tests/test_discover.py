@@ -153,6 +153,15 @@ def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_pa
     assert from_dict(p.to_dict()) == p
     with pytest.raises(ValueError, match="blend weight"):
         Blend(p, q, 0.3)
+    r = Program("g_std", "id", "w_norm", "id", "first", "id", "mean")
+    b3 = Blend(p, q, -0.5, ((r, 2.0),))                        # a greedy extension's term
+    assert b3.formula == f"{b.formula} + 2 x [{r.formula}]"
+    assert evaluate_any(b3, padded, mask) == pytest.approx(
+        evaluate(p, padded, mask) - 0.5 * evaluate(q, padded, mask) + 2.0 * evaluate(r, padded, mask))
+    assert from_dict(json.loads(json.dumps(b3.to_dict()))) == b3
+    assert "more" not in b.to_dict()                           # two-term files as before
+    with pytest.raises(ValueError, match="blend weight"):
+        Blend(p, q, 1.0, ((r, 3.0),))
     net = _net()
     x, y = torch.randn(6, 3, 8, 8), torch.randint(0, 3, (6,))
     path = tmp_path / "program_blend.json"
@@ -163,6 +172,42 @@ def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_pa
     assert isinstance(from_dict(PROGRAM), Blend)
     assert get_proxy("discovered_blend")(net, x, y) == pytest.approx(
         score_stats(from_dict(PROGRAM), layer_stats(net, x, y)))
+
+
+def test_a_blend_grows_by_the_terms_that_pay_their_way():
+    """The truth is a sum of three aggregates, each a program of the pool: the pair gets
+    two of them, the greedy extension adds the third (the blend then ranks exactly as the
+    truth), and stops there: no fourth term adds MIN_GAIN. Asked for two terms, or for a
+    gain no term can bring, it stays the pair."""
+    from scipy.stats import kendalltau
+
+    from track1.proxies.discover.blend import best_blend
+    from track1.proxies.discover.evolve import Member
+    from track1.proxies.discover.program import Blend, evaluate_any
+    rng = np.random.default_rng(3)
+    stats = np.abs(rng.normal(size=(120, 4, len(STAT_NAMES)))) + 0.1
+    mask = np.ones(stats.shape[:2], dtype=bool)
+    parts = [Program(a, "id", a, "id", "first", "id", agg)
+             for a, agg in (("g_std", "logsum"), ("w_norm", "max"), ("a_std", "min"))]
+    noise = [Program(a, "id", a, "id", "first", "id", "mean")
+             for a in ("d_std", "wg_abs", "ad_abs", "numel")]
+    truth = evaluate(parts[0], stats, mask) + 2.0 * evaluate(parts[1], stats, mask) + \
+        0.5 * evaluate(parts[2], stats, mask)
+
+    def fitness(scores):
+        return float(kendalltau(scores, truth).statistic)
+    archive = []
+    for prog in (*parts, *noise):
+        s = evaluate(prog, stats, mask)
+        archive.append(Member(prog, fitness(s), np.argsort(np.argsort(s)).astype(float), s))
+    archive.sort(key=lambda m: -abs(m.fitness))
+    blend, f = best_blend(archive, fitness, terms=4)
+    assert isinstance(blend, Blend) and len(blend.terms) == 3 and f == pytest.approx(1.0)
+    assert {p for p, _ in blend.terms} == set(parts)
+    assert fitness(evaluate_any(blend, stats, mask)) == pytest.approx(f)
+    pair, f2 = best_blend(archive, fitness, terms=2)
+    assert not pair.more and f2 < f - 0.01
+    assert best_blend(archive, fitness, terms=4, min_gain=1.0) == (pair, f2)
 
 
 def test_pairing_the_archive_finds_a_planted_product_one_program_cannot_write():

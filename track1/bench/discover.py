@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from track1.bench.errors import BenchError
+from track1.proxies.discover.blend import BLEND_TERMS, MIN_GAIN
 
 
 def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:
@@ -119,14 +120,15 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
              split_seed: int = 0, batch: int = 16, seed: int = 0,
              evolution_seed: int | None = None, population: int = 50,
              sample: int = 10, cycles: int = 2000, diversity: float = 0.99,
-             blends: bool = False, data: str | None = None, progress: bool = True,
+             blends: bool = False, blend_terms: int = BLEND_TERMS, data: str | None = None,
+             progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Compute (or reuse) the statistics, evolve on the search split, report on the
     held-out one. ``seed`` fixes the statistics (probe batch, initial weights);
     ``evolution_seed`` (default ``seed``) the evolution alone, so several searches share one
-    cache. ``blends``: then the best blend of two of the evolution's fittest programs
-    (``track1.proxies.discover.blend``), kept if fitter on the search split. Returns the
-    report."""
+    cache. ``blends``: then the best blend of two of the evolution's fittest programs,
+    greedily extended up to ``blend_terms`` programs (``track1.proxies.discover.blend``),
+    kept if fitter on the search split. Returns the report."""
     evolution_seed = seed if evolution_seed is None else evolution_seed
     from scipy.stats import kendalltau
 
@@ -156,7 +158,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                         cycles=cycles, seed=evolution_seed, diversity=diversity,
                         archive=BLEND_ARCHIVE if blends else 0, progress=tick)
     best, best_fitness = result.best.program, result.best.fitness
-    blend = best_blend(result.archive, fitness) if blends else None
+    blend = best_blend(result.archive, fitness, terms=blend_terms) if blends else None
     if blend is not None and blend[1] > best_fitness:   # chosen on the search split alone
         best, best_fitness = blend
     held = evaluate_any(best, h_stats, h_mask)
@@ -178,7 +180,8 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                     "flops_kendall_test": kendall(flops, "test")},
         "evolution": {"population": population, "sample": sample, "cycles": cycles,
                       "seed": evolution_seed, "diversity": diversity,
-                      "blends": {"archive": BLEND_ARCHIVE} if blends else None,
+                      "blends": {"archive": BLEND_ARCHIVE, "terms": blend_terms,
+                                 "min_gain": MIN_GAIN} if blends else None,
                       "evaluated": result.evaluated,
                       "rejected_similar": result.rejected_similar,
                       "seconds": round(time.perf_counter() - t1, 1)},

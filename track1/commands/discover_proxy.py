@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from track1.commands.argtypes import int_at_least
+from track1.proxies.discover.blend import BLEND_TERMS, MIN_GAIN
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "this is redrawn")
     p.add_argument("--blends", action="store_true",
                    help="then pair the evolution's fittest distinct programs into the best "
-                        "blend first + w * second on the search split (writes "
-                        "program_blend.json)")
+                        "blend first + w * second on the search split, extended up to "
+                        "--blend-terms programs (writes program_blend.json)")
+    p.add_argument("--blend-terms", type=int_at_least(2), default=BLEND_TERMS,
+                   help=f"programs in a blend at most: beyond the pair, each added term must "
+                        f"raise the search fitness by {MIN_GAIN} (default %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the statistics (probe batch, initial weights) and by default "
                         "the evolution")
@@ -57,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
              split_seed=args.split_seed, batch=args.batch, seed=args.seed,
              evolution_seed=args.evolution_seed,
              population=args.population, sample=args.sample, cycles=args.cycles,
-             diversity=args.diversity, blends=args.blends, data=args.data,
+             diversity=args.diversity, blends=args.blends,
+             blend_terms=args.blend_terms, data=args.data,
              progress=not args.no_progress)
     return 0

@@ -2,13 +2,14 @@
 
 A program is seven genes: two statistics (``a``, ``b``), a unary operation on each, a
 binary operation joining them, a unary operation on the result, and an aggregation over
-the layers. A ``Blend`` is two such programs joined after aggregation, ``first + weight *
-second`` (``weight`` from ``WEIGHTS``, either sign): most good programs end in a log, so
-a blend is a weighted product of two views of the network, the way ensembles of proxies
-(AZ-NAS, mixes of ranks) combine what one view misses. On a set of archs it evaluates as one numpy expression over a padded
-archs x layers x statistics array, so thousands of programs score a thousand archs in
-seconds. Every operation is total (logs of magnitudes, guarded divisions); a value that
-is still not finite counts as the worst score.
+the layers. A ``Blend`` is two or more such programs joined after aggregation, ``first +
+weight * second + ...`` (each weight from ``WEIGHTS``, either sign): most good programs
+end in a log, so a blend is a weighted product of views of the network, the way ensembles
+of proxies (AZ-NAS, mixes of ranks) combine what one view misses. On a set of archs it
+evaluates as one numpy expression over a padded archs x layers x statistics array, so
+thousands of programs score a thousand archs in seconds. Every operation is total (logs
+of magnitudes, guarded divisions); a value that is still not finite counts as the worst
+score.
 """
 from __future__ import annotations
 
@@ -153,24 +154,37 @@ WEIGHTS: tuple[float, ...] = tuple(sorted({sg * w for w in (0.1, 0.25, 0.5, 1.0,
 
 @dataclass(frozen=True)
 class Blend:
-    """Two programs joined after aggregation: ``first + weight * second``."""
+    """Programs joined after aggregation: ``first + weight * second + sum(w * p for p, w in
+    more)`` (``more``: the terms a greedy extension added, ``blend.extend``)."""
 
     first: Program
     second: Program
     weight: float
+    more: tuple[tuple[Program, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.weight not in WEIGHTS:
-            raise ValueError(f"blend weight {self.weight!r}: choose from {list(WEIGHTS)}")
+        for w in (self.weight, *(w for _, w in self.more)):
+            if w not in WEIGHTS:
+                raise ValueError(f"blend weight {w!r}: choose from {list(WEIGHTS)}")
+
+    @property
+    def terms(self) -> tuple[tuple[Program, float], ...]:
+        """Every program with its weight, the first one's 1."""
+        return ((self.first, 1.0), (self.second, self.weight), *self.more)
 
     @property
     def formula(self) -> str:
-        sign = "+" if self.weight > 0 else "-"
-        return f"[{self.first.formula}] {sign} {abs(self.weight):g} x [{self.second.formula}]"
+        out = f"[{self.first.formula}]"
+        for program, w in self.terms[1:]:
+            out += f" {'+' if w > 0 else '-'} {abs(w):g} x [{program.formula}]"
+        return out
 
     def to_dict(self) -> dict:
-        return {"first": self.first.to_dict(), "second": self.second.to_dict(),
-                "weight": self.weight}
+        out = {"first": self.first.to_dict(), "second": self.second.to_dict(),
+               "weight": self.weight}
+        if self.more:
+            out["more"] = [{"program": p.to_dict(), "weight": w} for p, w in self.more]
+        return out
 
 
 AnyProgram = Program | Blend
@@ -180,11 +194,13 @@ def from_dict(d: dict) -> AnyProgram:
     """A program or a blend from its ``to_dict`` form (a blend has ``first``)."""
     if "first" not in d:
         return Program.from_dict(d)
-    unknown = sorted(set(d) - {"first", "second", "weight", "formula"})
+    unknown = sorted(set(d) - {"first", "second", "weight", "more", "formula"})
     if unknown:
-        raise ValueError(f"blend keys {unknown} unknown; a blend has first, second, weight")
+        raise ValueError(f"blend keys {unknown} unknown; a blend has first, second, weight "
+                         "and optionally more")
+    more = tuple((Program.from_dict(t["program"]), float(t["weight"])) for t in d.get("more", ()))
     return Blend(Program.from_dict(d["first"]), Program.from_dict(d["second"]),
-                 float(d["weight"]))
+                 float(d["weight"]), more)
 
 
 def evaluate_any(program: AnyProgram, stats: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -192,6 +208,5 @@ def evaluate_any(program: AnyProgram, stats: np.ndarray, mask: np.ndarray) -> np
     if isinstance(program, Program):
         return evaluate(program, stats, mask)
     with np.errstate(all="ignore"):
-        out = evaluate(program.first, stats, mask) + \
-            program.weight * evaluate(program.second, stats, mask)
+        out = sum(w * evaluate(p, stats, mask) for p, w in program.terms)
     return np.where(np.isfinite(out), out, -np.inf)
