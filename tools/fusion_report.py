@@ -22,8 +22,13 @@ from track1.scoring.fusion import tune_weight
 from track1.scoring.metrics import kendall
 
 ROOT = Path(__file__).resolve().parent.parent
-PROXY_CSV = ROOT / "docs/results/proxies-nb201-15625archs-2core-cpu/nb201_all_b16-nw64-z16-s0.csv"
-PROXIES = ("flops", "params", "synflow", "naswot")
+#: each proxy's committed per-arch scores over all 15,625 archs
+PROXY_CSV = {name: ROOT / "docs/results" / folder / "nb201_all_b16-nw64-z16-s0.csv"
+             for names, folder in ((("flops", "params", "synflow", "naswot"),
+                                    "proxies-nb201-15625archs-2core-cpu"),
+                                   (("meco",), "proxies-meco-nb201-15625archs-2core-cpu"))
+             for name in names}
+PROXIES = tuple(PROXY_CSV)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -48,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0, help="seed of the tune / report split")
     args = ap.parse_args(argv)
-    proxy = {r["arch"]: {n: float(r[n]) for n in PROXIES} for r in read_csv(PROXY_CSV)}
+    proxy: dict[str, dict[str, float]] = {}
+    for name, path in PROXY_CSV.items():
+        for r in read_csv(path):
+            proxy.setdefault(r["arch"], {})[name] = float(r[name])
     benches = [line.split()[1] for line in (ROOT / "docs/results/ORDER").read_text().splitlines()
                if line.startswith("bench ")]
     report: dict = {"proxies": list(PROXIES), "split_seed": args.seed, "benches": {}}

@@ -334,28 +334,29 @@ def _noise_note(by_method: dict, method: str, value: float, spos: float | None) 
 
 
 def fusion_table(summary: dict) -> list[str]:
-    """Markdown: per bench and method, the mean over seeds (held-out half) of the supernet
-    alone, the best proxy alone and their fusion, by accuracy and by -loss; and how many
-    runs the fusion beats both parts on."""
-    lines = ["| bench | method | seeds | key | supernet alone | proxy | proxy alone | fused "
-             "(proxy weight per seed, tuned on the other half) | runs where fused beats both |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """Markdown: per bench, method and key, the mean over seeds (held-out half) of the
+    supernet alone and, for every proxy, the proxy alone and fused with the supernet, with
+    how many runs the fusion beats both of its parts on."""
+    names = summary["proxies"]
+    lines = ["| bench | method | seeds | key | supernet alone | "
+             + " | ".join(f"{n}: alone / fused (runs fused beats both)" for n in names) + " |",
+             "|---" * (5 + len(names)) + "|"]
     for bench, runs in summary["benches"].items():
         by_method: dict[str, list[dict]] = {}
         for run, r in runs.items():
             by_method.setdefault(run.rsplit("_s", 1)[0], []).append(r)
         for method, rs in by_method.items():
             for key in ("accuracy", "neg_loss"):
-                name = max(summary["proxies"], key=lambda n: statistics.mean(
-                    r[key][n]["fused"] for r in rs))
-                cells = [statistics.mean(r[key][name][k] for r in rs)
-                         for k in ("supernet", "proxy", "fused")]
-                wins = sum(r[key][name]["fused"] > max(r[key][name]["supernet"],
-                                                       r[key][name]["proxy"]) for r in rs)
-                weights = ", ".join(f"{r[key][name]['weight']:.2f}" for r in rs)
-                lines.append(f"| `{bench}` | {method} | {len(rs)} | {key} | {cells[0]:.3f} | "
-                             f"{name} | {cells[1]:.3f} | {cells[2]:.3f} (w {weights}) | "
-                             f"{wins}/{len(rs)} |")
+                cells = []
+                for name in names:
+                    alone, fused = (statistics.mean(r[key][name][k] for r in rs)
+                                    for k in ("proxy", "fused"))
+                    wins = sum(r[key][name]["fused"] > max(r[key][name]["supernet"],
+                                                           r[key][name]["proxy"]) for r in rs)
+                    cells.append(f"{alone:.3f} / {fused:.3f} ({wins}/{len(rs)})")
+                sup = statistics.mean(r[key][names[0]]["supernet"] for r in rs)
+                lines.append(f"| `{bench}` | {method} | {len(rs)} | {key} | {sup:.3f} | "
+                             + " | ".join(cells) + " |")
     return lines
 
 
@@ -515,8 +516,11 @@ def main(argv: list[str] | None = None) -> int:
                   "(`track1/scoring/fusion.py`). The proxy's weight is chosen on a seeded half "
                   "of the run's archs against the ground truth and every figure below is "
                   "Kendall on the OTHER half (the weight is never reported where it was tuned). "
-                  "Per method and key the proxy shown is the one whose fusion is best; the "
-                  "proxies' per-arch scores are those of `proxies-nb201-15625archs-2core-cpu`. "
+                  "Every proxy is shown, alone and fused (the weights chosen per seed are in "
+                  "the source); the proxies' per-arch scores are those of "
+                  "`proxies-nb201-15625archs-2core-cpu` and, for MeCo, "
+                  "`proxies-meco-nb201-15625archs-2core-cpu`. A fused figure equal to the "
+                  "proxy's means the tuned weight left the supernet out (weight 1). "
                   f"Source: `docs/results/{args.fusion.name}/summary.json`.", ""]
         lines += fusion_table(summary) + [""]
     stand = standing(info, proxies)
