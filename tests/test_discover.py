@@ -136,7 +136,7 @@ def test_driver_splits_are_disjoint_and_bounded():
 
 
 def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_path):
-    from track1.proxies.discover.program import Blend, evaluate_any, from_dict
+    from track1.proxies.discover.program import Blend, evaluate_any, from_dict, prefixes
     stats = [np.arange(3 * len(STAT_NAMES), dtype=float).reshape(3, -1) + 1.0,
              np.ones((2, len(STAT_NAMES)))]
     padded, mask = pad(stats)
@@ -160,6 +160,7 @@ def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_pa
         evaluate(p, padded, mask) - 0.5 * evaluate(q, padded, mask) + 2.0 * evaluate(r, padded, mask))
     assert from_dict(json.loads(json.dumps(b3.to_dict()))) == b3
     assert "more" not in b.to_dict()                           # two-term files as before
+    assert prefixes(b3) == [b, b3] and prefixes(b) == [b]
     with pytest.raises(ValueError, match="blend weight"):
         Blend(p, q, 1.0, ((r, 3.0),))
     net = _net()

@@ -137,7 +137,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     from track1.nb201.space import NB201Space
     from track1.proxies.discover.blend import best_blend
     from track1.proxies.discover.evolve import evolve
-    from track1.proxies.discover.program import evaluate_any, pad
+    from track1.proxies.discover.program import Blend, evaluate_any, pad, prefixes
     from track1.proxies.discover.stats import STAT_NAMES
     gt = load_ground_truth()
     search, heldout = splits(search_archs, heldout_archs, split_seed)
@@ -178,6 +178,12 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                     "kendall_valid": kendall(held, "valid"), "kendall_test": kendall(held, "test"),
                     "flops_kendall_valid": kendall(flops, "valid"),
                     "flops_kendall_test": kendall(flops, "test")},
+        **({"by_terms": [
+            {"terms": len(b.terms),
+             "search_kendall_valid": round(fitness(evaluate_any(b, s_stats, s_mask)), 4),
+             "heldout_kendall_valid": kendall(evaluate_any(b, h_stats, h_mask), "valid"),
+             "heldout_kendall_test": kendall(evaluate_any(b, h_stats, h_mask), "test")}
+            for b in prefixes(best)]} if isinstance(best, Blend) else {}),
         "evolution": {"population": population, "sample": sample, "cycles": cycles,
                       "seed": evolution_seed, "diversity": diversity,
                       "blends": {"archive": BLEND_ARCHIVE, "terms": blend_terms,

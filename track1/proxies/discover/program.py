@@ -190,6 +190,12 @@ class Blend:
 AnyProgram = Program | Blend
 
 
+def prefixes(blend: Blend) -> list[Blend]:
+    """The blend as it grew: its pair, then each further term added (the last is
+    ``blend``), so a report can show what each term bought."""
+    return [replace(blend, more=blend.more[:k]) for k in range(len(blend.more) + 1)]
+
+
 def from_dict(d: dict) -> AnyProgram:
     """A program or a blend from its ``to_dict`` form (a blend has ``first``)."""
     if "first" not in d:
