@@ -97,6 +97,8 @@ def test_light_constants_are_the_pipelines_own():
     assert network.OPS is opnames.OPS and network.EDGES is opnames.EDGES
     assert space.PAPER_OPS is opnames.PAPER_OPS
     assert protocols.PROTOCOLS["paper"].ops == space.PAPER_OPS
+    from track1.proxies.discover import blend, defaults
+    assert blend.MIN_GAIN is defaults.MIN_GAIN and blend.BLEND_TERMS is defaults.BLEND_TERMS
 
 
 # ------------------------------------------------------------ the installed project

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from track1.bench.errors import BenchError
-from track1.proxies.discover.blend import BLEND_TERMS, MIN_GAIN
+from track1.proxies.discover.defaults import BLEND_TERMS, MIN_GAIN
 
 
 def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from track1.commands.argtypes import int_at_least
-from track1.proxies.discover.blend import BLEND_TERMS, MIN_GAIN
+from track1.proxies.discover.defaults import BLEND_TERMS, MIN_GAIN
 
 
 def register(sub: argparse._SubParsersAction) -> None:

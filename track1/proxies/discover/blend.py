@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from track1.proxies.discover.defaults import BLEND_TERMS, MIN_GAIN
 from track1.proxies.discover.evolve import Member, spearman
 from track1.proxies.discover.program import WEIGHTS, Blend
 
@@ -37,10 +38,6 @@ def distinct(archive: Sequence[Member], size: int, similar: float = 0.97) -> lis
     return chosen
 
 
-#: the least search fitness a term beyond the pair must add to be kept
-MIN_GAIN = 0.002
-#: programs in a blend at most, by default (measured: NOTES, "Discovered blends")
-BLEND_TERMS = 4
 
 
 def _joined(base: np.ndarray, scores: np.ndarray, weight: float) -> np.ndarray:
