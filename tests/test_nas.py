@@ -280,9 +280,9 @@ def test_teacher_mixes_take_weights():
     space = NB201Space(C=4, N=1)
     rng = random.Random(2)
     archs = [space.sample(rng) for _ in range(6)]
-    plain = Teacher(space, "flops+synflow").scores(archs)
-    assert Teacher(space, "flops:2+synflow:2").scores(archs) == plain
-    heavy = Teacher(space, "flops:0.99+synflow:0.01")
+    plain = Teacher(space, "flops+synflow", set_reference=32).scores(archs)
+    assert Teacher(space, "flops:2+synflow:2", set_reference=32).scores(archs) == plain
+    heavy = Teacher(space, "flops:0.99+synflow:0.01", set_reference=32)
     flops = [space.cost(a)["flops"] for a in archs]
     order = sorted(range(6), key=lambda i: heavy.scores(archs)[i])
     assert [flops[i] for i in order] == sorted(flops)       # FLOPs decides where it differs
