@@ -12,7 +12,7 @@ gt = load_ground_truth()
 codes = [c for c in gt if c in rows and all(k in rows[c] for k in az_nas.CACHED)]
 scores = {"az_nas": az_nas.aggregate([az_nas.views(rows[c]) for c in codes]),
           "flops": [rows[c]["flops"] for c in codes], "meco": [meco[c] for c in codes]}
-out = {"archs": len(codes), "order": "the first archs of the table's index order (shards 0/2, 1/2)",
+out = {"archs": len(codes), "order": "the first archs of each shard (shard k/2: every other arch of the table's index order from k), shard 0 further on than shard 1",
        **{t: {n: {k: round(v, 4) for k, v in rank_metrics(s, [getattr(gt[c], t) for c in codes]).items()
                   if k in ("kendall", "spearman")} for n, s in scores.items()} for t in ("valid", "test")}}
 print(json.dumps(out, indent=1))
