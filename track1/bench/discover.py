@@ -112,6 +112,39 @@ def write_outputs(out: Path, tag: str, report: dict[str, Any],
         w.writerows(history)
 
 
+def heldout_figures(best: Any, heldout: list[str], search_set: tuple[np.ndarray, np.ndarray],
+                    heldout_set: tuple[np.ndarray, np.ndarray],
+                    fitness: Callable[[np.ndarray], float]) -> dict[str, Any]:
+    """The report's ``heldout`` entry (the program's Kendall against valid and test, FLOPs'
+    beside it) and, for a blend, ``by_terms``: the search and held-out Kendall of each
+    stage of its growth (``prefixes``). ``*_set``: a split's padded statistics and mask."""
+    from scipy.stats import kendalltau
+
+    from track1.nb201.ground_truth import load_ground_truth
+    from track1.nb201.space import NB201Space
+    from track1.proxies.discover.program import Blend, evaluate_any, prefixes
+    gt = load_ground_truth()
+    space = NB201Space()
+
+    def kendall(pred, target: str) -> float:
+        truth = [getattr(gt[c], target) for c in heldout]
+        return round(float(kendalltau(pred, truth).statistic), 4)
+
+    def figures(program: Any) -> dict[str, float]:
+        held = evaluate_any(program, *heldout_set)
+        return {"kendall_valid": kendall(held, "valid"), "kendall_test": kendall(held, "test")}
+    flops = [space.cost(space.decode(c))["flops"] for c in heldout]
+    out: dict[str, Any] = {"heldout": {"archs": len(heldout), **figures(best),
+                                       "flops_kendall_valid": kendall(flops, "valid"),
+                                       "flops_kendall_test": kendall(flops, "test")}}
+    if isinstance(best, Blend):
+        out["by_terms"] = [{"terms": len(b.terms),
+                            "search_kendall_valid": round(fitness(evaluate_any(b, *search_set)), 4),
+                            **{f"heldout_{k}": v for k, v in figures(b).items()}}
+                           for b in prefixes(best)]
+    return out
+
+
 #: the fittest distinct programs of the evolution that ``--blends`` pairs
 BLEND_ARCHIVE = 500
 
@@ -134,10 +167,9 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
 
     from track1.data import probe_batch
     from track1.nb201.ground_truth import load_ground_truth
-    from track1.nb201.space import NB201Space
     from track1.proxies.discover.blend import best_blend
     from track1.proxies.discover.evolve import evolve
-    from track1.proxies.discover.program import Blend, evaluate_any, pad, prefixes
+    from track1.proxies.discover.program import pad
     from track1.proxies.discover.stats import STAT_NAMES
     gt = load_ground_truth()
     search, heldout = splits(search_archs, heldout_archs, split_seed)
@@ -161,12 +193,6 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     blend = best_blend(result.archive, fitness, terms=blend_terms) if blends else None
     if blend is not None and blend[1] > best_fitness:   # chosen on the search split alone
         best, best_fitness = blend
-    held = evaluate_any(best, h_stats, h_mask)
-    space = NB201Space()
-    flops = [space.cost(space.decode(c))["flops"] for c in heldout]
-
-    def kendall(pred, target: str) -> float:
-        return round(float(kendalltau(pred, [getattr(gt[c], target) for c in heldout]).statistic), 4)
     report = {
         "program": best.to_dict(), "formula": best.formula,
         "search": {"archs": len(search), "split_seed": split_seed,
@@ -174,16 +200,7 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                    **({"best_single": {"formula": result.best.program.formula,
                                        "kendall_valid": round(result.best.fitness, 4)}}
                       if blends else {})},
-        "heldout": {"archs": len(heldout),
-                    "kendall_valid": kendall(held, "valid"), "kendall_test": kendall(held, "test"),
-                    "flops_kendall_valid": kendall(flops, "valid"),
-                    "flops_kendall_test": kendall(flops, "test")},
-        **({"by_terms": [
-            {"terms": len(b.terms),
-             "search_kendall_valid": round(fitness(evaluate_any(b, s_stats, s_mask)), 4),
-             "heldout_kendall_valid": kendall(evaluate_any(b, h_stats, h_mask), "valid"),
-             "heldout_kendall_test": kendall(evaluate_any(b, h_stats, h_mask), "test")}
-            for b in prefixes(best)]} if isinstance(best, Blend) else {}),
+        **heldout_figures(best, heldout, (s_stats, s_mask), (h_stats, h_mask), fitness),
         "evolution": {"population": population, "sample": sample, "cycles": cycles,
                       "seed": evolution_seed, "diversity": diversity,
                       "blends": {"archive": BLEND_ARCHIVE, "terms": blend_terms,

@@ -38,8 +38,6 @@ def distinct(archive: Sequence[Member], size: int, similar: float = 0.97) -> lis
     return chosen
 
 
-
-
 def _joined(base: np.ndarray, scores: np.ndarray, weight: float) -> np.ndarray:
     """``base + weight * scores``, -inf where not finite (as ``evaluate_any``)."""
     with np.errstate(all="ignore"):
@@ -83,7 +81,7 @@ def best_blend(archive: Sequence[Member], fitness: Callable[[np.ndarray], float]
             best = (Blend(a.program, pool[j].program, w), f, (i, j))
     if best is None:
         return None
-    (blend, fit, (i, j)) = best
+    blend, fit, (i, j) = best
     scores = _joined(_joined(0.0, pool[i].scores, 1.0), pool[j].scores, blend.weight)
     return extend(blend, fit, scores, pool, {i, j}, fitness, terms=terms,
                   min_gain=min_gain, weights=weights)
