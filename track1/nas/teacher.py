@@ -45,10 +45,10 @@ from typing import Any, Callable, Hashable, Sequence
 
 import torch
 
-from track1.nas.space import SearchSpace
-from track1.proxies import PROXIES, SET_PROXIES, cache_keys
 from track1.infra.ranks import average_ranks, below_in
 from track1.infra.resumable import read_records
+from track1.nas.space import SearchSpace
+from track1.proxies import PROXIES, SET_PROXIES, cache_keys
 
 COST_PRIORS = ("flops", "params")
 #: how several priors combine: ranks among the reference sample, or inside the group
