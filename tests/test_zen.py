@@ -76,6 +76,25 @@ def test_zen_cache_command_is_resumable(tmp_path):
     assert bad.returncode == 2 and "not found" in bad.stderr
 
 
+def test_proxy_cache_shards_partition_the_list(tmp_path):
+    """``proxy-cache --shard K/N``: every N-th arch from the K-th, so N processes cover the
+    list once between them, each line what the unsharded run writes."""
+    cmd = [sys.executable, "-m", "track1", "proxy-cache", "--batch", "2", "--resolution", "32",
+           "--no-progress", "--limit", "3", "--proxies", "synflow"]
+    whole, parts = tmp_path / "whole.jsonl", [tmp_path / f"s{k}.jsonl" for k in (0, 1)]
+    subprocess.run(cmd + ["--out", str(whole)], check=True, capture_output=True)
+    for k, part in enumerate(parts):
+        subprocess.run(cmd + ["--out", str(part), "--shard", f"{k}/2"], check=True,
+                       capture_output=True)
+    rows = {r["key"]: r for r in map(json.loads, whole.read_text().splitlines())}
+    got = [[json.loads(x) for x in p.read_text().splitlines()] for p in parts]
+    assert [[r["key"] for r in g] for g in got] == [["arch1", "arch3"], ["arch2"]]
+    assert {r["key"]: r for g in got for r in g} == rows
+    bad = subprocess.run(cmd + ["--out", str(whole), "--shard", "2/2"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "--shard" in bad.stderr and "0 <= K < N" in bad.stderr
+
+
 def test_zen_handles_dead_branches_and_dead_networks():
     """NB201 cells may hold edges whose input node is fed only by `none` (a BN that sees
     zeros): the score stays finite. A cell that disconnects the input scores -inf."""

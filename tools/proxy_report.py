@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from track1.commands.argtypes import shard_spec
 from track1.infra.atomic import write_json_atomic
 from track1.scoring.metrics import finite_below, rank_metrics
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
@@ -213,16 +214,6 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        k, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: K/N with integers") from None
-    if not 0 <= k < n:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: needs 0 <= K < N")
-    return k, n
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=1000, help="NB201 archs (fixed subset; 0 skips)")
@@ -248,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--track1-batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--shard", default="0/1", type=_shard,
+    ap.add_argument("--shard", default="0/1", type=shard_spec,
                     help="K/N: score every N-th arch from the K-th into this --out's cache, "
                          "no table (N processes at once; cat their caches into one folder and "
                          "rerun without --shard for the table)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from track1.commands.argtypes import int_at_least
+from track1.commands.argtypes import int_at_least, shard_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proxies", default="zen",
                    help="comma-separated proxies (default zen): any of track1.proxies, and az_nas")
     p.add_argument("--limit", type=int_at_least(1), help="only the first N archs")
+    p.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="K/N",
+                   help="score every N-th arch of the list from the K-th (N processes or "
+                        "machines at once, each with its own --out; concatenate the files: "
+                        "the cache reader joins an arch's lines)")
     p.add_argument("--batch", type=int_at_least(1), default=8)
     p.add_argument("--resolution", type=int_at_least(8), default=224)
     p.add_argument("--repeats", type=int_at_least(1), default=1, help="Zen-score repeats")
@@ -76,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     archs = load_arch_list(args.archs)
     items = list(archs.items())[: args.limit] if args.limit else list(archs.items())
+    k, n = args.shard
+    items = items[k::n]
     out = Path(args.out) if args.out else paths.runs_dir("zen_cache.jsonl")
 
     def lacking(row: dict) -> list[str]:
