@@ -11,6 +11,9 @@
 #   bash tools/device_queue.sh proxies    MeCo, ZiCo, AZ-NAS and SWAP over all 15,625 NB201 archs
 #                                         (6 shards at once on the GPU; resumes from a
 #                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
+#   bash tools/device_queue.sh t1proxies  MeCo and AZ-NAS over the official 45k Track 1 list
+#                                         (proxy-cache, 64 px, batch 8; 6 shards at once on the
+#                                         GPU; resumes from a committed cache: T1_CACHE=<jsonl>)
 #   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
 #                                         before spending device time)
 #
@@ -59,6 +62,23 @@ case "${1:-}" in
     rm -rf "$OUT"/shard*
     timeout 50 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --data "$CIFAR" --out "$OUT" \
       > "$OUT/proxies_log.txt" 2>&1 || echo "not every arch scored yet: rerun with PROXY_CACHE=$OUT/$name" | tee -a "$OUT/proxies_log.txt"
+    ;;
+  t1proxies)
+    # each shard starts from a copy of the committed cache (it skips what is there) and
+    # appends its new lines; the union comes back as one file (sort -u: the copied lines
+    # are byte-identical, a line torn by the timeout is dropped when the cache is read)
+    # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
+    T1="--proxies ${T1_PROXIES:-meco,az_nas} --resolution 64 --batch 8 --no-progress"
+    [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
+    for k in 0 1 2 3 4 5; do
+      if [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_s$k.jsonl"; fi
+      timeout 500 "$PY" -m track1 proxy-cache $T1 --device "${T1_DEVICE:-cuda}" --threads 2 \
+        --shard $k/6 --out "$OUT/t1_s$k.jsonl" > "$OUT/t1_log$k.txt" 2>&1 &
+    done
+    wait
+    cat "$OUT"/t1_s*.jsonl | sort -u > "$OUT/track1_proxies_r64_b8.jsonl"
+    rm -f "$OUT"/t1_s*.jsonl
+    tail -n 2 "$OUT"/t1_log*.txt
     ;;
   rehearse)
     "$PY" tools/device_nb201_paper.py --rehearse --out "$OUT/nb201" --bench-dir "$OUT/nb201_bench" \
