@@ -118,6 +118,57 @@ def test_the_discovered_proxy_scores_like_its_program(tmp_path):
         float(layer_stats(net, x, y)[:, COL["w_norm"]].sum()))
 
 
+def test_probes_average_the_network_and_fresh_inits_on_shares_of_the_batch():
+    """``probe_stats``: probe 0 is the network as given on the first share of the images,
+    probe k >= 1 a copy re-initialised from seed + k (PyTorch's default init, the global
+    RNG untouched) on the k-th share; the proxy scores the program on their mean."""
+    from track1.proxies.discover.stats import probe_net, probe_stats
+    net = _net()
+    x, y = torch.randn(6, 3, 8, 8), torch.randint(0, 3, (6,))
+    assert np.array_equal(probe_stats(net, x, y, seed=5), layer_stats(net, x, y, seed=5))
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    two = probe_stats(net, x, y, seed=5, probes=2)
+    assert torch.rand(1) == before                                   # global RNG untouched
+    fresh = _net()
+    torch.manual_seed(5 + 1)
+    for m in fresh.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    assert torch.equal(probe_net(net, 1, 5)[0].weight, fresh[0].weight)
+    assert not torch.equal(fresh[0].weight, net[0].weight)
+    want = (layer_stats(net, x[:3], y[:3], seed=5) + layer_stats(fresh, x[3:], y[3:], seed=5)) / 2
+    np.testing.assert_allclose(two, want, rtol=1e-12)
+    p = Program("w_norm", "id", "a_std", "log", "mul", "id", "sum")
+    assert get_proxy("discovered")(net, x, y, seed=5, program=p.to_dict(), probes=2) == \
+        pytest.approx(score_stats(p, want))
+    with pytest.raises(ValueError, match="equal shares"):
+        probe_stats(net, x[:5], y[:5], probes=2)
+
+
+def test_the_driver_averages_its_cached_probes_as_the_proxy_does(tmp_path, monkeypatch):
+    """``discover(probes=2)`` caches each probe's statistics and evolves on their mean:
+    for an arch, the mean of its two cached files equals ``probe_stats`` of the same
+    network on the same images (the proxy's path), so a program found on the cache scores
+    the same through the proxy."""
+    from track1.bench import discover as drv
+    from track1.data import probe_batch
+    from track1.nb201.space import NB201Space
+    from track1.proxies.discover.stats import probe_share, probe_stats
+    from track1.proxies.zen import arch_seed
+    codes = drv.splits(2, 2, 0)[0][:1]
+    x, y, _ = probe_batch(None, 4, 32, 0)
+    got = [drv.arch_stats(codes, tmp_path / f"p{k}", probe_share(x, k, 2), probe_share(y, k, 2),
+                          0, progress=False, probe=k)[0] for k in range(2)]
+    space = NB201Space()
+    torch.manual_seed(arch_seed(codes[0], 0))
+    net = space.build(space.decode(codes[0]))
+    np.testing.assert_allclose((got[0] + got[1]) / 2,
+                               probe_stats(net, x, y, seed=arch_seed(codes[0], 0), probes=2),
+                               rtol=1e-9, atol=1e-12)
+
+
 def test_driver_splits_are_disjoint_and_bounded():
     from track1.bench.discover import splits
     from track1.bench.errors import BenchError

@@ -50,24 +50,26 @@ def splits(search: int, heldout: int, seed: int) -> tuple[list[str], list[str]]:
 
 
 def arch_stats(codes: list[str], folder: Path, x, y, seed: int,
-               progress: bool = True) -> list[np.ndarray]:
-    """Every arch's statistics, computed once and cached as ``folder/<index>.npy``."""
+               progress: bool = True, probe: int = 0) -> list[np.ndarray]:
+    """Every arch's statistics under probe ``probe`` (``track1.proxies.discover.stats.
+    probe_net``: the arch as built, or re-initialised; ``x``, ``y``: that probe's share of
+    the images), computed once and cached as ``folder/<index>.npy``."""
     import torch
     from tqdm import tqdm
 
     from track1.nb201.ground_truth import load_ground_truth
     from track1.nb201.space import NB201Space
-    from track1.proxies.discover.stats import STAT_NAMES, layer_stats
+    from track1.proxies.discover.stats import STAT_NAMES, layer_stats, probe_net
     from track1.proxies.zen import arch_seed
     gt = load_ground_truth()
     space = NB201Space()
     folder.mkdir(parents=True, exist_ok=True)
     paths = {c: folder / f"{gt[c].index:05d}.npy" for c in codes}
     todo = [c for c in codes if not paths[c].exists()]
-    for code in tqdm(todo, desc="statistics", unit="arch", disable=not progress,
+    for code in tqdm(todo, desc=f"statistics, probe {probe}", unit="arch", disable=not progress,
                      dynamic_ncols=True):
         torch.manual_seed(arch_seed(code, seed))
-        net = space.build(space.decode(code))
+        net = probe_net(space.build(space.decode(code)), probe, arch_seed(code, seed))
         stats = layer_stats(net, x, y, seed=arch_seed(code, seed))
         tmp = paths[code].with_suffix(".tmp.npy")
         np.save(tmp, stats)
@@ -150,14 +152,15 @@ BLEND_ARCHIVE = 500
 
 
 def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
-             split_seed: int = 0, batch: int = 16, seed: int = 0,
+             split_seed: int = 0, batch: int = 16, probes: int = 1, seed: int = 0,
              evolution_seed: int | None = None, population: int = 50,
              sample: int = 10, cycles: int = 2000, diversity: float = 0.99,
              blends: bool = False, blend_terms: int = BLEND_TERMS, data: str | None = None,
              progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Compute (or reuse) the statistics, evolve on the search split, report on the
-    held-out one. ``seed`` fixes the statistics (probe batch, initial weights);
+    held-out one. ``seed`` fixes the statistics (probe batch, initial weights), averaged
+    over ``probes`` probes of ``batch`` images each (``stats.probe_stats``'s, each cached);
     ``evolution_seed`` (default ``seed``) the evolution alone, so several searches share one
     cache. ``blends``: then the best blend of two of the evolution's fittest programs,
     greedily extended up to ``blend_terms`` programs (``track1.proxies.discover.blend``),
@@ -170,12 +173,15 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
     from track1.proxies.discover.blend import best_blend
     from track1.proxies.discover.evolve import evolve
     from track1.proxies.discover.program import pad
-    from track1.proxies.discover.stats import STAT_NAMES
+    from track1.proxies.discover.stats import STAT_NAMES, probe_share
     gt = load_ground_truth()
     search, heldout = splits(search_archs, heldout_archs, split_seed)
-    x, y, _ = probe_batch(data, batch, 32, seed)
+    x, y, _ = probe_batch(data, batch * probes, 32, seed)
     t0 = time.perf_counter()
-    stats = arch_stats(search + heldout, out / "stats", x, y, seed, progress)
+    per_probe = [arch_stats(search + heldout, out / ("stats" if k == 0 else f"stats_probe{k}"),
+                            probe_share(x, k, probes), probe_share(y, k, probes), seed,
+                            progress, probe=k) for k in range(probes)]
+    stats = [np.mean(s, axis=0) for s in zip(*per_probe)]   # probe_stats' mean, cached
     stats_s = time.perf_counter() - t0
     s_stats, s_mask = pad(stats[:len(search)])
     h_stats, h_mask = pad(stats[len(search):])
@@ -208,11 +214,12 @@ def discover(out: Path, *, search_archs: int = 1000, heldout_archs: int = 4000,
                       "evaluated": result.evaluated,
                       "rejected_similar": result.rejected_similar,
                       "seconds": round(time.perf_counter() - t1, 1)},
-        "statistics": {"names": list(STAT_NAMES), "batch": batch, "seed": seed,
+        "statistics": {"names": list(STAT_NAMES), "batch": batch, "probes": probes, "seed": seed,
                        "network": "NB201 C=16 N=5",
                        "seconds_this_run": round(stats_s, 1)},
     }
-    write_outputs(out, ("" if evolution_seed == seed else f"_e{evolution_seed}")
+    write_outputs(out, (f"_p{probes}" if probes > 1 else "")
+                  + ("" if evolution_seed == seed else f"_e{evolution_seed}")
                   + ("_blend" if blends else ""), report, result.history)
     log(f"discovered: {best.formula}")
     log(f"Kendall (valid): search {best_fitness:.4f} on {len(search)} archs; held-out "

@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search-archs", type=int_at_least(2), default=1000)
     p.add_argument("--heldout-archs", type=int_at_least(2), default=4000)
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--batch", type=int_at_least(2), default=16, help="images for the statistics")
+    p.add_argument("--batch", type=int_at_least(2), default=16,
+                   help="images for the statistics, per probe")
+    p.add_argument("--probes", type=int_at_least(1), default=1,
+                   help="statistics averaged over this many probes (probe k >= 1: the network "
+                        "re-initialised from its seed + k, the next --batch images; cached per "
+                        "probe; writes program_p<probes>*.json)")
     p.add_argument("--population", type=int_at_least(2), default=50)
     p.add_argument("--sample", type=int_at_least(2), default=10)
     p.add_argument("--cycles", type=int_at_least(1), default=2000)
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else paths.runs_dir("discover-proxy")
     discover(out, search_archs=args.search_archs, heldout_archs=args.heldout_archs,
-             split_seed=args.split_seed, batch=args.batch, seed=args.seed,
+             split_seed=args.split_seed, batch=args.batch, probes=args.probes, seed=args.seed,
              evolution_seed=args.evolution_seed,
              population=args.population, sample=args.sample, cycles=args.cycles,
              diversity=args.diversity, blends=args.blends,

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from track1.proxies.discover.program import AnyProgram, from_dict, score_stats
-from track1.proxies.discover.stats import layer_stats
+from track1.proxies.discover.stats import probe_stats
 
 NAME = "discovered"
 
@@ -47,8 +47,11 @@ def load_program(program: str | Path | dict | None) -> AnyProgram:
 
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
           seed: int | None = None, program: str | Path | dict | None = None,
-          **options: Any) -> float:
-    """The program's value on the network's per-layer statistics for ``inputs``."""
+          probes: int = 1, **options: Any) -> float:
+    """The program's value on the network's per-layer statistics for ``inputs``, averaged
+    over ``probes`` probes (``stats.probe_stats``: the images split into that many shares,
+    probe k >= 1 on a copy re-initialised from ``seed + k``), as the program was found."""
     if options:
         raise TypeError(f"discovered.score got unknown options {sorted(options)}")
-    return score_stats(load_program(program), layer_stats(model, inputs, targets, seed=seed))
+    return score_stats(load_program(program),
+                       probe_stats(model, inputs, targets, seed=seed, probes=probes))

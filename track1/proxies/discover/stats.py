@@ -6,9 +6,15 @@ of the model); for every conv / linear layer, from its weight W, weight gradient
 output A and output gradient D: five summaries of each tensor, five products of pairs,
 two spectral views of A and four shape numbers. ``layer_stats`` returns a layers x
 ``len(STAT_NAMES)`` float64 array in the network's module order.
+
+One probe is one initialisation and one batch; its statistics are noisy (a blend's scores
+of one arch under two probes agree at Kendall 0.89 across archs). ``probe_stats`` averages
+``probes`` of them: probe 0 is the network as given on the first share of the images,
+probe k >= 1 a copy re-initialised from ``seed + k`` on the k-th share.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -77,3 +83,40 @@ def layer_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | 
                   float(a.shape[2] * a.shape[3]) if a.dim() == 4 else 1.0])
         rows.append(row)
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(STAT_NAMES))
+
+
+def probe_net(model: nn.Module, k: int, seed: int | None) -> nn.Module:
+    """Probe ``k``'s network: ``model`` itself for probe 0; for k >= 1 a copy whose every
+    module with ``reset_parameters`` is re-initialised (PyTorch's default) from
+    ``seed + k`` on the CPU, under its own RNG (the global one untouched)."""
+    if k == 0:
+        return model
+    device = next(model.parameters()).device
+    net = copy.deepcopy(model).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed((0 if seed is None else int(seed)) + k)
+        for m in net.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return net.to(device)
+
+
+def probe_share(t: torch.Tensor | None, k: int, probes: int) -> torch.Tensor | None:
+    """The ``k``-th of ``probes`` equal shares of a batch (None stays None)."""
+    if t is None:
+        return None
+    if len(t) % probes:
+        raise ValueError(f"{len(t)} probe images do not split into {probes} equal shares")
+    n = len(t) // probes
+    return t[k * n:(k + 1) * n]
+
+
+def probe_stats(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+                *, seed: int | None = None, probes: int = 1) -> np.ndarray:
+    """``layer_stats`` averaged over ``probes`` probes (``probe_net`` on ``probe_share``
+    of the images)."""
+    if probes < 1:
+        raise ValueError(f"probes must be >= 1, got {probes}")
+    return np.mean([layer_stats(probe_net(model, k, seed), probe_share(inputs, k, probes),
+                                probe_share(targets, k, probes), seed=seed)
+                    for k in range(probes)], axis=0)
