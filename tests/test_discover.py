@@ -220,10 +220,12 @@ def test_a_blend_evaluates_first_plus_weight_times_second_and_round_trips(tmp_pa
     path.write_text(json.dumps({"program": b.to_dict(), "formula": b.formula}))
     assert get_proxy("discovered")(net, x, y, program=str(path)) == pytest.approx(
         score_stats(b, layer_stats(net, x, y)))
-    from track1.proxies.discovered_blend import PROGRAM       # the committed blend
-    assert isinstance(from_dict(PROGRAM), Blend)
-    assert get_proxy("discovered_blend")(net, x, y) == pytest.approx(
-        score_stats(from_dict(PROGRAM), layer_stats(net, x, y)))
+    from track1.proxies.discover.stats import probe_stats
+    from track1.proxies.discovered_blend import PROBES, PROGRAM   # the committed blend
+    from track1.proxies.protocol import images_for
+    assert isinstance(from_dict(PROGRAM), Blend) and images_for("discovered_blend") == 16 * PROBES
+    assert get_proxy("discovered_blend")(net, x, y, seed=3) == pytest.approx(
+        score_stats(from_dict(PROGRAM), probe_stats(net, x, y, seed=3, probes=PROBES)))
 
 
 def test_a_blend_grows_by_the_terms_that_pay_their_way():

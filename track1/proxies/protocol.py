@@ -5,7 +5,8 @@ values a teacher distils are the values the report measured.
 The probe batch is ``track1.data.probe_batch``'s: real training images chosen by a seed,
 of which every proxy takes a prefix (the batch's images are drawn one after another, so
 a prefix does not depend on how many were drawn). The counts are the authors' protocols
-where they name one (NASWOT 64, ZiCo two batches of 64, SWAP 16); the others see 16.
+where they name one (NASWOT 64, ZiCo two batches of 64, SWAP 16); the discovered blend
+sees 16 per probe (two probes: 32); the others see 16.
 MeCo looks at the first image only (its ``images=1``). AZ-NAS draws its own Gaussian
 batch (``az_nas.components``), and Zen-score its own (``zen.zen_score``).
 """
@@ -17,7 +18,8 @@ import torch
 from torch import nn
 
 #: images of the probe batch a proxy sees, where it is not ``DEFAULT_IMAGES``
-IMAGES: dict[str, int] = {"naswot": 64, "zico": 128, "swap": 16}
+IMAGES: dict[str, int] = {"naswot": 64, "zico": 128, "swap": 16,
+                          "discovered_blend": 32}   # 16 per probe, two probes
 DEFAULT_IMAGES = 16
 #: options passed to a proxy's ``score`` besides its images (SWAP: 32 Gaussian re-inits)
 OPTIONS: dict[str, dict[str, Any]] = {"swap": {"repeats": 32}}
