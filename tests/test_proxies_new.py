@@ -211,6 +211,37 @@ def test_proxy_report_scores_a_set_and_resumes(tmp_path):
     assert len(cache.read_text().splitlines()) == 3
 
 
+def test_proxy_report_reads_a_track1_proxy_cache(tmp_path, capsys):
+    """``--track1-cache``: the proxies' mutual Kendall over the archs of a proxy-cache file
+    that hold every proxy asked for (an arch's lines joined; an arch lacking one is left
+    out; a torn last line ignored), written as the report's Track 1 part."""
+    from scipy.stats import kendalltau
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import proxy_report
+    finally:
+        sys.path.pop(0)
+    rng = torch.Generator().manual_seed(0)
+    vals = torch.rand(6, 3, generator=rng).tolist()
+    lines = [{"key": f"arch{i}", "arch": "x", "flops": f, "params": p} for i, (f, p, _) in enumerate(vals)]
+    lines += [{"key": f"arch{i}", "meco": m, "meco_batch": 8, "meco_resolution": 64}
+              for i, (_, _, m) in enumerate(vals[:5])]                 # arch5 lacks meco
+    cache = tmp_path / "t1.jsonl"
+    cache.write_text("".join(json.dumps(l) + "\n" for l in lines) + '{"key": "arch9", "fl')
+    out = tmp_path / "rep"
+    assert proxy_report.main(["--archs", "0", "--proxies", "flops,params,meco",
+                              "--track1-cache", str(cache), "--out", str(out)]) == 0
+    t1 = json.loads((out / "summary_track1.json").read_text())["track1"]
+    assert (t1["archs"], t1["of"], t1["resolution"], t1["batch"]) == (5, 6, 64, 8)
+    cols = list(zip(*vals[:5]))
+    assert t1["mutual_kendall"]["flops"]["meco"] == pytest.approx(
+        kendalltau(cols[0], cols[2]).statistic, abs=1e-4)
+    assert t1["mutual_kendall"]["params"]["params"] == 1.0
+    with pytest.raises(SystemExit, match="at least 2"):
+        proxy_report.main(["--archs", "0", "--proxies", "flops,zico", "--track1-cache",
+                           str(cache), "--out", str(out)])
+
+
 def test_proxy_report_shards_merge_into_the_single_run(tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     try:

@@ -309,8 +309,9 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
         t1 = s.get("track1")
         if t1:
             names = list(t1["mutual_kendall"])
-            lines += [f"Mutual Kendall of the proxies on {t1['archs']} archs drawn from the "
-                      f"official Track 1 list (seed 0), {t1['resolution']}x{t1['resolution']} "
+            where = t1.get("selection", "drawn from the official Track 1 list (seed 0)")
+            lines += [f"Mutual Kendall of the proxies on {t1['archs']:,} archs {where}, "
+                      f"{t1['resolution']}x{t1['resolution']} "
                       f"inputs, batch {t1['batch']}, 1,000-class head:", "",
                       "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
             for a in names:

@@ -179,16 +179,37 @@ def track1_part(args, names: list[str], out: Path) -> dict:
     score_archs(space, codes, names, cache, x=x, y=y, num_classes=1000, seed=args.seed,
                 zen_batch=min(args.zen_batch, 8), desc=f"track1 x{len(codes)}",
                 images={n: args.track1_batch for n in names}, options=options_of(args))
-    mutual = {}
-    rows = [cache.merged[c] for c in codes]
-    for a in names:
-        mutual[a] = {}
-        for b in names:
-            pa = set_scores(a, rows)
-            pb = finite_below(set_scores(b, rows))
-            mutual[a][b] = round(correlations(pa, pb)["kendall"], 4)
     return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
-            "wall_s_this_run": round(time.perf_counter() - t0, 1), "mutual_kendall": mutual}
+            "wall_s_this_run": round(time.perf_counter() - t0, 1),
+            "mutual_kendall": mutual_kendall(names, [cache.merged[c] for c in codes])}
+
+
+def mutual_kendall(names: list[str], rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Kendall between every two proxies' scores over ``rows`` (one per arch)."""
+    scores = {n: set_scores(n, rows) for n in names}
+    return {a: {b: round(correlations(scores[a], finite_below(scores[b]))["kendall"], 4)
+                for b in names} for a in names}
+
+
+def track1_cache_part(args, names: list[str]) -> dict:
+    """The proxies' mutual Kendall over the archs of a ``track1 proxy-cache`` file that
+    hold every one of them (read only: a run may still be appending to it)."""
+    from track1.infra.resumable import read_records
+    records, _ = read_records(args.track1_cache, "key")
+    merged: dict[str, dict] = {}
+    for r in records:
+        merged.setdefault(r["key"], {}).update(r)
+    rows = [r for r in merged.values() if all(k in r for n in names for k in cache_keys(n))]
+    if len(rows) < 2:
+        raise SystemExit(f"--track1-cache {args.track1_cache}: {len(rows)} archs hold every "
+                         f"one of {names}; at least 2 needed")
+    seen = [n for n in names if f"{n}_resolution" in rows[0]]
+    return {"archs": len(rows), "of": len(merged), "source": str(args.track1_cache),
+            "resolution": rows[0][f"{seen[0]}_resolution"] if seen else None,
+            "batch": rows[0][f"{seen[0]}_batch"] if seen else None,
+            "selection": "of the official Track 1 list scored so far by proxy-cache "
+                         "(Gaussian probe images)",
+            "mutual_kendall": mutual_kendall(names, rows)}
 
 
 def markdown(summary: dict) -> str:
@@ -237,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--track1-archs", type=int, default=0, help="Track 1 archs (0 skips)")
     ap.add_argument("--track1-res", type=int, default=64)
     ap.add_argument("--track1-batch", type=int, default=8)
+    ap.add_argument("--track1-cache", default=None,
+                    help="instead of --track1-archs: the mutual Kendall over the archs of this "
+                         "track1 proxy-cache JSONL that hold every proxy of --proxies")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--shard", default="0/1", type=shard_spec,
@@ -264,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         x, y = x.to(args.device), y.to(args.device)
         summary["data"] = data_name
         summary["nb201"] = nb201_part(args, names, x, y, out)
-    if args.track1_archs > 0:
+    if args.track1_cache:
+        summary["track1"] = track1_cache_part(args, names)
+    elif args.track1_archs > 0:
         summary["track1"] = track1_part(args, names, out)
     parts = [p for p in ("nb201", "track1") if p in summary]
     label = "_".join(parts + ([summary["nb201"]["label"]] if "nb201" in summary else []))
