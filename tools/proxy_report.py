@@ -207,8 +207,8 @@ def track1_cache_part(args, names: list[str]) -> dict:
     return {"archs": len(rows), "of": len(merged), "source": str(args.track1_cache),
             "resolution": rows[0][f"{seen[0]}_resolution"] if seen else None,
             "batch": rows[0][f"{seen[0]}_batch"] if seen else None,
-            "selection": "of the official Track 1 list scored so far by proxy-cache "
-                         "(Gaussian probe images)",
+            "selection": "of the official Track 1 list held by a proxy-cache file (a run "
+                         "still going holds the list's first ones), Gaussian probe images",
             "mutual_kendall": mutual_kendall(names, rows)}
 
 
