@@ -147,7 +147,7 @@ def test_probes_average_the_network_and_fresh_inits_on_shares_of_the_batch():
         probe_stats(net, x[:5], y[:5], probes=2)
 
 
-def test_the_driver_averages_its_cached_probes_as_the_proxy_does(tmp_path, monkeypatch):
+def test_the_driver_averages_its_cached_probes_as_the_proxy_does(tmp_path):
     """``discover(probes=2)`` caches each probe's statistics and evolves on their mean:
     for an arch, the mean of its two cached files equals ``probe_stats`` of the same
     network on the same images (the proxy's path), so a program found on the cache scores

@@ -211,7 +211,7 @@ def test_proxy_report_scores_a_set_and_resumes(tmp_path):
     assert len(cache.read_text().splitlines()) == 3
 
 
-def test_proxy_report_reads_a_track1_proxy_cache(tmp_path, capsys):
+def test_proxy_report_reads_a_track1_proxy_cache(tmp_path):
     """``--track1-cache``: the proxies' mutual Kendall over the archs of a proxy-cache file
     that hold every proxy asked for (an arch's lines joined; an arch lacking one is left
     out; a torn last line ignored), written as the report's Track 1 part."""

@@ -194,11 +194,8 @@ def mutual_kendall(names: list[str], rows: list[dict]) -> dict[str, dict[str, fl
 def track1_cache_part(args, names: list[str]) -> dict:
     """The proxies' mutual Kendall over the archs of a ``track1 proxy-cache`` file that
     hold every one of them (read only: a run may still be appending to it)."""
-    from track1.infra.resumable import read_records
-    records, _ = read_records(args.track1_cache, "key")
-    merged: dict[str, dict] = {}
-    for r in records:
-        merged.setdefault(r["key"], {}).update(r)
+    from track1.infra.resumable import merge_by_key, read_records
+    merged = merge_by_key(read_records(args.track1_cache, "key")[0], "key")
     rows = [r for r in merged.values() if all(k in r for n in names for k in cache_keys(n))]
     if len(rows) < 2:
         raise SystemExit(f"--track1-cache {args.track1_cache}: {len(rows)} archs hold every "

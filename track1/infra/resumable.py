@@ -82,6 +82,15 @@ counts as damaged). A missing file is empty."""
     return records, damaged
 
 
+def merge_by_key(records: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Every key's records merged in order, later fields winning (records that add fields
+    to a key, e.g. proxies scored by a later run)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        merged.setdefault(rec[key], {}).update(rec)
+    return merged
+
+
 class AppendLog:
     """An append-only record file, opened for resuming: ``records`` holds what is there
     (``done`` the same by key, later records winning), ``append`` adds one durably."""
@@ -96,13 +105,9 @@ class AppendLog:
         self.records, self.skipped = read_records(self.path, key, self.fields)
         if self.skipped:  # rewrite without the damaged lines before appending
             self._rewrite()
-        self.done: dict[str, dict[str, Any]] = {}
-        #: every key's records merged, later fields winning (records that add fields to a
-        #: key, e.g. proxies scored by a later run)
-        self.merged: dict[str, dict[str, Any]] = {}
-        for rec in self.records:
-            self.done[rec[key]] = rec
-            self.merged.setdefault(rec[key], {}).update(rec)
+        self.done: dict[str, dict[str, Any]] = {rec[key]: rec for rec in self.records}
+        #: every key's records merged (``merge_by_key``)
+        self.merged: dict[str, dict[str, Any]] = merge_by_key(self.records, key)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._f = open(self.path, "a", encoding="utf-8", newline="")
         if new and self.as_csv:
