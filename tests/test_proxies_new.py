@@ -33,6 +33,25 @@ def test_min_eig_of_correlation_reads_collinearity():
     assert meco.min_eig_of_correlation(with_constant) == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("channels,positions", [(6, 4), (6, 6), (6, 7), (6, 12), (2, 3)])
+def test_min_eig_equals_the_full_eigendecomposition(channels, positions):
+    # the singular case (channels > positions - 1) skips the eigendecomposition and must
+    # give what it gives, 0 up to rounding; at positions = channels + 1 it is not singular
+    g = torch.Generator().manual_seed(channels * 100 + positions)
+    feature = torch.randn(channels, positions, generator=g)
+    full = float(torch.linalg.eigvalsh(torch.corrcoef(feature.to(torch.float64)))[0])
+    assert meco.min_eig_of_correlation(feature) == pytest.approx(full, abs=1e-12)
+    if positions > channels:
+        assert full > 1e-6
+
+
+def test_min_eig_of_a_singular_correlation_skips_the_eigendecomposition(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a singular correlation needs no eigendecomposition")
+    monkeypatch.setattr(torch.linalg, "eigvalsh", refuse)
+    assert meco.min_eig_of_correlation(torch.randn(512, 2, 2)) == 0.0
+
+
 def test_meco_sums_over_every_module_containers_included():
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 4, 3, padding=1)
@@ -86,6 +105,27 @@ def test_isotropy_is_the_entropy_of_the_spectrum():
     one_direction = torch.randn(64, 1, 8, 8, generator=g) * torch.ones(1, 8, 1, 1)
     assert az_nas.isotropy(one_direction) == pytest.approx(0.0, abs=1e-6)
     assert math.isnan(az_nas.isotropy(torch.zeros(4, 8, 2, 2)))
+
+
+@pytest.mark.parametrize("images,channels,side", [(2, 16, 2), (2, 16, 3), (4, 8, 2), (8, 4, 4)])
+def test_isotropy_of_few_observations_equals_the_covariance_spectrum(images, channels, side):
+    # fewer observations (images x positions) than channels goes through the Gram matrix
+    g = torch.Generator().manual_seed(images + channels + side)
+    f = torch.randn(images, channels, side, side, generator=g, dtype=torch.float64)
+    rows = f.permute(0, 2, 3, 1).reshape(-1, channels)
+    rows = rows - rows.mean(dim=0, keepdim=True)
+    eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
+    p = eig / eig.sum()
+    assert az_nas.isotropy(f) == pytest.approx(float(-(p * torch.log(p + 1e-8)).sum()), abs=1e-9)
+
+
+@pytest.mark.parametrize("n,p,q", [(3, 8, 6), (6, 8, 6), (7, 8, 6), (20, 8, 6), (5, 5, 9)])
+def test_largest_singular_value_of_product_equals_the_plain_svd(n, p, q):
+    g = torch.Generator().manual_seed(n * p * q)
+    a = torch.randn(n, p, generator=g, dtype=torch.float64)
+    b = torch.randn(n, q, generator=g, dtype=torch.float64)
+    plain = float(torch.linalg.svdvals(a.t() @ b).max())
+    assert az_nas.largest_singular_value_of_product(a, b) == pytest.approx(plain, rel=1e-10)
 
 
 def test_jacobian_score_reads_the_gain_of_a_block():

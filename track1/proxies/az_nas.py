@@ -76,7 +76,10 @@ def isotropy(feature: torch.Tensor) -> float:
     c = f.shape[1]
     rows = f.permute(0, 2, 3, 1).reshape(-1, c) if f.dim() == 4 else f.reshape(f.shape[0], -1)
     rows = rows - rows.mean(dim=0, keepdim=True)
-    eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
+    # fewer observations than channels: the n x n Gram matrix has the covariance's
+    # nonzero eigenvalues, and its zeros add nothing to the entropy
+    gram = rows @ rows.t() if rows.shape[0] < c else rows.t() @ rows
+    eig = torch.linalg.eigvalsh(gram / rows.shape[0]).clamp(min=0.0)
     if float(eig.sum()) <= 0.0:
         return math.nan
     p = eig / eig.sum()
@@ -99,8 +102,20 @@ def jacobian_score(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Gen
     n = g_out.shape[0] * g_out.shape[2] * g_out.shape[3]
     a = g_in.to(torch.float64).permute(0, 2, 3, 1).reshape(n, -1)
     b = g_out.to(torch.float64).permute(0, 2, 3, 1).reshape(n, -1)
-    s = float(torch.linalg.svdvals(a.t() @ b / n).max())
+    s = largest_singular_value_of_product(a, b) / n
     return -s - 1.0 / (s + 1e-6) + 2.0
+
+
+def largest_singular_value_of_product(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest singular value of a^T b for n x p and n x q matrices. With n below
+    both p and q it comes from an n x n matrix: a^T = Q1 R1 and b^T = Q2 R2 (reduced QR,
+    orthonormal Q), so a^T b = Q1 (R1 R2^T) Q2^T has the singular values of R1 R2^T."""
+    n = a.shape[0]
+    if n < min(a.shape[1], b.shape[1]):
+        r1 = torch.linalg.qr(a.t()).R
+        r2 = torch.linalg.qr(b.t()).R
+        return float(torch.linalg.svdvals(r1 @ r2.t()).max())
+    return float(torch.linalg.svdvals(a.t() @ b).max())
 
 
 def components(model: nn.Module, inputs: torch.Tensor, *, seed: int | None = None,

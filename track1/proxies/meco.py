@@ -23,8 +23,17 @@ NAME = "meco"
 
 def min_eig_of_correlation(feature: torch.Tensor) -> float:
     """Smallest eigenvalue of the channel correlation of one image's feature map
-    (C x ...): NaN entries (a constant channel) set to 0, as the authors do."""
-    rows = feature.reshape(feature.shape[0], -1).to(torch.float64)
+    (C x ...): NaN entries (a constant channel) set to 0, as the authors do.
+
+    With n observations per channel the centred channels span at most n - 1 dimensions,
+    so when C > n - 1 the correlation is singular and its smallest eigenvalue is 0
+    exactly; that is returned without the C x C eigendecomposition (which gives the same
+    0 up to rounding, about 1e-13, and is most of MeCo's cost on a deep network at low
+    resolution: 512 channels over 2 x 2 positions)."""
+    rows = feature.reshape(feature.shape[0], -1)
+    if rows.shape[0] > rows.shape[1] - 1:
+        return 0.0
+    rows = rows.to(torch.float64)
     corr = torch.corrcoef(rows)
     corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
     return float(torch.linalg.eigvalsh(corr)[0])
