@@ -24,6 +24,8 @@ def test_zen_is_reproducible_and_seeded_per_arch():
     z1, z2 = zen_score(space, a, **OPTS), zen_score(space, a, **OPTS)
     assert z1 == z2
     assert zen_score(space, a, seed=1, **OPTS) != z1          # another seed, another draw
+    # scoring its own fresh network in place equals the proxy's copying path
+    assert z1 == score(space.build(a, num_classes=10), torch.empty(4, 3, 32, 32), seed=arch_seed(ARCH1))
     assert arch_seed(ARCH1) == arch_seed(ARCH1) != arch_seed(space.encode(space.largest()))
 
 

@@ -58,14 +58,23 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
           **options: Any) -> float:
     """Zen-score of ``model``; ``inputs`` only give shape, dtype and device (Zen is
     data-free). ``repeats`` averages independent draws (weights, x, eps)."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
     if options:
         raise TypeError(f"zen.score got unknown options {sorted(options)}")
+    return score_in_place(copy.deepcopy(model).to(inputs.device), inputs, seed=seed,
+                          mixup_gamma=mixup_gamma, repeats=repeats)
+
+
+@torch.no_grad()
+def score_in_place(net: nn.Module, inputs: torch.Tensor, *, seed: int | None = None,
+                   mixup_gamma: float = 1e-2, repeats: int = 1) -> float:
+    """``score`` on ``net`` itself, which it re-initialises: for a network built only
+    to be scored (no copy, and no need for the weights it was built with)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     device = inputs.device
     generator = torch.Generator(device=device)
     generator.manual_seed(0 if seed is None else int(seed))
-    net = copy.deepcopy(model).to(device).train()
+    net = net.to(device).train()
     values = []
     for _ in range(repeats):
         gaussian_init(net, generator)
@@ -100,6 +109,7 @@ def zen_score(space: Any, arch: Any, *, batch: int = 8, resolution: int = 224, r
     is passed to ``build`` only then, so spaces without that option still work.
     """
     opts = {} if residual else {"residual": False}
-    net = space.build(arch, num_classes=num_classes, **opts).to(device)
+    net = space.build(arch, num_classes=num_classes, **opts)
     inputs = torch.empty(batch, 3, resolution, resolution, device=device)
-    return score(net, inputs, seed=arch_seed(space.encode(arch), seed), repeats=repeats)
+    return score_in_place(net, inputs, seed=arch_seed(space.encode(arch), seed), repeats=repeats)
+
