@@ -4,6 +4,7 @@ reopened log appends after what survived, in both of its formats."""
 from __future__ import annotations
 
 import csv
+import gzip
 
 import pytest
 
@@ -44,6 +45,22 @@ def test_a_damaged_middle_line_is_dropped_alone(tmp_path, name):
     with AppendLog(path, "arch", FIELDS) as log:
         assert log.skipped == 1 and list(log.done) == ["a0", "a2"]
     assert read_records(path, "arch", FIELDS) == ([log.done["a0"], log.done["a2"]], 0)
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_a_compressed_log_reads_as_its_plain_file_and_refuses_appends(tmp_path, name):
+    path = tmp_path / name
+    with AppendLog(path, "arch", FIELDS) as log:
+        for i in range(3):
+            log.append({"arch": f"a{i}", "pred": f"{i}", "loss": "2"})
+    packed = tmp_path / f"{name}.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    assert read_records(packed, "arch", FIELDS) == read_records(path, "arch", FIELDS)
+    with pytest.raises(ValueError, match="read-only"):
+        AppendLog(packed, "arch", FIELDS)
+    packed.write_bytes(gzip.compress(path.read_bytes())[:-9])      # cut short
+    with pytest.raises(ValueError, match="not a complete gzip file"):
+        read_records(packed, "arch", FIELDS)
 
 
 def test_reads_csv_files_written_by_csv_writer(tmp_path):

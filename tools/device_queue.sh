@@ -13,7 +13,7 @@
 #                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
 #   bash tools/device_queue.sh t1proxies  MeCo, AZ-NAS and Zen-score over the official 45k list
 #                                         (proxy-cache, 64 px, batch 8; 6 shards at once on the
-#                                         GPU; resumes from a committed cache: T1_CACHE=<jsonl>)
+#                                         GPU; resumes from a committed cache: T1_CACHE=<jsonl[.gz]>)
 #   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
 #                                         before spending device time)
 #
@@ -65,18 +65,20 @@ case "${1:-}" in
     ;;
   t1proxies)
     # each shard starts from a copy of the committed cache (it skips what is there) and
-    # appends its new lines; the union comes back as one file (sort -u: the copied lines
-    # are byte-identical, a line torn by the timeout is dropped when the cache is read)
+    # appends its new lines; the union comes back as one gzip file (the whole list's lines
+    # are about 19 MB plain, over what a call brings back; sort -u: the copied lines are
+    # byte-identical, a line torn by the timeout is dropped when the cache is read)
     # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
     T1="--proxies ${T1_PROXIES:-meco,az_nas,zen} --resolution 64 --batch 8 --no-progress"
     [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
     for k in 0 1 2 3 4 5; do
-      if [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_s$k.jsonl"; fi
+      if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_s$k.jsonl"
+      elif [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_s$k.jsonl"; fi
       timeout 500 "$PY" -m track1 proxy-cache $T1 --device "${T1_DEVICE:-cuda}" --threads 2 \
         --shard $k/6 --out "$OUT/t1_s$k.jsonl" > "$OUT/t1_log$k.txt" 2>&1 &
     done
     wait
-    cat "$OUT"/t1_s*.jsonl | sort -u > "$OUT/track1_proxies_r64_b8.jsonl"
+    cat "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r64_b8.jsonl.gz"
     rm -f "$OUT"/t1_s*.jsonl
     tail -n 2 "$OUT"/t1_log*.txt
     ;;

@@ -12,11 +12,14 @@ rewritten without it before anything is appended, and the count is reported
 
 Two formats, chosen by the file's suffix: ``.csv`` (a header row naming ``fields``,
 values read back as strings) and anything else as JSON lines (one object per line).
-A record is complete when it has its ``key`` and every one of ``fields``.
+A record is complete when it has its ``key`` and every one of ``fields``. A finished log
+may be kept gzip-compressed (``.jsonl.gz``, ``.csv.gz``: a 45k-subnet proxy cache is
+19 MB plain, 4 MB compressed): ``read_records`` reads it; appending needs the plain file.
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -28,7 +31,11 @@ from track1.infra.atomic import atomic_write
 
 
 def _is_csv(path: Path) -> bool:
-    return path.suffix == ".csv"
+    return path.name.endswith((".csv", ".csv.gz"))
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.suffix == ".gz"
 
 
 def _encode(record: dict[str, Any], fields: Sequence[str], as_csv: bool) -> str:
@@ -49,6 +56,11 @@ counts as damaged). A missing file is empty."""
         data = path.read_bytes()
     except FileNotFoundError:
         return [], 0
+    if _is_gzip(path):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path}: not a complete gzip file ({e})") from None
     need = [key, *fields]
     records: list[dict[str, Any]] = []
     lines = data.split(b"\n")
@@ -98,6 +110,9 @@ class AppendLog:
     def __init__(self, path: str | os.PathLike, key: str, fields: Sequence[str] = (),
                  fsync_every: int = 50, fsync_seconds: float = 10.0) -> None:
         self.path, self.key, self.fields = Path(path), key, list(fields)
+        if _is_gzip(self.path):
+            raise ValueError(f"{self.path}: a compressed log is read-only (read_records); "
+                             f"append to the plain file (gunzip it first)")
         self.as_csv = _is_csv(self.path)
         if self.as_csv and not self.fields:
             raise ValueError(f"{self.path}: a CSV log needs its fields (the header)")
