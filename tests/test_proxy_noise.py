@@ -1,0 +1,69 @@
+"""``tools/proxy_noise.py``: a proxy's Kendall per seed, its spread, and its agreement with
+itself across seeds, from the proxy report's per-seed tables."""
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from scipy.stats import kendalltau, rankdata
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+try:
+    import proxy_noise
+finally:
+    sys.path.pop(0)
+
+
+def write_table(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_noise_reads_each_seed_and_the_proxy_against_itself(tmp_path):
+    rng = random.Random(0)
+    archs = [f"a{i}" for i in range(30)]
+    valid = {a: rng.random() for a in archs}
+    test = {a: valid[a] + 0.1 * rng.random() for a in archs}
+    noisy = [{a: valid[a] + 0.3 * rng.random() for a in archs} for _ in range(3)]
+    other = [{a: rng.random() for a in archs} for _ in range(3)]
+    paths = [write_table(tmp_path / f"s{s}.csv", [
+        {"arch": a, "valid": valid[a], "test": test[a], "flops": 2 * valid[a] + 1,
+         "noisy": noisy[s][a], "other": other[s][a]} for a in reversed(archs)])
+        for s in range(3)]
+    result = proxy_noise.noise([proxy_noise.read_table(p) for p in paths], ["noisy+other"])
+    flops, n, mix = (result["proxies"][k] for k in ("flops", "noisy", "noisy+other"))
+    # a deterministic proxy: the same Kendall under every seed, and itself exactly
+    assert flops["valid"]["per_seed"] == [pytest.approx(1.0)] * 3
+    assert flops["valid"]["sd"] == pytest.approx(0.0) and flops["self"]["min"] == pytest.approx(1.0)
+    # a noisy one: each seed's Kendall as scipy gives it, and below 1 against itself
+    taus = [kendalltau([noisy[s][a] for a in archs], [test[a] for a in archs]).statistic
+            for s in range(3)]
+    assert n["test"]["per_seed"] == pytest.approx(taus)
+    assert n["test"]["mean"] == pytest.approx(sum(taus) / 3)
+    selfs = [kendalltau([noisy[i][a] for a in archs], [noisy[j][a] for a in archs]).statistic
+             for i, j in ((0, 1), (0, 2), (1, 2))]
+    assert n["self"]["mean"] == pytest.approx(sum(selfs) / 3) and n["self"]["min"] == pytest.approx(min(selfs))
+    assert n["self"]["mean"] < 0.95
+    # the mix: the mean of the two proxies' ranks under the same seed
+    ranks = [(rankdata([noisy[0][a] for a in archs]) + rankdata([other[0][a] for a in archs])) / 2]
+    assert mix["valid"]["per_seed"][0] == pytest.approx(
+        kendalltau(ranks[0], [valid[a] for a in archs]).statistic)
+
+
+def test_noise_refuses_tables_of_other_archs_and_unknown_mixes(tmp_path):
+    a = write_table(tmp_path / "a.csv", [{"arch": "x", "valid": 1, "test": 1, "p": 1},
+                                         {"arch": "y", "valid": 2, "test": 2, "p": 3}])
+    b = write_table(tmp_path / "b.csv", [{"arch": "x", "valid": 1, "test": 1, "p": 1},
+                                         {"arch": "z", "valid": 2, "test": 2, "p": 3}])
+    tables = [proxy_noise.read_table(p) for p in (a, b)]
+    with pytest.raises(SystemExit, match="same set"):
+        proxy_noise.noise(tables, [])
+    with pytest.raises(SystemExit, match="not in the tables"):
+        proxy_noise.noise([tables[0]], ["p+q"])

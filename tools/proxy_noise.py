@@ -1,0 +1,131 @@
+"""A proxy's own noise on NAS-Bench-201: the same archs scored under several seeds.
+
+A zero-cost proxy draws something at random per arch: its weights (seeded by the arch code
+and the report's ``--seed``), its probe images, its Gaussian inputs. Its Kendall tau with
+the ground truth is therefore one draw of a distribution, and a gap between two proxies
+(or a teacher and a supernet) means something only beside that spread. This reads the
+proxy report's per-arch table of the same archs under each seed
+(``tools/proxy_report.py --seed K`` writes ``nb201_<set>_<tag>-s<K>.csv``) and gives, per
+proxy and per equal-weight mix of proxies (mean of ranks over the set, as the trainer's
+teacher mixes them):
+
+- Kendall with the valid and the test accuracy under each seed, their mean and standard
+  deviation over seeds;
+- the proxy's agreement with itself: Kendall between its scores under two seeds, the mean
+  and the minimum over every pair of seeds (1 for a deterministic proxy such as FLOPs).
+
+    D=runs/proxies-seeds; T=b16-nw64-z16
+    .venv/bin/python tools/proxy_noise.py --csv $D/nb201_fixed200_$T-s0.csv \\
+        $D/nb201_fixed200_$T-s1.csv $D/nb201_fixed200_$T-s2.csv --mix meco+az_nas --out $D/noise.json
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from scipy.stats import rankdata
+
+from track1.infra.atomic import write_json_atomic
+from track1.scoring.metrics import finite_below, kendall
+
+#: columns of the report's table that are not a proxy
+NOT_PROXIES = ("arch", "valid", "test")
+
+
+def read_table(path: Path) -> dict[str, dict[str, float]]:
+    """``{arch: {column: value}}`` of one proxy report table."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise SystemExit(f"--csv {path}: no rows")
+    return {r["arch"]: {k: float(v) for k, v in r.items() if k != "arch"} for r in rows}
+
+
+def mixed(columns: dict[str, list[float]], mix: str) -> list[float]:
+    """The equal-weight mean of ranks of the proxies joined by ``+`` in ``mix``."""
+    parts = mix.split("+")
+    unknown = [p for p in parts if p not in columns]
+    if unknown:
+        raise SystemExit(f"--mix {mix}: {unknown} not in the tables' proxies {sorted(columns)}")
+    ranks = [rankdata(finite_below(columns[p])) for p in parts]
+    return [float(sum(r[i] for r in ranks) / len(ranks)) for i in range(len(ranks[0]))]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean and standard deviation (over seeds; 0 for one seed)."""
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str]) -> dict:
+    """Per proxy and mix: Kendall with the ground truth per seed (and its spread), and the
+    Kendall between its scores under every two seeds."""
+    archs = sorted(tables[0])
+    for i, t in enumerate(tables[1:], 1):
+        if sorted(t) != archs:
+            raise SystemExit(f"table {i} scores other archs than table 0: every seed must "
+                             f"score the same set")
+    names = [c for c in next(iter(tables[0].values())) if c not in NOT_PROXIES
+             and all(c in next(iter(t.values())) for t in tables)]
+    truth = {g: [tables[0][a][g] for a in archs] for g in ("valid", "test")}
+    per_seed: list[dict[str, list[float]]] = []
+    for t in tables:
+        columns = {n: [t[a][n] for a in archs] for n in names}
+        columns |= {m: mixed(columns, m) for m in mixes}
+        per_seed.append(columns)
+    out: dict[str, dict] = {}
+    for name in [*names, *mixes]:
+        scores = [finite_below(c[name]) for c in per_seed]
+        row: dict[str, object] = {}
+        for g, gt in truth.items():
+            taus = [kendall(s, gt) for s in scores]
+            row[g] = {"per_seed": taus} | spread(taus)
+        pairs = [kendall(a, b) for a, b in itertools.combinations(scores, 2)]
+        row["self"] = ({"mean": statistics.fmean(pairs), "min": min(pairs)} if pairs
+                       else {"mean": math.nan, "min": math.nan})
+        out[name] = row
+    return {"archs": len(archs), "seeds": len(tables), "proxies": out}
+
+
+def markdown(result: dict, seeds: list[str]) -> str:
+    head = "| proxy | " + " | ".join(f"valid s{s}" for s in seeds) + \
+        " | valid mean +- sd | test mean +- sd | seed-to-seed Kendall (mean, min) |"
+    lines = [head, "|" + "---|" * (len(seeds) + 4)]
+    for name, row in result["proxies"].items():
+        v, t, s = row["valid"], row["test"], row["self"]
+        lines.append(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v["per_seed"])
+                     + f" | {v['mean']:.3f} +- {v['sd']:.3f} | {t['mean']:.3f} +- {t['sd']:.3f}"
+                     f" | {s['mean']:.3f}, {s['min']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", nargs="+", required=True, type=Path,
+                    help="the proxy report's nb201_*.csv of the same archs, one per seed")
+    ap.add_argument("--seeds", default=None,
+                    help="their seeds, comma-separated, for the table's head (default 0, 1, ...)")
+    ap.add_argument("--mix", action="append", default=[],
+                    help="an equal-weight mix of proxies, e.g. meco+az_nas (repeatable)")
+    ap.add_argument("--out", type=Path, default=None, help="the JSON summary")
+    args = ap.parse_args(argv)
+    seeds = args.seeds.split(",") if args.seeds else [str(i) for i in range(len(args.csv))]
+    if len(seeds) != len(args.csv):
+        raise SystemExit(f"--seeds names {len(seeds)} seeds for {len(args.csv)} tables")
+    result = noise([read_table(p) for p in args.csv], args.mix)
+    result |= {"tables": [str(p) for p in args.csv], "seed_labels": seeds}
+    print(f"NAS-Bench-201, {result['archs']} archs under {result['seeds']} seeds")
+    print(markdown(result, seeds))
+    if args.out:
+        write_json_atomic(args.out, result)
+        print(f"summary: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
