@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from track1.nb201.space import NB201Space
-from track1.proxies import SET_PROXIES, az_nas, meco, swap, zico
+from track1.proxies import SET_PROXIES, az_nas, meco, meco_opt, swap, zico
 from track1.resnet48.space import ResNet48Space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,24 @@ def test_meco_sums_over_every_module_containers_included():
         meco.score(nn.Sequential(nn.Conv2d(3, 4, 8), nn.BatchNorm2d(4)), x)
     # only the first image counts
     assert meco.score(conv, torch.cat([x[:1], 5 * torch.randn(3, 3, 8, 8)])) == pytest.approx(alone)
+
+
+def test_meco_opt_correlates_drawn_channels_scaled_and_sees_wide_layers():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 24, 3, padding=1)      # 24 channels over 4 x 4 = 16 positions
+    x = torch.randn(2, 3, 4, 4)
+    feature = conv(x[:1])[0].detach()
+    drawn = torch.randperm(24, generator=torch.Generator().manual_seed(7))[:8]
+    expected = meco.min_eig_of_correlation(feature[drawn]) * 24 / 8
+    assert meco_opt.score(conv, x, seed=7) == pytest.approx(expected)
+    # MeCo's 24 x 24 correlation over 16 positions is singular: it adds 0 there
+    assert meco.score(conv, x) == 0.0 and expected > 0.01
+    assert meco_opt.score(conv, x, seed=7) == meco_opt.score(conv, x, seed=7) != meco_opt.score(conv, x, seed=8)
+    # with at most `channels` channels everywhere, it is MeCo
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1))
+    assert meco_opt.score(net, x, seed=1) == pytest.approx(meco.score(net, x))
+    with pytest.raises(ValueError, match="at least 2 channels"):
+        meco_opt.score(net, x, channels=1)
 
 
 # ------------------------------------------------------------------------------ ZiCo

@@ -25,7 +25,7 @@ import importlib
 from typing import Callable
 
 PROXIES: tuple[str, ...] = ("flops", "params", "zen", "synflow", "snip", "grasp", "naswot",
-                            "grad_norm", "meco", "zico", "swap", "discovered",
+                            "grad_norm", "meco", "meco_opt", "zico", "swap", "discovered",
                             "discovered_blend")
 SET_PROXIES: tuple[str, ...] = ("az_nas",)
 

@@ -13,7 +13,7 @@ authors' code turns into an all-zero matrix: they add 0 and are skipped here.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -39,13 +39,53 @@ def min_eig_of_correlation(feature: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(corr)[0])
 
 
-def first_image_min_eig(output: torch.Tensor) -> float:
-    """``min_eig_of_correlation`` of the first image's map in a B x C x H x W output;
-    0 where there is one observation per channel (logits, pooled maps), which the
-    authors' code turns into an all-zero correlation."""
+def first_image_map(output: torch.Tensor) -> torch.Tensor | None:
+    """The first image's C x H x W map of a B x C x H x W output; None where there is one
+    observation per channel (logits, pooled maps), which the authors' code turns into an
+    all-zero correlation (it adds 0)."""
     if output.dim() < 4 or output.shape[2] * output.shape[3] < 2:
-        return 0.0
-    return min_eig_of_correlation(output[0].detach())
+        return None
+    return output[0].detach()
+
+
+def first_image_min_eig(output: torch.Tensor) -> float:
+    """``min_eig_of_correlation`` of the first image's map in a B x C x H x W output (0
+    where it has no spatial extent)."""
+    feature = first_image_map(output)
+    return 0.0 if feature is None else min_eig_of_correlation(feature)
+
+
+def sum_over_modules(model: nn.Module, inputs: torch.Tensor,
+                     term: Callable[[torch.Tensor], float], *, images: int = 1,
+                     train_bn: bool = True, name: str = NAME) -> float:
+    """``term`` of the first image's map (``first_image_map``) of every module's output,
+    summed: a forward hook on every module of a copy of ``model`` (containers included,
+    as the authors hook every named module), fed ``inputs[:images]``."""
+    if images < 1:
+        raise ValueError(f"{name} needs at least 1 image, got images={images}")
+    net = copy.deepcopy(model).to(inputs.device).train(train_bn)
+    total = [0.0]
+
+    def hook(module: nn.Module, inp: tuple, out: Any) -> None:
+        t = out[0] if isinstance(out, (tuple, list)) else out
+        if isinstance(t, torch.Tensor):
+            feature = first_image_map(t)
+            if feature is not None:
+                total[0] += term(feature)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        net(inputs[:images])
+    except ValueError as e:
+        if "more than 1 value per channel" not in str(e):
+            raise
+        raise ValueError(f"{name} runs {images} image(s) through train-mode BN, and at "
+                         f"{tuple(inputs.shape[-2:])} px a feature map shrinks to 1x1: "
+                         f"give larger images (or images > 1)") from None
+    finally:
+        for h in handles:
+            h.remove()
+    return float(total[0])
 
 
 @torch.no_grad()
@@ -56,26 +96,5 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
     first image's output; the forward pass sees ``inputs[:images]`` (the authors: 1)."""
     if options:
         raise TypeError(f"meco.score got unknown options {sorted(options)}")
-    if images < 1:
-        raise ValueError(f"meco needs at least 1 image, got images={images}")
-    net = copy.deepcopy(model).to(inputs.device).train(train_bn)
-    total = [0.0]
-
-    def hook(module: nn.Module, inp: tuple, out: Any) -> None:
-        t = out[0] if isinstance(out, (tuple, list)) else out
-        if isinstance(t, torch.Tensor):
-            total[0] += first_image_min_eig(t)
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        net(inputs[:images])
-    except ValueError as e:
-        if "more than 1 value per channel" not in str(e):
-            raise
-        raise ValueError(f"meco runs {images} image(s) through train-mode BN, and at "
-                         f"{tuple(inputs.shape[-2:])} px a feature map shrinks to 1x1: "
-                         f"give larger images (or images > 1)") from None
-    finally:
-        for h in handles:
-            h.remove()
-    return float(total[0])
+    return sum_over_modules(model, inputs, min_eig_of_correlation, images=images,
+                            train_bn=train_bn)

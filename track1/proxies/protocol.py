@@ -7,7 +7,7 @@ of which every proxy takes a prefix (the batch's images are drawn one after anot
 a prefix does not depend on how many were drawn). The counts are the authors' protocols
 where they name one (NASWOT 64, ZiCo two batches of 64, SWAP 16); the discovered blend
 sees 16 per probe (two probes: 32); the others see 16.
-MeCo looks at the first image only (its ``images=1``). AZ-NAS draws its own Gaussian
+MeCo and MeCo_opt look at the first image only (their ``images=1``). AZ-NAS draws its own Gaussian
 batch (``az_nas.components``), and Zen-score its own (``zen.zen_score``).
 """
 from __future__ import annotations
