@@ -11,7 +11,7 @@
 #   bash tools/device_queue.sh proxies    MeCo, ZiCo, AZ-NAS and SWAP over all 15,625 NB201 archs
 #                                         (6 shards at once on the GPU; resumes from a
 #                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
-#   bash tools/device_queue.sh t1proxies  MeCo, AZ-NAS and Zen-score over the official 45k list
+#   bash tools/device_queue.sh t1proxies  MeCo, AZ-NAS, Zen-score, MeCo_opt over the 45k list
 #                                         (proxy-cache, 64 px, batch 8; 6 shards at once on the
 #                                         GPU; resumes from a committed cache: T1_CACHE=<jsonl[.gz]>)
 #   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
@@ -69,7 +69,7 @@ case "${1:-}" in
     # are about 19 MB plain, over what a call brings back; sort -u: the copied lines are
     # byte-identical, a line torn by the timeout is dropped when the cache is read)
     # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
-    T1="--proxies ${T1_PROXIES:-meco,az_nas,zen} --resolution 64 --batch 8 --no-progress"
+    T1="--proxies ${T1_PROXIES:-meco,az_nas,zen,meco_opt} --resolution 64 --batch 8 --no-progress"
     [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
     for k in 0 1 2 3 4 5; do
       if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_s$k.jsonl"
