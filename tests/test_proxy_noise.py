@@ -3,7 +3,9 @@ itself across seeds, from the proxy report's per-seed tables."""
 from __future__ import annotations
 
 import csv
+import json
 import random
+import statistics
 import sys
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def test_noise_reads_each_seed_and_the_proxy_against_itself(tmp_path):
         {"arch": a, "valid": valid[a], "test": test[a], "flops": 2 * valid[a] + 1,
          "noisy": noisy[s][a], "other": other[s][a]} for a in reversed(archs)])
         for s in range(3)]
-    result = proxy_noise.noise([proxy_noise.read_table(p) for p in paths], ["noisy+other"])
+    result = proxy_noise.noise([proxy_noise.read_table(p) for p in paths], ["noisy+other"], 50)
     flops, n, mix = (result["proxies"][k] for k in ("flops", "noisy", "noisy+other"))
     # a deterministic proxy: the same Kendall under every seed, and itself exactly
     assert flops["valid"]["per_seed"] == [pytest.approx(1.0)] * 3
@@ -51,10 +53,24 @@ def test_noise_reads_each_seed_and_the_proxy_against_itself(tmp_path):
              for i, j in ((0, 1), (0, 2), (1, 2))]
     assert n["self"]["mean"] == pytest.approx(sum(selfs) / 3) and n["self"]["min"] == pytest.approx(min(selfs))
     assert n["self"]["mean"] < 0.95
+    # the arch-sample spread: none for a perfect ranking, some for a noisy one, by hand
+    assert flops["archs_sd"] == pytest.approx(0.0) and n["archs_sd"] > 0.01
+    rng = random.Random(0)
+    picks = [[rng.randrange(30) for _ in range(30)] for _ in range(50)]
+    s0 = [noisy[0][a] for a in sorted(archs)]           # the tool's order: sorted names
+    v = [valid[a] for a in sorted(archs)]
+    taus = [kendalltau([s0[i] for i in p], [v[i] for i in p]).statistic for p in picks]
+    assert n["archs_sd"] == pytest.approx(statistics.stdev(taus))
     # the mix: the mean of the two proxies' ranks under the same seed
     ranks = [(rankdata([noisy[0][a] for a in archs]) + rankdata([other[0][a] for a in archs])) / 2]
     assert mix["valid"]["per_seed"][0] == pytest.approx(
         kendalltau(ranks[0], [valid[a] for a in archs]).statistic)
+    # the command writes the same figures, and the table names every row
+    out = tmp_path / "noise.json"
+    assert proxy_noise.main(["--csv", *map(str, paths), "--mix", "noisy+other", "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["proxies"]["noisy"]["self"] == pytest.approx(n["self"])
+    assert written["seed_labels"] == ["0", "1", "2"] and written["archs"] == 30
 
 
 def test_noise_refuses_tables_of_other_archs_and_unknown_mixes(tmp_path):

@@ -12,7 +12,10 @@ teacher mixes them):
 - Kendall with the valid and the test accuracy under each seed, their mean and standard
   deviation over seeds;
 - the proxy's agreement with itself: Kendall between its scores under two seeds, the mean
-  and the minimum over every pair of seeds (1 for a deterministic proxy such as FLOPs).
+  and the minimum over every pair of seeds (1 for a deterministic proxy such as FLOPs);
+- the spread that comes from the sample of archs instead: the standard deviation of the
+  first seed's Kendall with the valid accuracy over ``--bootstrap`` resamples of the archs
+  (with replacement, seeded), i.e. how far another draw of as many archs could move it.
 
     D=runs/proxies-seeds; T=b16-nw64-z16
     .venv/bin/python tools/proxy_noise.py --csv $D/nb201_fixed200_$T-s0.csv \\
@@ -24,6 +27,7 @@ import argparse
 import csv
 import itertools
 import math
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -62,9 +66,25 @@ def spread(values: list[float]) -> dict[str, float]:
             "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str]) -> dict:
-    """Per proxy and mix: Kendall with the ground truth per seed (and its spread), and the
-    Kendall between its scores under every two seeds."""
+def bootstrap_sd(scores: list[float], truth: list[float], resamples: int, seed: int = 0) -> float:
+    """Standard deviation of Kendall(scores, truth) over ``resamples`` resamples of the
+    archs with replacement (NaN without resamples)."""
+    if resamples < 2:
+        return math.nan
+    rng = random.Random(seed)
+    n = len(scores)
+    taus = []
+    for _ in range(resamples):
+        pick = [rng.randrange(n) for _ in range(n)]
+        taus.append(kendall([scores[i] for i in pick], [truth[i] for i in pick]))
+    return statistics.stdev(taus)
+
+
+def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str],
+          bootstrap: int = 0) -> dict:
+    """Per proxy and mix: Kendall with the ground truth per seed (and its spread), the
+    Kendall between its scores under every two seeds, and (``bootstrap`` resamples) the
+    spread of the first seed's Kendall over resamples of the archs."""
     archs = sorted(tables[0])
     for i, t in enumerate(tables[1:], 1):
         if sorted(t) != archs:
@@ -88,19 +108,21 @@ def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str]) -> dict:
         pairs = [kendall(a, b) for a, b in itertools.combinations(scores, 2)]
         row["self"] = ({"mean": statistics.fmean(pairs), "min": min(pairs)} if pairs
                        else {"mean": math.nan, "min": math.nan})
+        row["archs_sd"] = bootstrap_sd(scores[0], truth["valid"], bootstrap)
         out[name] = row
-    return {"archs": len(archs), "seeds": len(tables), "proxies": out}
+    return {"archs": len(archs), "seeds": len(tables), "bootstrap": bootstrap, "proxies": out}
 
 
 def markdown(result: dict, seeds: list[str]) -> str:
     head = "| proxy | " + " | ".join(f"valid s{s}" for s in seeds) + \
-        " | valid mean +- sd | test mean +- sd | seed-to-seed Kendall (mean, min) |"
-    lines = [head, "|" + "---|" * (len(seeds) + 4)]
+        " | valid mean +- sd | test mean +- sd | seed-to-seed Kendall (mean, min) |" \
+        " arch-sample sd (bootstrap) |"
+    lines = [head, "|" + "---|" * (len(seeds) + 5)]
     for name, row in result["proxies"].items():
         v, t, s = row["valid"], row["test"], row["self"]
         lines.append(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v["per_seed"])
                      + f" | {v['mean']:.3f} +- {v['sd']:.3f} | {t['mean']:.3f} +- {t['sd']:.3f}"
-                     f" | {s['mean']:.3f}, {s['min']:.3f} |")
+                     f" | {s['mean']:.3f}, {s['min']:.3f} | {row['archs_sd']:.3f} |")
     return "\n".join(lines)
 
 
@@ -112,17 +134,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="their seeds, comma-separated, for the table's head (default 0, 1, ...)")
     ap.add_argument("--mix", action="append", default=[],
                     help="an equal-weight mix of proxies, e.g. meco+az_nas (repeatable)")
+    ap.add_argument("--bootstrap", type=int, default=1000,
+                    help="resamples of the archs for the arch-sample spread (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="the JSON summary")
     args = ap.parse_args(argv)
     seeds = args.seeds.split(",") if args.seeds else [str(i) for i in range(len(args.csv))]
     if len(seeds) != len(args.csv):
         raise SystemExit(f"--seeds names {len(seeds)} seeds for {len(args.csv)} tables")
-    result = noise([read_table(p) for p in args.csv], args.mix)
+    result = noise([read_table(p) for p in args.csv], args.mix, args.bootstrap)
     result |= {"tables": [str(p) for p in args.csv], "seed_labels": seeds}
-    print(f"NAS-Bench-201, {result['archs']} archs under {result['seeds']} seeds")
+    print(f"NAS-Bench-201, {result['archs']} archs under {result['seeds']} seeds "
+          f"({args.bootstrap} resamples of the archs)")
     print(markdown(result, seeds))
     if args.out:
-        write_json_atomic(args.out, result)
+        write_json_atomic(result, args.out, indent=1)
         print(f"summary: {args.out}")
     return 0
 
