@@ -70,3 +70,19 @@ def test_rank_among_a_reference_is_the_rank_in_the_joint_list():
     assert fusion({"supernet": 3.5, "flops": 5}) == pytest.approx(0.75 * 0.75 + 0.25 * 0.0)
     with pytest.raises(ValueError, match="no reference values"):
         ReferenceFusion({"zen": 0.5}, {"supernet": [1.0]})
+
+
+def test_fusion_report_mixes_are_the_mean_of_their_parts_ranks(monkeypatch):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    try:
+        import fusion_report
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(fusion_report, "MIXES", {"a+b": ("a", "b")})
+    proxy = {"x": {"a": 1.0, "b": 30.0}, "y": {"a": 2.0, "b": 10.0}, "z": {"a": 3.0, "b": 20.0},
+             "w": {"a": float("-inf"), "b": 40.0}}
+    fusion_report.add_mixes(proxy)
+    # a ranks w, x, y, z as 0, 1, 2, 3 (-inf lowest); b ranks y, z, x, w as 0, 1, 2, 3
+    assert {k: v["a+b"] for k, v in proxy.items()} == {"w": 1.5, "x": 1.5, "y": 1.0, "z": 2.0}

@@ -519,8 +519,11 @@ def main(argv: list[str] | None = None) -> int:
                   "Kendall on the OTHER half (the weight is never reported where it was tuned). "
                   "Every proxy is shown, alone and fused (the weights chosen per seed are in "
                   "the source); the proxies' per-arch scores are those of "
-                  "`proxies-nb201-15625archs-2core-cpu` and, for MeCo, "
-                  "`proxies-meco-nb201-15625archs-2core-cpu`. A fused figure equal to the "
+                  "`proxies-nb201-15625archs-2core-cpu`, for MeCo "
+                  "`proxies-meco-nb201-15625archs-2core-cpu`, for AZ-NAS "
+                  "`proxies-aznas-nb201-15625archs-2core-cpu` (aggregated over all 15,625); "
+                  "`meco+az_nas` is the training-free teacher, the mean of the two's ranks over "
+                  "all 15,625 archs. A fused figure equal to the "
                   "proxy's means the tuned weight left the supernet out (weight 1). "
                   f"Source: `docs/results/{args.fusion.name}/summary.json`.", ""]
         lines += fusion_table(summary) + [""]
