@@ -8,7 +8,7 @@
 #                                         RD-NAS x 3 seeds): probe, plan, train, score, collect
 #   bash tools/device_queue.sh track1     Track 1 scoring rate at 224 px over windows spread
 #                                         across the whole prefix-sorted 45k list
-#   bash tools/device_queue.sh proxies    MeCo, ZiCo, AZ-NAS and SWAP over all 15,625 NB201 archs
+#   bash tools/device_queue.sh proxies    MeCo(_opt), ZiCo, AZ-NAS, SWAP over all 15,625 NB201 archs
 #                                         (6 shards at once on the GPU; resumes from a
 #                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
 #   bash tools/device_queue.sh t1proxies  MeCo, AZ-NAS, Zen-score, MeCo_opt over the 45k list
@@ -47,7 +47,7 @@ case "${1:-}" in
     # probe images come from the carried tar, as in the committed CPU reports (without
     # --data a machine lacking ../shared would fall back to the embedded subset)
     # (rehearse on a CPU: PROXY_ARCHS=12 PROXY_DEVICE=cpu bash tools/device_queue.sh proxies)
-    P=flops,meco,zico,az_nas,swap
+    P="${PROXY_LIST:-flops,meco,meco_opt,zico,az_nas,swap}"
     SEL="--all"; [[ -n "${PROXY_ARCHS:-}" ]] && SEL="--archs $PROXY_ARCHS"
     DEV="${PROXY_DEVICE:-cuda}"
     for k in 0 1 2 3 4 5; do
