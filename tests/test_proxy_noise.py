@@ -67,7 +67,10 @@ def test_noise_reads_each_seed_and_the_proxy_against_itself(tmp_path):
         kendalltau(ranks[0], [valid[a] for a in archs]).statistic)
     # the command writes the same figures, and the table names every row
     out = tmp_path / "noise.json"
-    assert proxy_noise.main(["--csv", *map(str, paths), "--mix", "noisy+other", "--out", str(out)]) == 0
+    png = tmp_path / "noise.png"
+    assert proxy_noise.main(["--csv", *map(str, paths), "--mix", "noisy+other", "--out", str(out),
+                             "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads(out.read_text())
     assert written["proxies"]["noisy"]["self"] == pytest.approx(n["self"])
     assert written["seed_labels"] == ["0", "1", "2"] and written["archs"] == 30

@@ -126,6 +126,34 @@ def markdown(result: dict, seeds: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict, out_png: Path) -> None:
+    """One row per proxy and mix: each seed's Kendall (valid) as a point, the mean as a bar
+    end, and the arch-sample spread (+- one bootstrap sd) around the mean."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(result["proxies"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    for i, name in enumerate(names):
+        row = result["proxies"][name]
+        v, sd = row["valid"], row["archs_sd"]
+        y = len(names) - 1 - i
+        if math.isfinite(sd):
+            ax.errorbar(v["mean"], y, xerr=sd, fmt="none", ecolor="0.6", capsize=4,
+                        label="arch-sample sd (bootstrap)" if i == 0 else None)
+        ax.plot(v["per_seed"], [y] * len(v["per_seed"]), "o", color="C0", alpha=0.6,
+                label="one seed" if i == 0 else None)
+        ax.plot([v["mean"]], [y], "|", color="C3", markersize=16, mew=2,
+                label="mean over seeds" if i == 0 else None)
+    ax.set_yticks(range(len(names)), list(reversed(names)))
+    ax.set_xlabel(f"Kendall tau with the valid accuracy ({result['archs']} NB201 archs)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", nargs="+", required=True, type=Path,
@@ -137,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", type=int, default=1000,
                     help="resamples of the archs for the arch-sample spread (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="the JSON summary")
+    ap.add_argument("--plot", type=Path, default=None, help="a PNG of the table's spreads")
     args = ap.parse_args(argv)
     seeds = args.seeds.split(",") if args.seeds else [str(i) for i in range(len(args.csv))]
     if len(seeds) != len(args.csv):
@@ -149,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_json_atomic(result, args.out, indent=1)
         print(f"summary: {args.out}")
+    if args.plot:
+        plot(result, args.plot)
+        print(f"plot: {args.plot}")
     return 0
 
 
