@@ -71,15 +71,16 @@ case "${1:-}" in
     # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
     T1="--proxies ${T1_PROXIES:-meco,az_nas,zen,meco_opt} --resolution 64 --batch 8 --no-progress"
     [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
+    if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_committed.jsonl"
+    elif [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_committed.jsonl"; fi
     for k in 0 1 2 3 4 5; do
-      if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_s$k.jsonl"
-      elif [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_s$k.jsonl"; fi
+      if [[ -f "$OUT/t1_committed.jsonl" ]]; then cp "$OUT/t1_committed.jsonl" "$OUT/t1_s$k.jsonl"; fi
       timeout 500 "$PY" -m track1 proxy-cache $T1 --device "${T1_DEVICE:-cuda}" --threads 2 \
         --shard $k/6 --out "$OUT/t1_s$k.jsonl" > "$OUT/t1_log$k.txt" 2>&1 &
     done
     wait
     cat "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r64_b8.jsonl.gz"
-    rm -f "$OUT"/t1_s*.jsonl
+    rm -f "$OUT"/t1_s*.jsonl "$OUT/t1_committed.jsonl"
     tail -n 2 "$OUT"/t1_log*.txt
     ;;
   rehearse)

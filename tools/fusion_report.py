@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from track1.infra.atomic import write_json_atomic
-from track1.infra.ranks import average_ranks
+from track1.infra.ranks import mean_ranks
 from track1.scoring.fusion import tune_weight
 from track1.scoring.metrics import finite_below, kendall
 
@@ -45,9 +45,9 @@ def add_mixes(proxy: dict[str, dict[str, float]]) -> None:
     """Each of ``MIXES`` as a column: the mean of its parts' average ranks over the archs."""
     archs = sorted(proxy)
     for mix, parts in MIXES.items():
-        ranks = [average_ranks(finite_below([proxy[a][p] for a in archs])) for p in parts]
-        for i, a in enumerate(archs):
-            proxy[a][mix] = sum(r[i] for r in ranks) / len(parts)
+        mixed = mean_ranks([finite_below([proxy[a][p] for a in archs]) for p in parts])
+        for a, value in zip(archs, mixed):
+            proxy[a][mix] = value
 
 
 def run_report(rows: list[dict[str, str]], proxy: dict[str, dict[str, float]],

@@ -32,9 +32,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from scipy.stats import rankdata
-
 from track1.infra.atomic import write_json_atomic
+from track1.infra.ranks import mean_ranks
 from track1.scoring.metrics import finite_below, kendall
 
 #: columns of the report's table that are not a proxy
@@ -56,8 +55,7 @@ def mixed(columns: dict[str, list[float]], mix: str) -> list[float]:
     unknown = [p for p in parts if p not in columns]
     if unknown:
         raise SystemExit(f"--mix {mix}: {unknown} not in the tables' proxies {sorted(columns)}")
-    ranks = [rankdata(finite_below(columns[p])) for p in parts]
-    return [float(sum(r[i] for r in ranks) / len(ranks)) for i in range(len(ranks[0]))]
+    return mean_ranks([finite_below(columns[p]) for p in parts])
 
 
 def spread(values: list[float]) -> dict[str, float]:

@@ -38,6 +38,13 @@ def ranks(values: Sequence[float]) -> list[float]:
     return [r / scale for r in average_ranks(values)]
 
 
+def mean_ranks(columns: Sequence[Sequence[float]]) -> list[float]:
+    """Per item, the mean of its ``average_ranks`` in each column: an equal-weight mix of
+    several scores of the same items (the proxy tools' ``a+b`` mixes)."""
+    per_column = [average_ranks(c) for c in columns]
+    return [sum(r[i] for r in per_column) / len(per_column) for i in range(len(per_column[0]))]
+
+
 def below_in(value: float, sorted_reference: Sequence[float]) -> float:
     """How many of ``sorted_reference`` (ascending) lie below ``value``, ties counted half:
     ``value``'s 0-based average rank among the reference and itself."""
