@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,7 @@ def test_az_nas_puts_a_dead_network_last():
     assert best > dead
 
 
+@pytest.mark.filterwarnings("ignore:swap. every count reached its ceiling")  # 5 images, 32 patterns
 @pytest.mark.parametrize("n", [5, 62, 63, 130])
 def test_swap_counts_the_distinct_unit_patterns(n):
     """SWAP by brute force: the distinct columns of the (images x units) firing matrix
@@ -245,6 +247,56 @@ def test_swap_packing_keeps_rows_apart():
     packed = swap.pack(bits)
     assert packed.shape == (500, 3) and bool((packed >= 0).all())
     assert swap.distinct_rows(packed) == torch.unique(bits, dim=0).shape[0] == 499
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 20])
+def test_swap_bitmap_counts_as_the_sort_does(n):
+    """The table of 2^n flags counts the distinct patterns over every layer added, as
+    torch.unique over all of them does: repeats inside a layer and across layers counted
+    once, a reset forgetting them."""
+    g = torch.Generator().manual_seed(n)
+    layers = [torch.rand(n, units, generator=g) > 0.5 for units in (300, 1, 2000)]
+    layers.append(layers[0][:, :50])                  # patterns a later layer repeats
+    flat = torch.cat(layers, dim=1)
+    want = torch.unique(flat.t(), dim=0).shape[0]
+    fast, plain = swap.PatternCounter(n), swap.PatternCounter(n, bitmap_max=0)
+    assert fast.bitmap and not plain.bitmap
+    for counter in (fast, plain):
+        for fire in layers:
+            counter.add(fire)
+        assert counter.count() == want
+        counter.reset()
+        counter.add(layers[1])
+        assert counter.count() == 1
+    assert swap.codes(flat).tolist() == [sum(int(b) << i for i, b in enumerate(col))
+                                         for col in flat.t().tolist()]
+    with pytest.raises(ValueError, match="at most 62 rows"):
+        swap.codes(torch.zeros(63, 2, dtype=torch.bool))
+
+
+def test_swap_fast_count_scores_as_the_sort(monkeypatch):
+    """SWAP of a NAS-Bench-201 network on the authors' 16 images: the same score with
+    the table of flags as with torch.unique over the packed patterns."""
+    torch.manual_seed(0)
+    net = NB201Space(C=8, N=1).build(NB201Space(C=8, N=1).largest())
+    x = torch.randn(16, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    fast = swap.score(net, x, seed=2, repeats=2)
+    monkeypatch.setattr(swap, "BITMAP_MAX_IMAGES", 0)
+    assert swap.score(net, x, seed=2, repeats=2) == fast
+    assert 1 < fast < 2 ** 16
+
+
+def test_swap_warns_at_its_ceiling():
+    """With 2 images there are 4 patterns; a network with many units reaches all 4 at
+    every re-init and says so; a batch below its ceiling does not warn."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match=r"ceiling 2\^2 = 4"):
+        assert swap.score(net, x, seed=0, repeats=2) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert swap.score(net, torch.randn(12, 3, 8, 8), seed=0, repeats=1) < 2 ** 12
 
 
 def test_proxy_report_scores_a_set_and_resumes(tmp_path):

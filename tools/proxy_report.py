@@ -171,15 +171,19 @@ def track1_part(args, names: list[str], out: Path) -> dict:
     space = ResNet48Space()
     official = list(load_arch_list(validate=False).values())
     codes = random.Random(args.subset_seed).sample(official, args.track1_archs)
-    x, y, _ = probe_batch(args.data, args.track1_batch, args.track1_res, args.seed)
+    # every proxy sees the batch's first --track1-batch images, SWAP its own --swap-batch
+    # (with 8 images every subnet reaches SWAP's ceiling of 2^8 patterns)
+    images = {n: args.swap_batch if n == "swap" else args.track1_batch for n in names}
+    x, y, _ = probe_batch(args.data, max(images.values()), args.track1_res, args.seed)
     y = y % 1000
     tag = f"r{args.track1_res}-b{args.track1_batch}-s{args.seed}"
     cache = open_cache(out / f"cache_track1_{tag}.jsonl")
     t0 = time.perf_counter()
     score_archs(space, codes, names, cache, x=x, y=y, num_classes=1000, seed=args.seed,
                 zen_batch=min(args.zen_batch, 8), desc=f"track1 x{len(codes)}",
-                images={n: args.track1_batch for n in names}, options=options_of(args))
+                images=images, options=options_of(args))
     return {"archs": len(codes), "resolution": args.track1_res, "batch": args.track1_batch,
+            **({"swap": [args.swap_batch, args.swap_repeats]} if "swap" in names else {}),
             "wall_s_this_run": round(time.perf_counter() - t0, 1),
             "mutual_kendall": mutual_kendall(names, [cache.merged[c] for c in codes])}
 
