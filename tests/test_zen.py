@@ -150,3 +150,33 @@ def test_proxy_cache_adds_proxies_to_a_cache_and_the_teacher_reads_them(tmp_path
     assert "scored 0 archs (2 already cached)" in again.stdout
     bad = subprocess.run(base + ["--proxies", "magic"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown proxy 'magic'" in bad.stderr
+
+
+def test_proxy_cache_gives_swap_its_own_images(tmp_path):
+    """SWAP sees ``--swap-batch`` images, the ``--batch`` ones and more drawn after the
+    labels (so the other proxies' batch is unchanged); its count is stored, and another
+    count is scored anew."""
+    from track1.proxies import get_proxy
+    from track1.proxies.zen import arch_seed
+    out = tmp_path / "cache.jsonl"
+    base = [sys.executable, "-m", "track1", "proxy-cache", "--out", str(out), "--batch", "2",
+            "--resolution", "32", "--no-progress", "--limit", "1", "--proxies", "naswot,swap"]
+    subprocess.run(base + ["--swap-batch", "16"], check=True, capture_output=True)
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (row["swap_batch"], row["naswot_batch"]) == (16, 2)
+    space = ResNet48Space()
+    s = arch_seed(ARCH1, 0)
+    g = torch.Generator().manual_seed(s)
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    y = torch.randint(0, 1000, (2,), generator=g)
+    more = torch.randn(14, 3, 32, 32, generator=g)
+    torch.manual_seed(s)
+    net = space.build(space.decode(ARCH1), num_classes=1000)
+    assert row["naswot"] == get_proxy("naswot")(net, x, y, seed=s)
+    assert row["swap"] == get_proxy("swap")(net, torch.cat([x, more]), seed=s) < 2 ** 16
+    r = subprocess.run(base + ["--swap-batch", "12"], check=True, capture_output=True, text=True)
+    assert "scored 1 archs (0 already cached)" in r.stdout
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows[1]["swap_batch"] == 12 and "naswot" not in rows[1]
+    r = subprocess.run(base + ["--swap-batch", "12"], check=True, capture_output=True, text=True)
+    assert "scored 0 archs (1 already cached)" in r.stdout

@@ -7,7 +7,8 @@ teacher's ``teacher.cache`` reads, one line per arch and run, keyed by the list'
 an arch still lacks (a later run may add proxies to a cache); each value is stored with
 the batch and resolution it was scored at. Non-Zen proxies score a freshly built subnet
 (1,000 classes, weights seeded by the arch code) on a seeded batch of Gaussian images
-with seeded labels at the given resolution.
+with seeded labels at the given resolution; SWAP sees ``--swap-batch`` images (16), the
+batch's and more drawn after it.
 """
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "machines at once, each with its own --out; concatenate the files: "
                         "the cache reader joins an arch's lines)")
     p.add_argument("--batch", type=int_at_least(1), default=8)
+    p.add_argument("--swap-batch", type=int_at_least(2), default=16,
+                   help="images SWAP sees (default 16, the authors' count): the --batch images, "
+                        "then more from the arch's seed (with 8, every subnet reaches SWAP's "
+                        "ceiling of 2^8 patterns)")
     p.add_argument("--resolution", type=int_at_least(8), default=224)
     p.add_argument("--repeats", type=int_at_least(1), default=1, help="Zen-score repeats")
     p.add_argument("--no-residual", action="store_true", help="score Zen without shortcuts")
@@ -84,9 +89,13 @@ def run(args: argparse.Namespace) -> int:
     items = items[k::n]
     out = Path(args.out) if args.out else paths.runs_dir("zen_cache.jsonl")
 
+    def batch_of(name: str) -> int:
+        return args.swap_batch if name == "swap" else args.batch
+
     def lacking(row: dict) -> list[str]:
         return [n for n in names if any(k not in row for k in cache_keys(n)) or (n != "zen" and (
-            row.get(f"{n}_batch") != args.batch or row.get(f"{n}_resolution") != args.resolution))]
+            row.get(f"{n}_batch") != batch_of(n)
+            or row.get(f"{n}_resolution") != args.resolution))]
 
     with AppendLog(out, "key", fsync_every=1) as cache:
         todo = [(k, c) for k, c in items if lacking(cache.merged.get(k, {}))]
@@ -116,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
                         x = torch.randn(args.batch, 3, args.resolution, args.resolution,
                                         generator=g)
                         y = torch.randint(0, 1000, (args.batch,), generator=g)
+                        more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
+                        # drawn after the labels: the other proxies' batch is what it was
+                        x = torch.cat([x, torch.randn(more, *x.shape[1:], generator=g)])
                         torch.manual_seed(s)
                         probe = (space.build(arch, num_classes=1000).to(args.device),
                                  x.to(args.device), y.to(args.device))
@@ -124,9 +136,11 @@ def run(args: argparse.Namespace) -> int:
                         from track1.proxies import az_nas
                         row |= {f"az_{k}": v for k, v in az_nas.components(
                             net, x, seed=s, batch=args.batch).items()}
+                    elif name == "swap":
+                        row[name] = float(get_proxy(name)(net, x[:args.swap_batch], seed=s))
                     else:
-                        row[name] = float(get_proxy(name)(net, x, y, seed=s))
-                    row |= {f"{name}_batch": args.batch, f"{name}_resolution": args.resolution}
+                        row[name] = float(get_proxy(name)(net, x[:args.batch], y, seed=s))
+                    row |= {f"{name}_batch": batch_of(name), f"{name}_resolution": args.resolution}
                 seconds[name] += time.perf_counter() - t
             cache.append(row)
     elapsed = time.perf_counter() - t0
