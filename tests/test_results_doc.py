@@ -61,3 +61,26 @@ def test_a_later_proxy_report_marks_what_it_replaces_and_adds(tmp_path):
     text = "\n".join(lines)
     assert "| flops | 0.500" in text
     assert "| naswot (re-run) | 0.450" in text and "| swap (added) | 0.600" in text
+
+
+def test_fusion_totals_count_the_runs_fused_beats_both():
+    """The totals under the fusion table: per key and proxy, the runs (of every bench)
+    where the fused Kendall is strictly above both parts, over every run and over the
+    runs whose supernet alone is above 0."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_results
+    finally:
+        sys.path.pop(0)
+
+    def run(sup: float, proxy: float, fused: float) -> dict:
+        cell = {"p": {"supernet": sup, "proxy": proxy, "fused": fused}}
+        return {"accuracy": cell, "neg_loss": cell}
+
+    summary = {"proxies": ["p"], "benches": {
+        "a": {"m_s0": run(0.3, 0.5, 0.6), "m_s1": run(0.3, 0.5, 0.5)},   # a tie is no win
+        "b": {"m_s0": run(-0.2, 0.5, 0.55), "m_s1": run(0.0, 0.5, 0.4)}}}
+    rows = make_results.fusion_totals(summary)
+    assert rows[0] == "| **all benches** | every run | 4 | accuracy | | (2/4) |"
+    assert rows[1] == "| **all benches** | runs whose supernet alone is above 0 | 2 | accuracy | | (1/2) |"
+    assert len(rows) == 4 and rows[3].endswith("| neg_loss | | (1/2) |")

@@ -358,6 +358,25 @@ def fusion_table(summary: dict) -> list[str]:
                 sup = statistics.mean(r[key][names[0]]["supernet"] for r in rs)
                 lines.append(f"| `{bench}` | {method} | {len(rs)} | {key} | {sup:.3f} | "
                              + " | ".join(cells) + " |")
+    return lines + fusion_totals(summary)
+
+
+def fusion_totals(summary: dict) -> list[str]:
+    """Two rows per key: over every run of every bench, and over the runs whose supernet
+    alone ranks the held-out half above chance, how many runs the fusion with each proxy
+    beats both of its parts on."""
+    names = summary["proxies"]
+    runs = [r for runs in summary["benches"].values() for r in runs.values()]
+    lines = []
+    for key in ("accuracy", "neg_loss"):
+        for label, keep in (("every run", lambda r: True),
+                            ("runs whose supernet alone is above 0",
+                             lambda r: r[key][names[0]]["supernet"] > 0)):
+            rs = [r for r in runs if keep(r)]
+            cells = [f"({sum(r[key][n]['fused'] > max(r[key][n]['supernet'], r[key][n]['proxy']) for r in rs)}"
+                     f"/{len(rs)})" for n in names]
+            lines.append(f"| **all benches** | {label} | {len(rs)} | {key} | | "
+                         + " | ".join(cells) + " |")
     return lines
 
 
