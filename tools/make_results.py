@@ -334,6 +334,11 @@ def _noise_note(by_method: dict, method: str, value: float, spos: float | None) 
             f" the seed-to-seed standard deviation ({spread:.3f}).")
 
 
+def beats_both(cell: dict) -> bool:
+    """Whether a run's fused Kendall is strictly above the supernet's and the proxy's."""
+    return cell["fused"] > max(cell["supernet"], cell["proxy"])
+
+
 def fusion_table(summary: dict) -> list[str]:
     """Markdown: per bench, method and key, the mean over seeds (held-out half) of the
     supernet alone and, for every proxy, the proxy alone and fused with the supernet, with
@@ -352,8 +357,7 @@ def fusion_table(summary: dict) -> list[str]:
                 for name in names:
                     alone, fused = (statistics.mean(r[key][name][k] for r in rs)
                                     for k in ("proxy", "fused"))
-                    wins = sum(r[key][name]["fused"] > max(r[key][name]["supernet"],
-                                                           r[key][name]["proxy"]) for r in rs)
+                    wins = sum(beats_both(r[key][name]) for r in rs)
                     cells.append(f"{alone:.3f} / {fused:.3f} ({wins}/{len(rs)})")
                 sup = statistics.mean(r[key][names[0]]["supernet"] for r in rs)
                 lines.append(f"| `{bench}` | {method} | {len(rs)} | {key} | {sup:.3f} | "
@@ -373,8 +377,7 @@ def fusion_totals(summary: dict) -> list[str]:
                             ("runs whose supernet alone is above 0",
                              lambda r: r[key][names[0]]["supernet"] > 0)):
             rs = [r for r in runs if keep(r)]
-            cells = [f"({sum(r[key][n]['fused'] > max(r[key][n]['supernet'], r[key][n]['proxy']) for r in rs)}"
-                     f"/{len(rs)})" for n in names]
+            cells = [f"({sum(beats_both(r[key][n]) for r in rs)}/{len(rs)})" for n in names]
             lines.append(f"| **all benches** | {label} | {len(rs)} | {key} | | "
                          + " | ".join(cells) + " |")
     return lines

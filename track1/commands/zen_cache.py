@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             row.get(f"{n}_batch") != batch_of(n)
             or row.get(f"{n}_resolution") != args.resolution))]
 
+    # SWAP's images beyond the batch, drawn from the arch's seed
+    more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
     with AppendLog(out, "key", fsync_every=1) as cache:
         todo = [(k, c) for k, c in items if lacking(cache.merged.get(k, {}))]
         costs = count_costs_many([c for _, c in todo]) if todo else {}
@@ -125,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
                         x = torch.randn(args.batch, 3, args.resolution, args.resolution,
                                         generator=g)
                         y = torch.randint(0, 1000, (args.batch,), generator=g)
-                        more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
                         # drawn after the labels: the other proxies' batch is what it was
                         x = torch.cat([x, torch.randn(more, *x.shape[1:], generator=g)])
                         torch.manual_seed(s)
