@@ -125,3 +125,33 @@ def test_unknown_options_are_rejected(batch):
     x, _ = batch
     with pytest.raises(TypeError, match="unknown options"):
         get_proxy("snip")(_nets()["nb201"], x, bogus=1)
+
+
+@pytest.mark.parametrize("name", ["meco", "meco_opt", "naswot"])
+@pytest.mark.parametrize("space", ["nb201", "track1"])
+def test_forward_proxies_borrow_the_model_and_give_it_back_as_it_was(name, space, batch):
+    """MeCo, MeCo_opt and NASWOT run their forward on the caller's model itself
+    (``track1.proxies.borrow``), not on a copy: an eval-mode model with running statistics
+    of its own scores as a train-mode copy of it does and comes back in eval mode with its
+    statistics; a forward that fails puts it back too."""
+    from track1.proxies.borrow import borrowed
+    model = _nets()[space]
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    model.eval()
+    before = _state(model)
+    x, y = batch
+    x = torch.nn.functional.interpolate(x, size=64)
+    fn = get_proxy(name)
+    assert fn(model, x, y, seed=3) == fn(copy.deepcopy(model).train(), x, y, seed=3)
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(RuntimeError, match="mid-forward"):
+        with borrowed(model, "cpu", train=True) as net:
+            net(x)                      # updates the running statistics
+            raise RuntimeError("mid-forward")
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

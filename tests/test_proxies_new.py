@@ -3,6 +3,7 @@ choices that change the value (every module hooked, population std, rank aggrega
 and the proxy report's set scoring."""
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -192,6 +193,21 @@ def test_az_nas_components_are_reproducible_and_touch_nothing(space):
     assert set(a) == set(az_nas.COMPONENTS) and all(math.isfinite(v) for v in a.values())
     assert torch.equal(rng, torch.get_rng_state())
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("space", ["nb201", "track1"])
+def test_az_nas_in_place_scores_as_the_copy(space):
+    """``in_place=True`` re-initialises the given network instead of a copy: the same
+    components, and the network is the one scored (its weights are gone)."""
+    torch.manual_seed(0)
+    if space == "nb201":
+        net, x = NB201Space(C=8, N=1).build(NB201Space(C=8, N=1).largest()), torch.randn(2, 3, 16, 16)
+    else:
+        net, x = ResNet48Space().build(ResNet48Space().smallest(), num_classes=10), torch.randn(2, 3, 32, 32)
+    plain = az_nas.components(net, x, seed=4, batch=8)
+    throwaway = copy.deepcopy(net)
+    assert az_nas.components(throwaway, x, seed=4, batch=8, in_place=True) == plain
+    assert not torch.equal(next(throwaway.parameters()), next(net.parameters()))
 
 
 def test_az_nas_puts_a_dead_network_last():
@@ -386,7 +402,8 @@ def test_teacher_distils_the_values_the_report_measured(tmp_path):
         import proxy_report
     finally:
         sys.path.pop(0)
-    assert proxy_report.main(["--archs", "2", "--proxies", "meco,naswot,synflow",
+    # az_nas first: it re-initialises the report's network in place, so it must run last
+    assert proxy_report.main(["--archs", "2", "--proxies", "az_nas,meco,naswot,synflow",
                               "--threads", "1", "--out", str(tmp_path)]) == 0
     (cache,) = tmp_path.glob("cache_nb201_*.jsonl")
     rows = [json.loads(l) for l in cache.read_text().splitlines()]

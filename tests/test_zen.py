@@ -180,3 +180,30 @@ def test_proxy_cache_gives_swap_its_own_images(tmp_path):
     assert rows[1]["swap_batch"] == 12 and "naswot" not in rows[1]
     r = subprocess.run(base + ["--swap-batch", "12"], check=True, capture_output=True, text=True)
     assert "scored 0 archs (1 already cached)" in r.stdout
+
+
+def test_proxy_cache_scores_az_nas_in_place_after_the_other_proxies(tmp_path):
+    """AZ-NAS re-initialises the arch-seeded subnet itself (no copy), so proxy-cache runs
+    it after the proxies that read the built weights, whatever the order of --proxies:
+    every value is the one each proxy gives on its own fresh subnet."""
+    from track1.proxies import az_nas, get_proxy
+    from track1.proxies.zen import arch_seed
+    out = tmp_path / "cache.jsonl"
+    subprocess.run([sys.executable, "-m", "track1", "proxy-cache", "--out", str(out), "--batch",
+                    "2", "--resolution", "64", "--no-progress", "--limit", "1",
+                    "--proxies", "az_nas,meco_opt"], check=True, capture_output=True)
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    space = ResNet48Space()
+    s = arch_seed(ARCH1, 0)
+
+    def fresh():
+        g = torch.Generator().manual_seed(s)
+        x = torch.randn(2, 3, 64, 64, generator=g)
+        torch.manual_seed(s)
+        return space.build(space.decode(ARCH1), num_classes=1000), x
+
+    net, x = fresh()
+    assert row["meco_opt"] == get_proxy("meco_opt")(net, x, seed=s)
+    net, x = fresh()
+    comps = az_nas.components(net, x, seed=s, batch=2)
+    assert {k: row[f"az_{k}"] for k in comps} == comps

@@ -112,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
             arch = space.decode(code)
             s = arch_seed(code, args.seed)
             probe = None  # the arch-seeded subnet and batch, built once for its proxies
-            for name in lacking(cache.merged.get(key, {})):
+            # AZ-NAS re-initialises the probe subnet itself (no copy), so it runs after the
+            # proxies that read the weights the subnet was built with
+            for name in sorted(lacking(cache.merged.get(key, {})), key=lambda n: n == "az_nas"):
                 t = time.perf_counter()
                 if name == "zen":
                     row |= {"zen": zen_score(space, arch, batch=args.batch,
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                     if name == "az_nas":
                         from track1.proxies import az_nas
                         row |= {f"az_{k}": v for k, v in az_nas.components(
-                            net, x, seed=s, batch=args.batch).items()}
+                            net, x, seed=s, batch=args.batch, in_place=True).items()}
                     elif name == "swap":
                         row[name] = float(get_proxy(name)(net, x[:args.swap_batch], seed=s))
                     else:

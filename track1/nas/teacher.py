@@ -198,7 +198,7 @@ class Teacher:
         inputs, targets = self._probe()
         if name.startswith("az_"):  # one AZ-NAS component: all three computed and cached
             from track1.proxies import az_nas
-            comps = az_nas.components(net, inputs, seed=seed)
+            comps = az_nas.components(net, inputs, seed=seed, in_place=True)  # built for it
             for key, value in comps.items():
                 self.cache.setdefault(f"az_{key}", {})[code] = float(value)
             return float(comps[name[len("az_"):]])

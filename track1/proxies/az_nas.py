@@ -119,14 +119,17 @@ def largest_singular_value_of_product(a: torch.Tensor, b: torch.Tensor) -> float
 
 
 def components(model: nn.Module, inputs: torch.Tensor, *, seed: int | None = None,
-               batch: int = 64, random_inputs: bool = True) -> dict[str, float]:
+               batch: int = 64, random_inputs: bool = True,
+               in_place: bool = False) -> dict[str, float]:
     """Expressivity, progressivity and trainability of one network (the authors' NB201
     protocol: ``batch`` Gaussian images at ``inputs``' resolution; ``random_inputs=False``
-    uses ``inputs`` themselves). The caller's model is not modified; RNG state kept."""
+    uses ``inputs`` themselves). The caller's model is not modified, unless ``in_place``:
+    then it is re-initialised and scored itself, with no copy (for a network built only
+    to be scored; the values are the same). RNG state kept."""
     feature_blocks(model)  # a network without named blocks fails here, before the copy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0 if seed is None else int(seed))
-        net = copy.deepcopy(model).to(inputs.device).train()
+        net = (model if in_place else copy.deepcopy(model)).to(inputs.device).train()
         reinitialise(net)
         x = (torch.randn(batch, *inputs.shape[1:], device=inputs.device) if random_inputs
              else inputs)

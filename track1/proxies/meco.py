@@ -12,11 +12,12 @@ authors' code turns into an all-zero matrix: they add 0 and are skipped here.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from track1.proxies.borrow import borrowed
 
 NAME = "meco"
 
@@ -59,11 +60,11 @@ def sum_over_modules(model: nn.Module, inputs: torch.Tensor,
                      term: Callable[[torch.Tensor], float], *, images: int = 1,
                      train_bn: bool = True, name: str = NAME) -> float:
     """``term`` of the first image's map (``first_image_map``) of every module's output,
-    summed: a forward hook on every module of a copy of ``model`` (containers included,
-    as the authors hook every named module), fed ``inputs[:images]``."""
+    summed: a forward hook on every module of ``model`` (containers included, as the
+    authors hook every named module), fed ``inputs[:images]``; the model is borrowed
+    (``track1.proxies.borrow``), not copied, and comes back as it was."""
     if images < 1:
         raise ValueError(f"{name} needs at least 1 image, got images={images}")
-    net = copy.deepcopy(model).to(inputs.device).train(train_bn)
     total = [0.0]
 
     def hook(module: nn.Module, inp: tuple, out: Any) -> None:
@@ -73,18 +74,19 @@ def sum_over_modules(model: nn.Module, inputs: torch.Tensor,
             if feature is not None:
                 total[0] += term(feature)
 
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        net(inputs[:images])
-    except ValueError as e:
-        if "more than 1 value per channel" not in str(e):
-            raise
-        raise ValueError(f"{name} runs {images} image(s) through train-mode BN, and at "
-                         f"{tuple(inputs.shape[-2:])} px a feature map shrinks to 1x1: "
-                         f"give larger images (or images > 1)") from None
-    finally:
-        for h in handles:
-            h.remove()
+    with borrowed(model, inputs.device, train=train_bn) as net:
+        handles = [m.register_forward_hook(hook) for m in net.modules()]
+        try:
+            net(inputs[:images])
+        except ValueError as e:
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise ValueError(f"{name} runs {images} image(s) through train-mode BN, and at "
+                             f"{tuple(inputs.shape[-2:])} px a feature map shrinks to 1x1: "
+                             f"give larger images (or images > 1)") from None
+        finally:
+            for h in handles:
+                h.remove()
     return float(total[0])
 
 
