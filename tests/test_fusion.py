@@ -86,3 +86,33 @@ def test_fusion_report_mixes_are_the_mean_of_their_parts_ranks(monkeypatch):
     fusion_report.add_mixes(proxy)
     # a ranks w, x, y, z as 0, 1, 2, 3 (-inf lowest); b ranks y, z, x, w as 0, 1, 2, 3
     assert {k: v["a+b"] for k, v in proxy.items()} == {"w": 1.5, "x": 1.5, "y": 1.0, "z": 2.0}
+
+
+def test_fusion_report_reads_each_runs_teacher_and_its_agreement(monkeypatch):
+    """Beside the fusion, each run's ``agreement``: the supernet's Kendall with every
+    proxy over all the run's archs (by accuracy and by -loss), and the teacher its ranking
+    loss distilled (None without a ranking loss)."""
+    import sys
+    from pathlib import Path
+    from scipy.stats import kendalltau
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    try:
+        import fusion_report
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(fusion_report, "PROXIES", ("p",))
+    rng = random.Random(0)
+    vals = [[rng.random() for _ in range(4)] for _ in range(20)]
+    rows = [{"arch": f"a{i}", "gt": str(gt), "pred": str(acc), "loss": str(loss)}
+            for i, (gt, acc, loss, _) in enumerate(vals)]
+    proxy = {f"a{i}": {"p": p} for i, (*_, p) in enumerate(vals)}
+    out = fusion_report.run_report(rows, proxy, seed=0, teacher="p")
+    cols = list(zip(*vals))
+    assert out["teacher"] == "p"
+    assert out["agreement"]["accuracy"]["p"] == pytest.approx(kendalltau(cols[1], cols[3]).statistic)
+    assert out["agreement"]["neg_loss"]["p"] == pytest.approx(
+        kendalltau([-v for v in cols[2]], cols[3]).statistic)
+    assert fusion_report.teacher_of({"config": {"loss": {"ranking": "margin"},
+                                                "teacher": {"priors": "meco+az_nas"}}}) == "meco+az_nas"
+    assert fusion_report.teacher_of({"config": {"loss": {"ranking": "none"},
+                                                "teacher": {"priors": "flops"}}}) is None

@@ -84,3 +84,29 @@ def test_fusion_totals_count_the_runs_fused_beats_both():
     assert rows[0] == "| **all benches** | every run | 4 | accuracy | | (2/4) |"
     assert rows[1] == "| **all benches** | runs whose supernet alone is above 0 | 2 | accuracy | | (1/2) |"
     assert len(rows) == 4 and rows[3].endswith("| neg_loss | | (1/2) |")
+
+
+def test_transfer_table_compares_each_supernet_with_its_teacher_and_spos():
+    """Does a supernet learn its teacher's order: per RD-NAS method, its supernets'
+    agreement with their own teacher (mean over seeds) against SPOS's with that teacher,
+    and the seeds above SPOS of the same seed; methods whose teacher is not a reported
+    proxy are left out."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_results
+    finally:
+        sys.path.pop(0)
+
+    def run(teacher, **agree: float) -> dict:
+        cells = {n: agree.get(n, 0.0) for n in ("f", "m")}
+        return {"teacher": teacher, "agreement": {"accuracy": cells,
+                                                  "neg_loss": {n: v + 0.1 for n, v in cells.items()}}}
+
+    summary = {"proxies": ["f", "m"], "benches": {"b": {
+        "spos_s0": run(None, f=0.2, m=0.5), "spos_s1": run(None, f=0.4, m=0.1),
+        "rdnas_f_s0": run("f", f=0.3, m=0.9), "rdnas_f_s1": run("f", f=0.4),   # a tie: not above
+        "rdnas_m_s2": run("m", m=0.7), "rdnas_z_s0": run("zen", f=0.9)}}}
+    rows = make_results.transfer_table(summary)
+    assert rows[2] == "| `b` | rdnas_f | f | 2 | 0.350 / 0.450 | 0.300 / 0.400 (2) | 1 / 1 of 2 |"
+    assert rows[3] == "| `b` | rdnas_m | m | 1 | 0.700 / 0.800 | 0.300 / 0.400 (2) | 0 / 0 of 0 |"
+    assert len(rows) == 4          # no line for SPOS itself, nor for the zen teacher

@@ -8,12 +8,16 @@ committed ``predictions.csv`` (no training, no scoring: seconds on a CPU): the s
 Kendall alone (by accuracy and by -loss), each proxy's alone (the committed per-arch
 scores over all 15,625 archs), and the fusion at the proxy weight that ranks best on a
 seeded half of the run's archs, reported on the OTHER half (the weight is tuned on ground
-truth, so never reported where it was tuned). Writes ``summary.json``.
+truth, so never reported where it was tuned). Beside them, with no ground truth, each
+run's agreement (Kendall) of the supernet's score with every proxy over all its archs, and
+the teacher its ranking loss distilled (from its ``summary.json``): does a supernet hold
+its teacher's order better than SPOS does? Writes ``summary.json``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -50,15 +54,31 @@ def add_mixes(proxy: dict[str, dict[str, float]]) -> None:
             proxy[a][mix] = value
 
 
+def teacher_of(summary: dict) -> str | None:
+    """The prior a run's ranking loss distilled (``teacher.priors``), None for a run with
+    no ranking loss (SPOS)."""
+    config = summary.get("config", {})
+    if config.get("loss", {}).get("ranking", "none") == "none":
+        return None
+    return config.get("teacher", {}).get("priors")
+
+
 def run_report(rows: list[dict[str, str]], proxy: dict[str, dict[str, float]],
-               seed: int) -> dict:
+               seed: int, teacher: str | None = None) -> dict:
+    """Per key: each proxy alone, the supernet alone and fused (the weight tuned on one
+    half, reported on the other); and ``agreement``, the supernet's Kendall with each proxy
+    over all the run's archs (no ground truth: how much of a proxy's order the supernet
+    holds, its teacher's above all)."""
     gt = [float(r["gt"]) for r in rows]
     keys = {"accuracy": [float(r["pred"]) for r in rows],
             "neg_loss": [-float(r["loss"]) for r in rows]}
-    out: dict = {"archs": len(rows)}
+    out: dict = {"archs": len(rows), "teacher": teacher, "agreement": {}}
     for key, sup in keys.items():
-        out[key] = {name: tune_weight(sup, [proxy[r["arch"]][name] for r in rows], gt,
-                                      kendall, seed=seed) for name in PROXIES}
+        scores = {name: [proxy[r["arch"]][name] for r in rows] for name in PROXIES}
+        out[key] = {name: tune_weight(sup, scores[name], gt, kendall, seed=seed)
+                    for name in PROXIES}
+        out["agreement"][key] = {name: kendall(sup, finite_below(scores[name]))
+                                 for name in PROXIES}
     return out
 
 
@@ -78,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     for bench in benches:
         folder = ROOT / "docs/results" / bench
         runs = sorted(p for p in folder.iterdir() if (p / "predictions.csv").exists())
-        report["benches"][bench] = {p.name: run_report(read_csv(p / "predictions.csv"), proxy,
-                                                        args.seed) for p in runs}
+        report["benches"][bench] = {
+            p.name: run_report(read_csv(p / "predictions.csv"), proxy, args.seed,
+                               teacher_of(json.loads((p / "summary.json").read_text())))
+            for p in runs}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(report, args.out / "summary.json", indent=1)
     for bench, runs in report["benches"].items():

@@ -383,6 +383,38 @@ def fusion_totals(summary: dict) -> list[str]:
     return lines
 
 
+def transfer_table(summary: dict) -> list[str]:
+    """Markdown: per bench and RD-NAS method whose teacher is one of the report's proxies,
+    the supernet's Kendall with its own teacher over all the run's archs (mean over seeds),
+    SPOS's with the same teacher on the same bench, and on how many seeds the RD-NAS
+    supernet holds its teacher's order better than the SPOS supernet of the same seed."""
+    names = set(summary["proxies"])
+    keys = ("accuracy", "neg_loss")
+    lines = ["| bench | method | teacher | seeds | supernet with its teacher: accuracy / -loss "
+             "| SPOS with that teacher | seeds above SPOS of the same seed |",
+             "|---|---|---|---|---|---|---|"]
+    for bench, runs in summary["benches"].items():
+        by_method: dict[str, dict[str, dict]] = {}
+        for run, r in runs.items():
+            method, seed = run.rsplit("_s", 1)
+            by_method.setdefault(method, {})[seed] = r
+        spos = by_method.get("spos", {})
+        for method, rs in by_method.items():
+            teacher = next(iter(rs.values())).get("teacher")
+            if teacher not in names or not spos:
+                continue
+            own = [statistics.mean(r["agreement"][k][teacher] for r in rs.values()) for k in keys]
+            base = [statistics.mean(r["agreement"][k][teacher] for r in spos.values())
+                    for k in keys]
+            paired = [seed for seed in rs if seed in spos]
+            above = [sum(rs[seed]["agreement"][k][teacher] > spos[seed]["agreement"][k][teacher]
+                         for seed in paired) for k in keys]
+            lines.append(f"| `{bench}` | {method} | {teacher} | {len(rs)} | "
+                         f"{own[0]:.3f} / {own[1]:.3f} | {base[0]:.3f} / {base[1]:.3f} "
+                         f"({len(spos)}) | {above[0]} / {above[1]} of {len(paired)} |")
+    return lines
+
+
 def standing(info: dict, proxies: dict) -> list[str]:
     k = info.get("kendall", {})
     by_method = info.get("by_method", {})
@@ -549,6 +581,14 @@ def main(argv: list[str] | None = None) -> int:
                   "proxy's means the tuned weight left the supernet out (weight 1). "
                   f"Source: `docs/results/{args.fusion.name}/summary.json`.", ""]
         lines += fusion_table(summary) + [""]
+        lines += ["## Does a supernet learn its teacher's order?", "",
+                  "From the same summary, with no ground truth: the Kendall of each supernet's "
+                  "score with the prior its ranking loss distilled (`teacher.priors`), over all "
+                  "the run's archs, beside the SPOS supernets' Kendall with that prior on the "
+                  "same bench (no ranking loss: what training alone puts there). Mean over "
+                  "seeds; the last column pairs each RD-NAS seed with the SPOS run of the same "
+                  "seed.", ""]
+        lines += transfer_table(summary) + [""]
     stand = standing(info, proxies)
     if stand:
         lines += ["## Where we stand against the targets", ""] + stand + [""]
