@@ -86,3 +86,41 @@ def test_noise_refuses_tables_of_other_archs_and_unknown_mixes(tmp_path):
         proxy_noise.noise(tables, [])
     with pytest.raises(SystemExit, match="not in the tables"):
         proxy_noise.noise([tables[0]], ["p+q"])
+
+
+def test_track1_noise_reads_proxy_caches_of_several_seeds(tmp_path):
+    """``--track1-cache``: over the subnets every file holds with every proxy (an arch's
+    lines joined; one missing in a file, or lacking a proxy, left out), each proxy's Kendall
+    with itself across seeds and with FLOPs under each seed; AZ-NAS aggregated over the set."""
+    from scipy.stats import kendalltau
+    rng = random.Random(0)
+    keys = [f"arch{i}" for i in range(8)]
+    flops = {k: rng.random() for k in keys}
+    seeds = []
+    for s in range(2):
+        vals = {k: {"m": rng.random(), "az_expressivity": rng.random(),
+                    "az_progressivity": rng.random(), "az_trainability": rng.random()} for k in keys}
+        lines = [{"key": k, "arch": "x", "flops": flops[k], "params": 1} for k in keys]
+        lines += [{"key": k, **v} for k, v in vals.items() if not (s == 1 and k == "arch7")]
+        path = tmp_path / f"s{s}.jsonl"
+        path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+        seeds.append((path, vals))
+    names = ["flops", "az_nas"]
+    out = tmp_path / "t1.json"
+    assert proxy_noise.main(["--track1-cache", str(seeds[0][0]), str(seeds[1][0]),
+                             "--proxies", ",".join(names), "--against", "flops",
+                             "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["archs"], result["seeds"]) == (7, 2)            # arch7 lacks seed 1's lines
+    from track1.proxies import az_nas
+    held = keys[:7]
+    az = [az_nas.aggregate([az_nas.views(v[k] | {"flops": flops[k]}) for k in held])
+          for _, v in seeds]
+    row = result["proxies"]["az_nas"]
+    assert row["self"]["mean"] == pytest.approx(kendalltau(az[0], az[1]).statistic)
+    assert row["flops"]["per_seed"] == pytest.approx(
+        [kendalltau(a, [flops[k] for k in held]).statistic for a in az])
+    assert result["proxies"]["flops"]["self"]["min"] == 1.0
+    with pytest.raises(SystemExit, match="not among --proxies"):
+        proxy_noise.main(["--track1-cache", str(seeds[0][0]), str(seeds[1][0]),
+                          "--proxies", "az_nas", "--against", "flops"])

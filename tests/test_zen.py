@@ -207,3 +207,22 @@ def test_proxy_cache_scores_az_nas_in_place_after_the_other_proxies(tmp_path):
     net, x = fresh()
     comps = az_nas.components(net, x, seed=s, batch=2)
     assert {k: row[f"az_{k}"] for k in comps} == comps
+
+
+def test_proxy_cache_keeps_one_seed_per_file(tmp_path):
+    """A line of ``--seed K`` (K != 0) says so, and a cache holds one seed's scores: a run
+    with another seed on it is refused in one line instead of joining two seeds' values
+    per arch (or finding everything 'cached')."""
+    out = tmp_path / "cache.jsonl"
+    base = [sys.executable, "-m", "track1", "proxy-cache", "--out", str(out), "--batch", "2",
+            "--resolution", "32", "--no-progress", "--limit", "1", "--proxies", "params"]
+    subprocess.run(base + ["--seed", "1"], check=True, capture_output=True)
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["seed"] == 1
+    bad = subprocess.run(base, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--seed 0:" in bad.stderr and "holds scores of seed 1" in bad.stderr
+    again = subprocess.run(base + ["--seed", "1"], check=True, capture_output=True, text=True)
+    assert "scored 0 archs (1 already cached)" in again.stdout
+    plain = tmp_path / "seed0.jsonl"
+    subprocess.run(base[:5] + [str(plain)] + base[6:], check=True, capture_output=True)
+    assert "seed" not in json.loads(plain.read_text())   # seed 0's lines stay as they were

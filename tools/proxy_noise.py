@@ -20,6 +20,10 @@ teacher mixes them):
     D=runs/proxies-seeds; T=b16-nw64-z16
     .venv/bin/python tools/proxy_noise.py --csv $D/nb201_fixed200_$T-s0.csv \\
         $D/nb201_fixed200_$T-s1.csv $D/nb201_fixed200_$T-s2.csv --mix meco+az_nas --out $D/noise.json
+
+On Track 1 subnets there is no ground truth: ``--track1-cache`` reads ``track1
+proxy-cache`` files of the same subnets under several ``--seed``s and gives each proxy's
+Kendall with itself across seeds, and with FLOPs, params and Zen-score under each seed.
 """
 from __future__ import annotations
 
@@ -111,6 +115,63 @@ def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str],
     return {"archs": len(archs), "seeds": len(tables), "bootstrap": bootstrap, "proxies": out}
 
 
+def read_track1_caches(paths: list[Path], names: list[str]) -> list[list[dict]]:
+    """Per ``track1 proxy-cache`` file (one per seed, plain or gzipped), the rows of the
+    archs that every file holds with every proxy of ``names``, in one order (the list's
+    keys, sorted); AZ-NAS counts as held when its components are."""
+    from track1.infra.resumable import merge_by_key, read_records
+    from track1.proxies import cache_keys
+    merged = [merge_by_key(read_records(p, "key")[0], "key") for p in paths]
+    fields = [k for n in names for k in cache_keys(n)]
+    keys = sorted(set.intersection(*[{k for k, r in m.items() if all(f in r for f in fields)}
+                                     for m in merged]))
+    if len(keys) < 3:
+        raise SystemExit(f"--track1-cache: {len(keys)} archs are held with every one of "
+                         f"{names} by all {len(paths)} files; at least 3 needed")
+    return [[m[k] for k in keys] for m in merged]
+
+
+def track1_noise(seeded: list[list[dict]], names: list[str], mixes: list[str],
+                 against: list[str]) -> dict:
+    """Per proxy and mix on Track 1 subnets (no ground truth there): its Kendall with
+    itself under every two seeds (mean, min), and its Kendall with each proxy of
+    ``against`` under each seed (mean and sd over seeds). AZ-NAS is aggregated over the
+    set, as its paper ranks one."""
+    from track1.proxies import az_nas
+
+    def column(rows: list[dict], name: str) -> list[float]:
+        if name == "az_nas":
+            return az_nas.aggregate([az_nas.views(r) for r in rows])
+        return [float(r[name]) for r in rows]
+
+    per_seed = []
+    for rows in seeded:
+        columns = {n: finite_below(column(rows, n)) for n in names}
+        per_seed.append(columns | {m: mixed(columns, m) for m in mixes})
+    out: dict[str, dict] = {}
+    for name in [*names, *mixes]:
+        scores = [c[name] for c in per_seed]
+        pairs = [kendall(a, b) for a, b in itertools.combinations(scores, 2)]
+        row: dict[str, object] = {"self": {"mean": statistics.fmean(pairs), "min": min(pairs)}}
+        for other in against:
+            taus = [kendall(c[name], c[other]) for c in per_seed]
+            row[other] = {"per_seed": taus} | spread(taus)
+        out[name] = row
+    return {"archs": len(seeded[0]), "seeds": len(seeded), "against": against, "proxies": out}
+
+
+def track1_markdown(result: dict) -> str:
+    against = result["against"]
+    lines = ["| proxy | seed-to-seed Kendall (mean, min) | "
+             + " | ".join(f"with {a}: mean +- sd over seeds" for a in against) + " |",
+             "|" + "---|" * (2 + len(against))]
+    for name, row in result["proxies"].items():
+        lines.append(f"| {name} | {row['self']['mean']:.3f}, {row['self']['min']:.3f} | "
+                     + " | ".join(f"{row[a]['mean']:.3f} +- {row[a]['sd']:.3f}" for a in against)
+                     + " |")
+    return "\n".join(lines)
+
+
 def markdown(result: dict, seeds: list[str]) -> str:
     head = "| proxy | " + " | ".join(f"valid s{s}" for s in seeds) + \
         " | valid mean +- sd | test mean +- sd | seed-to-seed Kendall (mean, min) |" \
@@ -154,8 +215,15 @@ def plot(result: dict, out_png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--csv", nargs="+", required=True, type=Path,
+    ap.add_argument("--csv", nargs="+", type=Path,
                     help="the proxy report's nb201_*.csv of the same archs, one per seed")
+    ap.add_argument("--track1-cache", nargs="+", type=Path,
+                    help="instead: `track1 proxy-cache` files of Track 1 subnets, one per seed "
+                         "(--seed K), read over the archs all of them hold")
+    ap.add_argument("--proxies", default="flops,params,zen,meco,meco_opt,az_nas",
+                    help="with --track1-cache: the proxies to read")
+    ap.add_argument("--against", default="flops,params,zen",
+                    help="with --track1-cache: the proxies each one is compared with")
     ap.add_argument("--seeds", default=None,
                     help="their seeds, comma-separated, for the table's head (default 0, 1, ...)")
     ap.add_argument("--mix", action="append", default=[],
@@ -165,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="the JSON summary")
     ap.add_argument("--plot", type=Path, default=None, help="a PNG of the table's spreads")
     args = ap.parse_args(argv)
+    if (args.csv is None) == (args.track1_cache is None):
+        ap.error("give either --csv (NAS-Bench-201 tables) or --track1-cache (proxy caches)")
+    if args.track1_cache is not None:
+        return track1_main(args)
     seeds = args.seeds.split(",") if args.seeds else [str(i) for i in range(len(args.csv))]
     if len(seeds) != len(args.csv):
         raise SystemExit(f"--seeds names {len(seeds)} seeds for {len(args.csv)} tables")
@@ -179,6 +251,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot(result, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def track1_main(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    against = [n.strip() for n in args.against.split(",") if n.strip()]
+    if len(args.track1_cache) < 2:
+        raise SystemExit("--track1-cache: give at least two files (seeds) to compare")
+    unknown = [a for a in against if a not in names]
+    if unknown:
+        raise SystemExit(f"--against {unknown}: not among --proxies {names}")
+    result = track1_noise(read_track1_caches(args.track1_cache, names), names, args.mix, against)
+    result |= {"caches": [str(p) for p in args.track1_cache]}
+    print(f"Track 1 subnets, {result['archs']} archs under {result['seeds']} seeds")
+    print(track1_markdown(result))
+    if args.out:
+        write_json_atomic(result, args.out, indent=1)
+        print(f"summary: {args.out}")
     return 0
 
 

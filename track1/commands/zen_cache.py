@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int_at_least(8), default=224)
     p.add_argument("--repeats", type=int_at_least(1), default=1, help="Zen-score repeats")
     p.add_argument("--no-residual", action="store_true", help="score Zen without shortcuts")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="draws each arch's weights and images (arch_seed(code, seed)); a cache "
+                        "holds one seed's scores (lines of seed K != 0 carry \"seed\": K)")
     p.add_argument("--threads", type=int_at_least(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
@@ -100,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
     # SWAP's images beyond the batch, drawn from the arch's seed
     more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
     with AppendLog(out, "key", fsync_every=1) as cache:
+        # every line of a cache comes from one seed (a line without "seed" from seed 0):
+        # scores of two seeds joined per arch would be neither
+        other = sorted({int(r.get("seed", 0)) for r in cache.merged.values()} - {args.seed})
+        if other:
+            from track1.infra.errors import UserError
+            raise UserError(f"--seed {args.seed}: {out} holds scores of seed {other[0]}; "
+                            f"give each seed its own --out")
         todo = [(k, c) for k, c in items if lacking(cache.merged.get(k, {}))]
         costs = count_costs_many([c for _, c in todo]) if todo else {}
         space = ResNet48Space()
@@ -108,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         for i, (key, code) in enumerate(tqdm(todo, desc=",".join(names), unit="arch",
                                               disable=args.no_progress)):
             row = {"key": key, "arch": code, "flops": int(costs["flops"][i]),
-                   "params": int(costs["params"][i])}
+                   "params": int(costs["params"][i]), **({"seed": args.seed} if args.seed else {})}
             arch = space.decode(code)
             s = arch_seed(code, args.seed)
             probe = None  # the arch-seeded subnet and batch, built once for its proxies
