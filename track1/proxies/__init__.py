@@ -9,7 +9,10 @@ Each proxy module defines ``NAME: str`` and::
 cell network, or a supernet with an active arch) that maps images to logits and has
 ``forward_features(x)`` (the pre-pooling feature map). Proxies that change weights
 (Zen-score re-initialises them, SynFlow takes absolute values) work on a deep copy;
-the caller's model is never modified. ``seed`` makes random draws reproducible.
+the forward-only ones (MeCo, MeCo_opt, NASWOT) borrow the model itself and put its modes
+and buffers back (``borrow``); the caller's model is never modified (AZ-NAS's
+``components(in_place=True)`` re-initialises a network built only to be scored). ``seed``
+makes random draws reproducible.
 Higher score = predicted better, for every proxy.
 
 ``get_proxy(name)`` returns the module's ``score`` function; ``PROXIES`` lists names.
