@@ -137,16 +137,10 @@ def track1_noise(seeded: list[list[dict]], names: list[str], mixes: list[str],
     itself under every two seeds (mean, min), and its Kendall with each proxy of
     ``against`` under each seed (mean and sd over seeds). AZ-NAS is aggregated over the
     set, as its paper ranks one."""
-    from track1.proxies import az_nas
-
-    def column(rows: list[dict], name: str) -> list[float]:
-        if name == "az_nas":
-            return az_nas.aggregate([az_nas.views(r) for r in rows])
-        return [float(r[name]) for r in rows]
-
+    from track1.proxies import set_scores
     per_seed = []
     for rows in seeded:
-        columns = {n: finite_below(column(rows, n)) for n in names}
+        columns = {n: finite_below(set_scores(n, rows)) for n in names}
         per_seed.append(columns | {m: mixed(columns, m) for m in mixes})
     out: dict[str, dict] = {}
     for name in [*names, *mixes]:

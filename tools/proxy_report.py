@@ -30,7 +30,7 @@ from track1.infra.atomic import write_json_atomic
 from track1.scoring.metrics import finite_below, rank_metrics
 from track1.nb201.ground_truth import fixed_subset, load_ground_truth
 from track1.nb201.space import NB201Space
-from track1.proxies import PROXIES, SET_PROXIES, az_nas, cache_keys, protocol
+from track1.proxies import PROXIES, SET_PROXIES, az_nas, cache_keys, protocol, set_scores
 from track1.proxies.zen import arch_seed, zen_score
 from track1.infra.resumable import AppendLog
 from track1.data import probe_batch
@@ -58,13 +58,6 @@ def missing(cache: AppendLog, code: str, names: list[str]) -> list[str]:
     row = cache.merged.get(code, {})
     keys = dict.fromkeys(k for n in names for k in cache_keys(n))
     return [k for k in keys if k not in row]
-
-
-def set_scores(name: str, rows: list[dict]) -> list[float]:
-    """Per-arch scores of a proxy over a set: the cached value, or AZ-NAS aggregated."""
-    if name == "az_nas":
-        return az_nas.aggregate([az_nas.views(r) for r in rows])
-    return [r[name] for r in rows]
 
 
 def score_archs(space, codes: list[str], names: list[str], cache: AppendLog, *,

@@ -42,6 +42,15 @@ def cache_keys(name: str) -> tuple[str, ...]:
     return (name,)
 
 
+def set_scores(name: str, rows: list[dict]) -> list[float]:
+    """Per-arch scores of a proxy over a set of cache rows (``cache_keys``' fields): the
+    cached value, or for a set proxy its ranking of this set (AZ-NAS aggregated)."""
+    if name in SET_PROXIES:
+        from track1.proxies import az_nas
+        return az_nas.aggregate([az_nas.views(r) for r in rows])
+    return [r[name] for r in rows]
+
+
 def get_proxy(name: str) -> Callable[..., float]:
     if name not in PROXIES:
         raise ValueError(f"unknown proxy {name!r}; choose from {list(PROXIES)}")
