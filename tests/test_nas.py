@@ -146,6 +146,37 @@ def test_teacher_priors_cache_and_combination(tmp_path):
         Teacher(space, "accuracy")
 
 
+def test_teacher_refuses_to_mix_cached_values_scored_otherwise(tmp_path):
+    """A proxy-cache file says how each value was scored. Where the teacher would score a
+    prior differently (Zen-score at another resolution, or any probe proxy: proxy-cache
+    draws each arch its own Gaussian batch), the cached values serve, but computing that
+    prior for an arch the file lacks is refused in one line: the two kinds of values do
+    not compare. Values scored alike, and values that do not say, mix as before."""
+    from track1.infra.errors import UserError
+    space = ResNet48Space()
+    rng = random.Random(0)
+    cached, other = space.sample(rng), space.sample(rng)
+    zen_64 = {"zen_batch": 8, "zen_resolution": 64, "zen_repeats": 1, "zen_residual": True}
+    cache = tmp_path / "c.jsonl"
+    cache.write_text(json.dumps({"key": "arch1", "arch": cached.code, "zen": 5.0, **zen_64,
+                                 "meco": 1.0, "meco_batch": 8, "meco_resolution": 64}) + "\n")
+    t = Teacher(space, "zen", cache_file=cache, zen_options={"batch": 2, "resolution": 32})
+    assert t.prior("zen", cached) == 5.0
+    with pytest.raises(UserError, match=r"not in the teacher cache .*px 64.*px 32.*mixed"):
+        t.prior("zen", other)
+    m = Teacher(space, "meco", cache_file=cache, probe="gaussian", resolution=64)
+    assert m.prior("meco", cached) == 1.0
+    with pytest.raises(UserError, match="proxy-cache on 8 Gaussian images drawn per arch"):
+        m.prior("meco", other)
+    alike = Teacher(space, "zen", cache_file=cache, num_classes=10,
+                    zen_options={"batch": 8, "resolution": 64})
+    assert alike.prior("zen", cached) == 5.0 and math.isfinite(alike.prior("zen", other))
+    legacy = tmp_path / "legacy.jsonl"
+    legacy.write_text(json.dumps({"arch": cached.code, "zen": 5.0}) + "\n")
+    old = Teacher(space, "zen", cache_file=legacy, zen_options={"batch": 2, "resolution": 32})
+    assert math.isfinite(old.prior("zen", other)) and old.computed == 1
+
+
 def test_break_ties_orders_only_the_tied():
     from track1.nas.teacher import break_ties
     asked = []

@@ -130,6 +130,9 @@ class Teacher:
         self.cache: dict[str, dict[str, float]] = {k: {} for n in names + (
             [tie_break] if tie_break else []) for k in cache_keys(n)}
         self.computed = 0
+        #: per cached key whose file values this teacher would not compute alike: the
+        #: file and how they were scored (``load_cache_file``)
+        self._foreign: dict[str, tuple[Path, str]] = {}
         if cache_file:
             self.load_cache_file(cache_file)
 
@@ -140,7 +143,14 @@ class Teacher:
 
     def load_cache_file(self, path: str | os.PathLike) -> int:
         """Preload scores from a JSONL file of ``{"arch": code, prior: value, ...}``
-        lines; returns how many values were read."""
+        lines; returns how many values were read.
+
+        Values that ``track1 proxy-cache`` scored say how (``<proxy>_batch``,
+        ``<proxy>_resolution``, Zen-score's options). Where that is not how this teacher
+        computes the prior, the file's values are kept but the teacher refuses to compute
+        that prior for an arch the file lacks: the two kinds of values do not compare
+        (Zen-score at 64 px sits far above Zen-score at 32 px), so mixing them would teach
+        the file's coverage, not the prior."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"teacher cache file not found: {path}")
@@ -151,7 +161,38 @@ class Teacher:
                 if isinstance(row.get(key), (int, float)):
                     self.cache[key][row["arch"]] = float(row[key])
                     n += 1
+                    if key not in self._foreign:
+                        how = self._scored_otherwise(key, row)
+                        if how:
+                            self._foreign[key] = (path, how)
         return n
+
+    def _scored_otherwise(self, key: str, row: dict) -> str | None:
+        """How a cached value of ``key`` was scored, where this teacher would score it
+        differently; None where it would score it alike or the row does not say."""
+        if key in COST_PRIORS:
+            return None           # analytic
+        if key == "zen":
+            if "zen_resolution" not in row:
+                return None
+            o = {"batch": 8, "resolution": 224, "repeats": 1, "residual": True} | self.zen_options
+            theirs = (row.get("zen_batch"), row["zen_resolution"], row.get("zen_repeats", 1),
+                      row.get("zen_residual", True), row.get("zen_classes", 10), row.get("seed", 0))
+            mine = (o["batch"], o["resolution"], o["repeats"], o["residual"], self.num_classes,
+                    self.seed)
+            if theirs == mine:
+                return None
+            fields = ("images", "px", "repeats", "shortcuts", "classes", "seed")
+            return ("scored with " + ", ".join(f"{f} {t}" for f, t in zip(fields, theirs))
+                    + "; this teacher scores it with "
+                    + ", ".join(f"{f} {m}" for f, m in zip(fields, mine)))
+        name = "az_nas" if key.startswith("az_") else key
+        if f"{name}_resolution" not in row:
+            return None
+        return (f"scored by proxy-cache on {row.get(f'{name}_batch')} Gaussian images drawn per "
+                f"arch at {row[f'{name}_resolution']} px; this teacher scores it on its own "
+                f"probe batch ({self.probe if isinstance(self.probe, str) else 'given'}) at "
+                f"{self.resolution} px")
 
     # ------------------------------------------------------------------- scoring
     def prior(self, name: str, arch: Hashable) -> float:
@@ -159,6 +200,14 @@ class Teacher:
         code = self.space.encode(arch)
         table = self.cache.setdefault(name, {})
         if code not in table:
+            if name in self._foreign:
+                from track1.infra.errors import UserError
+                path, how = self._foreign[name]
+                raise UserError(f"teacher prior {name!r}: arch {code} is not in the teacher "
+                                f"cache {path}, whose {name} values were {how}: cached and "
+                                f"computed values would be mixed; train on the cached archs "
+                                f"only (sampler.archs, one prior), score the cache as this "
+                                f"teacher does, or give no teacher.cache")
             table[code] = self._compute(name, arch, code)
             self.computed += 1
         return table[code]
