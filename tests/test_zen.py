@@ -226,3 +226,28 @@ def test_proxy_cache_keeps_one_seed_per_file(tmp_path):
     plain = tmp_path / "seed0.jsonl"
     subprocess.run(base[:5] + [str(plain)] + base[6:], check=True, capture_output=True)
     assert "seed" not in json.loads(plain.read_text())   # seed 0's lines stay as they were
+
+
+def test_proxy_cache_zen_with_the_training_head_extends_alike_in_the_teacher(tmp_path):
+    """``--zen-classes``: Zen-score's draws depend on the head's size, so a cache meant for a
+    1,000-class teacher is scored with that head; its lines say so, and that teacher then
+    computes missing archs alike (a 10-class cache it refuses to extend)."""
+    from track1.infra.errors import UserError
+    from track1.nas.teacher import Teacher
+    out = tmp_path / "cache.jsonl"
+    base = [sys.executable, "-m", "track1", "proxy-cache", "--out", str(out), "--batch", "2",
+            "--resolution", "32", "--no-progress", "--limit", "1", "--proxies", "zen"]
+    subprocess.run(base + ["--zen-classes", "1000"], check=True, capture_output=True)
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    space = ResNet48Space()
+    assert row["zen_classes"] == 1000
+    assert row["zen"] == zen_score(space, space.decode(ARCH1), batch=2, resolution=32,
+                                   num_classes=1000)
+    options = {"batch": 2, "resolution": 32}
+    other = space.decode(space.smallest().code)
+    t = Teacher(space, "zen", cache_file=out, num_classes=1000, zen_options=options)
+    assert t.prior("zen", other) == zen_score(space, other, batch=2, resolution=32, num_classes=1000)
+    ten = tmp_path / "ten.jsonl"
+    subprocess.run(base[:5] + [str(ten)] + base[6:], check=True, capture_output=True)
+    with pytest.raises(UserError, match="classes 10.*classes 1000"):
+        Teacher(space, "zen", cache_file=ten, num_classes=1000, zen_options=options).prior("zen", other)

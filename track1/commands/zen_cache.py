@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int_at_least(8), default=224)
     p.add_argument("--repeats", type=int_at_least(1), default=1, help="Zen-score repeats")
     p.add_argument("--no-residual", action="store_true", help="score Zen without shortcuts")
+    p.add_argument("--zen-classes", type=int_at_least(1), default=10,
+                   help="classes of the head Zen-score's network is built with (default 10; its "
+                        "draws depend on it): the training config's model classes, for a cache "
+                        "the teacher extends alike (lines of another count than 10 carry it)")
     p.add_argument("--seed", type=int, default=0,
                    help="draws each arch's weights and images (arch_seed(code, seed)); a cache "
                         "holds one seed's scores (lines of seed K != 0 carry \"seed\": K)")
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     def lacking(row: dict) -> list[str]:
         return [n for n in names if any(k not in row for k in cache_keys(n)) or (n != "zen" and (
             row.get(f"{n}_batch") != batch_of(n)
-            or row.get(f"{n}_resolution") != args.resolution))]
+            or row.get(f"{n}_resolution") != args.resolution)) or (
+            n == "zen" and row.get("zen_classes", 10) != args.zen_classes)]
 
     # SWAP's images beyond the batch, drawn from the arch's seed
     more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
@@ -129,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
                     row |= {"zen": zen_score(space, arch, batch=args.batch,
                                              resolution=args.resolution, repeats=args.repeats,
                                              residual=not args.no_residual, seed=args.seed,
-                                             device=args.device),
+                                             num_classes=args.zen_classes, device=args.device),
                             "zen_batch": args.batch, "zen_resolution": args.resolution,
-                            "zen_repeats": args.repeats, "zen_residual": not args.no_residual}
+                            "zen_repeats": args.repeats, "zen_residual": not args.no_residual,
+                            **({"zen_classes": args.zen_classes} if args.zen_classes != 10 else {})}
                 else:
                     if probe is None:
                         g = torch.Generator().manual_seed(s)
