@@ -177,6 +177,35 @@ def test_teacher_refuses_to_mix_cached_values_scored_otherwise(tmp_path):
     assert math.isfinite(old.prior("zen", other)) and old.computed == 1
 
 
+def test_teacher_draws_its_reference_from_a_cache_it_cannot_extend(tmp_path):
+    """With the Track 1 list's proxy cache (values scored per arch on Gaussian images, which
+    the teacher cannot reproduce), a mixed teacher ``meco_opt+az_nas`` ranks each prior
+    among reference archs drawn from the cache itself: it computes nothing, its order is the
+    file's, and a reference larger than the file is refused in one line."""
+    from track1.infra.errors import UserError
+    space = ResNet48Space()
+    rng = random.Random(0)
+    archs = [space.sample(rng) for _ in range(12)]
+    cache = tmp_path / "c.jsonl"
+    with open(cache, "w") as f:
+        for i, a in enumerate(archs):
+            f.write(json.dumps({"key": f"arch{i}", "arch": a.code, "flops": 1e9 * (i + 1),
+                                "meco_opt": float(i), "meco_opt_batch": 8,
+                                "meco_opt_resolution": 64, "az_expressivity": float(i),
+                                "az_progressivity": float(i), "az_trainability": float(i),
+                                "az_nas_batch": 8, "az_nas_resolution": 64}) + "\n")
+    t = Teacher(space, "meco_opt+az_nas", cache_file=cache, set_reference=6)
+    scores = t.scores(archs)
+    codes = {a.code for a in archs}
+    # no proxy ran: the only values computed are AZ-NAS's aggregates of cached components
+    assert all(set(t.cache[k]) == codes for k in ("meco_opt", "az_expressivity", "flops"))
+    assert t.computed == len(set(t.cache["az_nas"])) == 12
+    assert {space.encode(a) for a in t.reference_archs()} <= {a.code for a in archs}
+    assert sorted(range(12), key=lambda i: scores[i]) == list(range(12))   # the file's order
+    with pytest.raises(UserError, match="holds 12 archs"):
+        Teacher(space, "meco_opt+az_nas", cache_file=cache, set_reference=20).scores(archs)
+
+
 def test_break_ties_orders_only_the_tied():
     from track1.nas.teacher import break_ties
     asked = []

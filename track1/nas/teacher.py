@@ -206,8 +206,8 @@ class Teacher:
                 raise UserError(f"teacher prior {name!r}: arch {code} is not in the teacher "
                                 f"cache {path}, whose {name} values were {how}: cached and "
                                 f"computed values would be mixed; train on the cached archs "
-                                f"only (sampler.archs, one prior), score the cache as this "
-                                f"teacher does, or give no teacher.cache")
+                                f"only (sampler.kind list over them), score the cache as "
+                                f"this teacher does, or give no teacher.cache")
             table[code] = self._compute(name, arch, code)
             self.computed += 1
         return table[code]
@@ -262,11 +262,29 @@ class Teacher:
 
     def reference_archs(self) -> list[Hashable]:
         """The reference sample: ``set_reference`` archs drawn from the space with a seed of
-        their own (the same archs for AZ-NAS's views and for the mix of priors)."""
+        their own (the same archs for AZ-NAS's views and for the mix of priors). With a
+        cache this teacher cannot extend alike (``load_cache_file``), they are drawn from
+        the archs the cache holds with every prior instead, so every value ranked is the
+        file's: a Track 1 teacher ``meco_opt+az_nas`` over the list's proxy cache, with
+        training restricted to the list (``sampler.archs``), computes nothing."""
         if self._reference_archs is None:
             import random
             rng = random.Random(f"az_nas reference {self.seed}")
-            self._reference_archs = [self.space.sample(rng) for _ in range(self.set_reference)]
+            if not self._foreign:
+                self._reference_archs = [self.space.sample(rng)
+                                         for _ in range(self.set_reference)]
+                return self._reference_archs
+            keys = [k for n in self.names if n not in COST_PRIORS for k in cache_keys(n)]
+            held = sorted(set.intersection(*[set(self.cache.get(k, {})) for k in keys]))
+            if len(held) < self.set_reference:
+                from track1.infra.errors import UserError
+                path = next(iter(self._foreign.values()))[0]
+                raise UserError(f"teacher.reference {self.set_reference}: the teacher cache "
+                                f"{path} holds {len(held)} archs with every one of "
+                                f"{self.names}, and its values cannot be extended alike; "
+                                f"give a reference of at most {len(held)}")
+            self._reference_archs = [self.space.decode(c)
+                                     for c in rng.sample(held, self.set_reference)]
         return self._reference_archs
 
     def reference_rows(self) -> list[dict[str, float]]:
