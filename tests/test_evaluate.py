@@ -557,3 +557,16 @@ def test_fused_ranking_written_beside_the_submission(tiny_setup, tmp_path, capsy
     assert main([*args, "--out", str(tmp_path / "t.json"), "--fuse", "flops:1.5"]) == 2
     assert "--fuse item 'flops:1.5'" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+    # a proxy-cache whose values the fusion cannot extend alike must hold every arch to
+    # fuse: one that lacks one is refused before any scoring
+    codes = list(json.loads((tiny_setup / "list.json").read_text()).values())
+    codes = [c["arch"] if isinstance(c, dict) else c for c in codes]
+    cache = tmp_path / "proxies.jsonl"
+    cache.write_text("".join(json.dumps({"key": f"a{i}", "arch": c, "meco": float(i),
+                                         "meco_batch": 8, "meco_resolution": 64}) + "\n"
+                             for i, c in enumerate(codes[1:])))
+    assert main([*args, "--out", str(tmp_path / "u.json"), "--fuse", "meco:0.5",
+                 "--fuse-cache", str(cache)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"lacks meco for 1 of the {len(codes)} archs to fuse" in err[0]
+    assert not (tmp_path / "u.json").exists()

@@ -114,5 +114,7 @@ def test_fusion_report_reads_each_runs_teacher_and_its_agreement(monkeypatch):
         kendalltau([-v for v in cols[2]], cols[3]).statistic)
     assert fusion_report.teacher_of({"config": {"loss": {"ranking": "margin"},
                                                 "teacher": {"priors": "meco+az_nas"}}}) == "meco+az_nas"
+    assert fusion_report.teacher_of({"config": {"loss": {"ranking": "margin"},   # YAML list
+                                                "teacher": {"priors": ["meco", "az_nas"]}}}) == "meco+az_nas"
     assert fusion_report.teacher_of({"config": {"loss": {"ranking": "none"},
                                                 "teacher": {"priors": "flops"}}}) is None

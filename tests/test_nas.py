@@ -162,8 +162,22 @@ def test_teacher_refuses_to_mix_cached_values_scored_otherwise(tmp_path):
                                  "meco": 1.0, "meco_batch": 8, "meco_resolution": 64}) + "\n")
     t = Teacher(space, "zen", cache_file=cache, zen_options={"batch": 2, "resolution": 32})
     assert t.prior("zen", cached) == 5.0
-    with pytest.raises(UserError, match=r"not in the teacher cache .*px 64.*px 32.*mixed"):
+    with pytest.raises(UserError, match=r"not in the teacher cache .*px 64.*px 32.*do not compare"):
         t.prior("zen", other)
+    assert set(t.cannot_extend()) == {"zen"}
+    assert t.missing_from_cache([cached.code, other.code]) == ("zen", 1, other.code)
+    # the same options under another seed draw other weights: not alike either
+    seeded = Teacher(space, "zen", cache_file=cache, num_classes=10, seed=1,
+                     zen_options={"batch": 8, "resolution": 64})
+    assert set(seeded.cannot_extend()) == {"zen"}
+    # a checkpoint's value of an arch the file lacks, for such a key, was computed otherwise
+    t.load_state_dict({"cache": {"zen": {other.code: 9.0, cached.code: 5.0}}})
+    assert other.code not in t.cache["zen"]
+    two = tmp_path / "two.jsonl"
+    two.write_text(cache.read_text() + json.dumps({"arch": other.code, "zen": 6.0, **zen_64,
+                                                   "zen_resolution": 32}) + "\n")
+    with pytest.raises(UserError, match="scored two ways"):
+        Teacher(space, "zen", cache_file=two)
     m = Teacher(space, "meco", cache_file=cache, probe="gaussian", resolution=64)
     assert m.prior("meco", cached) == 1.0
     with pytest.raises(UserError, match="proxy-cache on 8 Gaussian images drawn per arch"):
@@ -204,6 +218,9 @@ def test_teacher_draws_its_reference_from_a_cache_it_cannot_extend(tmp_path):
     assert sorted(range(12), key=lambda i: scores[i]) == list(range(12))   # the file's order
     with pytest.raises(UserError, match="holds 12 archs"):
         Teacher(space, "meco_opt+az_nas", cache_file=cache, set_reference=20).scores(archs)
+    # a prior the teacher computes alike (FLOPs) does not narrow the reference to the file
+    both = Teacher(space, "meco_opt+params", cache_file=cache, set_reference=6)
+    assert len(both.reference_archs()) == 6 and both.cannot_extend().keys() == {"meco_opt"}
 
 
 def test_break_ties_orders_only_the_tied():

@@ -107,9 +107,12 @@ def test_track1_noise_reads_proxy_caches_of_several_seeds(tmp_path):
         seeds.append((path, vals))
     names = ["flops", "az_nas"]
     out = tmp_path / "t1.json"
+    with pytest.raises(SystemExit, match="the same seed"):    # neither file says its seed
+        proxy_noise.main(["--track1-cache", str(seeds[0][0]), str(seeds[1][0]),
+                          "--proxies", ",".join(names), "--against", "flops"])
     assert proxy_noise.main(["--track1-cache", str(seeds[0][0]), str(seeds[1][0]),
                              "--proxies", ",".join(names), "--against", "flops",
-                             "--out", str(out)]) == 0
+                             "--seeds", "0,1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert (result["archs"], result["seeds"]) == (7, 2)            # arch7 lacks seed 1's lines
     from track1.proxies import az_nas

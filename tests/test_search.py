@@ -261,3 +261,12 @@ def test_search_fused_with_a_proxy(nb201_checkpoint, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--fuse item 'flops:2'" in err[0]
     assert not (tmp_path / "bad" / "scored.jsonl").exists()
+    # search draws archs from the whole space: a cache it cannot extend alike is refused
+    cache = tmp_path / "proxies.jsonl"
+    cache.write_text(json.dumps({"key": "a", "arch": reference[0]["arch"], "meco": 1.0,
+                                 "meco_batch": 8, "meco_resolution": 32}) + "\n")
+    assert _search(nb201_checkpoint, tmp_path / "bad2", "--fuse", "meco:0.5",
+                   "--fuse-cache", str(cache)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "draws archs from the whole space" in err[0]
+    assert not (tmp_path / "bad2" / "scored.jsonl").exists()

@@ -393,3 +393,29 @@ def test_settings_that_hung_or_were_ignored_are_refused(tmp_path, capsys, item, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "ck").exists()
+
+
+def test_a_teacher_cache_it_cannot_extend_must_hold_every_sampled_arch(tmp_path, capsys):
+    """A proxy-cache of per-arch Gaussian probes is no way the teacher scores: training with
+    it is refused before any step unless the ranking pairs come from a list the file holds
+    in full (sampler.kind list)."""
+    import json
+    import random
+    from track1.resnet48.space import ResNet48Space
+    space = ResNet48Space()
+    rng = random.Random(0)
+    codes = [space.sample(rng).code for _ in range(3)]
+    cache = tmp_path / "proxies.jsonl"
+    cache.write_text("".join(json.dumps({"key": f"a{i}", "arch": c, "meco": float(i),
+                                         "meco_batch": 8, "meco_resolution": 64}) + "\n"
+                             for i, c in enumerate(codes[:2])))
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({f"a{i}": {"arch": c} for i, c in enumerate(codes)}))
+    base = ["train", "--ckpt-dir", str(tmp_path / "ck"), "--teacher", "meco",
+            "--teacher-cache", str(cache), "--max-steps-per-epoch", "1", "--no-progress"]
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sampler.kind 'uniform' draws archs the file lacks" in err[0], err
+    assert main(base + ["--set", "sampler.kind=list", "--set", f"sampler.archs={listed}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lacks meco for 1 of the archs" in err[0] and codes[2] in err[0], err

@@ -60,7 +60,8 @@ def teacher_of(summary: dict) -> str | None:
     config = summary.get("config", {})
     if config.get("loss", {}).get("ranking", "none") == "none":
         return None
-    return config.get("teacher", {}).get("priors")
+    priors = config.get("teacher", {}).get("priors")
+    return "+".join(map(str, priors)) if isinstance(priors, list) else priors
 
 
 def run_report(rows: list[dict[str, str]], proxy: dict[str, dict[str, float]],

@@ -115,13 +115,24 @@ def noise(tables: list[dict[str, dict[str, float]]], mixes: list[str],
     return {"archs": len(archs), "seeds": len(tables), "bootstrap": bootstrap, "proxies": out}
 
 
-def read_track1_caches(paths: list[Path], names: list[str]) -> list[list[dict]]:
+def read_track1_caches(paths: list[Path], names: list[str],
+                       given: list[str] | None = None) -> list[list[dict]]:
     """Per ``track1 proxy-cache`` file (one per seed, plain or gzipped), the rows of the
     archs that every file holds with every proxy of ``names``, in one order (the list's
-    keys, sorted); AZ-NAS counts as held when its components are."""
+    keys, sorted); AZ-NAS counts as held when its components are. Each file holds one
+    seed and no two files the same: a line's ``seed``, else the file's entry of ``given``
+    (files of a proxy-cache that did not write it), else 0."""
     from track1.infra.resumable import merge_by_key, read_records
     from track1.proxies import cache_keys
     merged = [merge_by_key(read_records(p, "key")[0], "key") for p in paths]
+    fallback = [int(g) for g in given] if given else [0] * len(paths)
+    seeds = [sorted({int(r.get("seed", f)) for r in m.values()}) for m, f in zip(merged, fallback)]
+    for p, s in zip(paths, seeds):
+        if len(s) != 1:
+            raise SystemExit(f"--track1-cache {p}: holds lines of seeds {s}; one seed per file")
+    if len({s[0] for s in seeds}) != len(seeds):
+        raise SystemExit(f"--track1-cache: two files hold the same seed ({[s[0] for s in seeds]}); "
+                         f"the noise compares different seeds")
     fields = [k for n in names for k in cache_keys(n)]
     keys = sorted(set.intersection(*[{k for k, r in m.items() if all(f in r for f in fields)}
                                      for m in merged]))
@@ -219,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--against", default="flops,params,zen",
                     help="with --track1-cache: the proxies each one is compared with")
     ap.add_argument("--seeds", default=None,
-                    help="their seeds, comma-separated, for the table's head (default 0, 1, ...)")
+                    help="their seeds, comma-separated, for the table's head (default 0, 1, ...); "
+                         "with --track1-cache each file's seed where its lines do not say")
     ap.add_argument("--mix", action="append", default=[],
                     help="an equal-weight mix of proxies, e.g. meco+az_nas (repeatable)")
     ap.add_argument("--bootstrap", type=int, default=1000,
@@ -256,7 +268,12 @@ def track1_main(args: argparse.Namespace) -> int:
     unknown = [a for a in against if a not in names]
     if unknown:
         raise SystemExit(f"--against {unknown}: not among --proxies {names}")
-    result = track1_noise(read_track1_caches(args.track1_cache, names), names, args.mix, against)
+    if args.seeds and len(args.seeds.split(",")) != len(args.track1_cache):
+        raise SystemExit(f"--seeds names {len(args.seeds.split(','))} seeds for "
+                         f"{len(args.track1_cache)} files")
+    seeded = read_track1_caches(args.track1_cache, names,
+                                args.seeds.split(",") if args.seeds else None)
+    result = track1_noise(seeded, names, args.mix, against)
     result |= {"caches": [str(p) for p in args.track1_cache]}
     print(f"Track 1 subnets, {result['archs']} archs under {result['seeds']} seeds")
     print(track1_markdown(result))

@@ -98,11 +98,21 @@ def run(args: argparse.Namespace) -> int:
     def batch_of(name: str) -> int:
         return args.swap_batch if name == "swap" else args.batch
 
+    device_type = torch.device(args.device).type
+    # how this run scores Zen-score, in its lines' fields (absent ones: these defaults)
+    zen_way = {"zen_batch": args.batch, "zen_resolution": args.resolution,
+               "zen_repeats": args.repeats, "zen_residual": not args.no_residual,
+               "zen_classes": args.zen_classes, "zen_device": device_type}
+    zen_defaults = {"zen_repeats": 1, "zen_residual": True, "zen_classes": 10, "zen_device": "cpu"}
+
     def lacking(row: dict) -> list[str]:
+        """The proxies an arch's merged lines lack, or hold as scored another way (a Zen
+        line that does not say how, from the first caches, counts as this run's)."""
         return [n for n in names if any(k not in row for k in cache_keys(n)) or (n != "zen" and (
             row.get(f"{n}_batch") != batch_of(n)
             or row.get(f"{n}_resolution") != args.resolution)) or (
-            n == "zen" and row.get("zen_classes", 10) != args.zen_classes)]
+            n == "zen" and "zen_resolution" in row and any(
+                row.get(k, zen_defaults.get(k)) != v for k, v in zen_way.items()))]
 
     # SWAP's images beyond the batch, drawn from the arch's seed
     more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0
@@ -137,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
                                              num_classes=args.zen_classes, device=args.device),
                             "zen_batch": args.batch, "zen_resolution": args.resolution,
                             "zen_repeats": args.repeats, "zen_residual": not args.no_residual,
-                            **({"zen_classes": args.zen_classes} if args.zen_classes != 10 else {})}
+                            **({"zen_classes": args.zen_classes} if args.zen_classes != 10 else {}),
+                            **({"zen_device": device_type} if device_type != "cpu" else {})}
                 else:
                     if probe is None:
                         g = torch.Generator().manual_seed(s)

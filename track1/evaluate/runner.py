@@ -125,7 +125,8 @@ class Evaluation:
         self.out = submission_path(Path(opts.out) if opts.out else paths.submission_dir() / official_name,
                                    len(entries), self.list_size, official_name)
         self.wanted = dict(entries)
-        self.fuse, self.fuse_teacher = scoring.fusion(opts.fuse, opts.fuse_cache, EvaluateError)
+        self.fuse, self.fuse_teacher = scoring.fusion(opts.fuse, opts.fuse_cache, EvaluateError,
+                                                      codes=[code for _, code in entries])
         self.prefix_sharing = opts.prefix_sharing and supports_prefix_sharing(self.supernet)
 
     # ------------------------------------------------------------------ state

@@ -37,21 +37,38 @@ class ScoringSetup:
         self.bn_mode = opts.bn_mode
         self.data = opts.data
 
-    def fusion(self, fuse: str | None, cache: str | None,
-               error: type[Exception]) -> tuple[dict[str, float], Any]:
+    def fusion(self, fuse: str | None, cache: str | None, error: type[Exception],
+               codes: Sequence[str] | None = None) -> tuple[dict[str, float], Any]:
         """``--fuse``'s weights and the ``Teacher`` that gives its proxies' values (``({},
         None)`` without it), checked before any work: a bad item, an unknown proxy or a
-        missing cache file is one ``error`` line."""
+        missing cache file is one ``error`` line, and so is a cache whose values the teacher
+        cannot extend alike (``Teacher.cannot_extend``) that lacks some of ``codes``, the
+        archs the command will fuse (None: archs drawn from the space, any of them)."""
         if not fuse:
             return {}, None
         from track1.nas.teacher import Teacher
         from track1.scoring.fusion import parse_fuse
         try:
             weights = parse_fuse(fuse)
-            return weights, Teacher(self.space, list(weights), cache_file=cache,
-                                    num_classes=self.num_classes, data=self.data)
+            teacher = Teacher(self.space, list(weights), cache_file=cache,
+                              num_classes=self.num_classes, data=self.data)
         except (ValueError, FileNotFoundError) as e:
             raise error(str(e)) from None
+        foreign = teacher.cannot_extend()
+        if foreign and codes is None:
+            key, how = next(iter(foreign.items()))
+            raise error(f"--fuse-cache {cache}: its {key} values were {how}, which this "
+                        f"command's own scoring of other archs would not match, and it draws "
+                        f"archs from the whole space: drop --fuse-cache (every arch is then "
+                        f"scored alike)")
+        missing = teacher.missing_from_cache(list(codes)) if foreign else None
+        if missing:
+            key, n, first = missing
+            raise error(f"--fuse-cache {cache}: lacks {key} for {n} of the {len(codes)} archs "
+                        f"to fuse (first {first}), and its values were {foreign[key]}, which "
+                        f"this command's own scoring would not match: complete the cache "
+                        f"(track1 proxy-cache) or drop --fuse-cache")
+        return weights, teacher
 
     def identity(self) -> dict[str, Any]:
         """Everything the scores depend on: the checkpoint (path, size, time), the space,

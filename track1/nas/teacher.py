@@ -80,6 +80,36 @@ def parse_priors(priors: str | Sequence[str]) -> tuple[list[str], list[float]]:
     return names, weights
 
 
+def scored_how(key: str, row: dict) -> tuple | None:
+    """How a cache line says its value of ``key`` was scored (``track1 proxy-cache``'s
+    fields; absent fields take proxy-cache's defaults), or None where it does not say."""
+    if key in COST_PRIORS:
+        return None       # analytic
+    if key == "zen":
+        if "zen_resolution" not in row:
+            return None
+        return ("zen", row.get("zen_batch"), row["zen_resolution"], row.get("zen_repeats", 1),
+                row.get("zen_residual", True), row.get("zen_classes", 10), int(row.get("seed", 0)),
+                row.get("zen_device", "cpu"))
+    name = "az_nas" if key.startswith("az_") else key
+    if f"{name}_resolution" not in row:
+        return None
+    return ("proxy-cache", row.get(f"{name}_batch"), row[f"{name}_resolution"],
+            int(row.get("seed", 0)))
+
+
+def describe_way(way: tuple) -> str:
+    """``scored_how``'s tuple in words."""
+    kind, *v = way
+    if kind == "zen":
+        fields = ("images", "px", "repeats", "shortcuts", "classes", "seed", "device")
+        return "Zen-score with " + ", ".join(f"{f} {x}" for f, x in zip(fields, v))
+    if kind == "proxy-cache":
+        return (f"scored by proxy-cache on {v[0]} Gaussian images drawn per arch at {v[1]} px, "
+                f"seed {v[2]}")
+    return f"on the teacher's probe batch ({v[0]}) at {v[1]} px, seed {v[2]}"
+
+
 class Teacher:
     """Scores archs of ``space`` by one prior or the mean rank of several."""
 
@@ -131,8 +161,8 @@ class Teacher:
             [tie_break] if tie_break else []) for k in cache_keys(n)}
         self.computed = 0
         #: per cached key whose file values this teacher would not compute alike: the
-        #: file and how they were scored (``load_cache_file``)
-        self._foreign: dict[str, tuple[Path, str]] = {}
+        #: file, how they were scored, and the archs the file holds (``load_cache_file``)
+        self._foreign: dict[str, tuple[Path, str, frozenset[str]]] = {}
         if cache_file:
             self.load_cache_file(cache_file)
 
@@ -146,53 +176,64 @@ class Teacher:
         lines; returns how many values were read.
 
         Values that ``track1 proxy-cache`` scored say how (``<proxy>_batch``,
-        ``<proxy>_resolution``, Zen-score's options). Where that is not how this teacher
-        computes the prior, the file's values are kept but the teacher refuses to compute
-        that prior for an arch the file lacks: the two kinds of values do not compare
-        (Zen-score at 64 px sits far above Zen-score at 32 px), so mixing them would teach
-        the file's coverage, not the prior."""
+        ``<proxy>_resolution``, Zen-score's options, the seed). A file whose values of one
+        prior were scored two ways is refused. Where the file's way is not how this
+        teacher computes the prior, its values are kept but the teacher refuses to compute
+        that prior for an arch the file lacks (``cannot_extend``, ``missing_from_cache``):
+        the two kinds of values do not compare (Zen-score at 64 px sits far above
+        Zen-score at 32 px), so mixing them would teach the file's coverage, not the
+        prior."""
+        from track1.infra.errors import UserError
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"teacher cache file not found: {path}")
         n = 0
         keys = [k for name in self.names for k in cache_keys(name)]
+        ways: dict[str, set[tuple]] = {}
+        held: dict[str, set[str]] = {}
         for row in read_records(path, "arch")[0]:  # a torn line from a killed writer: skipped
             for key in keys:
                 if isinstance(row.get(key), (int, float)):
                     self.cache[key][row["arch"]] = float(row[key])
+                    held.setdefault(key, set()).add(row["arch"])
                     n += 1
-                    if key not in self._foreign:
-                        how = self._scored_otherwise(key, row)
-                        if how:
-                            self._foreign[key] = (path, how)
+                    way = scored_how(key, row)
+                    if way is not None:
+                        ways.setdefault(key, set()).add(way)
+        for key, found in ways.items():
+            if len(found) > 1:
+                a, b = sorted(found, key=repr)[:2]
+                raise UserError(f"teacher cache {path}: its {key} values were scored two ways "
+                                f"({describe_way(a)}; and {describe_way(b)}): one file, one "
+                                f"way of scoring")
+            (way,) = found
+            if way != self._my_way(key):
+                self._foreign[key] = (path, describe_way(way), frozenset(held[key]))
         return n
 
-    def _scored_otherwise(self, key: str, row: dict) -> str | None:
-        """How a cached value of ``key`` was scored, where this teacher would score it
-        differently; None where it would score it alike or the row does not say."""
-        if key in COST_PRIORS:
-            return None           # analytic
+    def _my_way(self, key: str) -> tuple:
+        """How this teacher computes ``key``, in ``scored_how``'s terms."""
         if key == "zen":
-            if "zen_resolution" not in row:
-                return None
             o = {"batch": 8, "resolution": 224, "repeats": 1, "residual": True} | self.zen_options
-            theirs = (row.get("zen_batch"), row["zen_resolution"], row.get("zen_repeats", 1),
-                      row.get("zen_residual", True), row.get("zen_classes", 10), row.get("seed", 0))
-            mine = (o["batch"], o["resolution"], o["repeats"], o["residual"], self.num_classes,
-                    self.seed)
-            if theirs == mine:
-                return None
-            fields = ("images", "px", "repeats", "shortcuts", "classes", "seed")
-            return ("scored with " + ", ".join(f"{f} {t}" for f, t in zip(fields, theirs))
-                    + "; this teacher scores it with "
-                    + ", ".join(f"{f} {m}" for f, m in zip(fields, mine)))
-        name = "az_nas" if key.startswith("az_") else key
-        if f"{name}_resolution" not in row:
-            return None
-        return (f"scored by proxy-cache on {row.get(f'{name}_batch')} Gaussian images drawn per "
-                f"arch at {row[f'{name}_resolution']} px; this teacher scores it on its own "
-                f"probe batch ({self.probe if isinstance(self.probe, str) else 'given'}) at "
-                f"{self.resolution} px")
+            return ("zen", o["batch"], o["resolution"], o["repeats"], o["residual"],
+                    self.num_classes, int(self.seed), torch.device(self.device).type)
+        probe = self.probe if isinstance(self.probe, str) else "given"
+        return ("teacher", probe or "data", self.resolution, int(self.seed))
+
+    def cannot_extend(self) -> dict[str, str]:
+        """The cached keys this teacher cannot compute alike for archs the cache lacks,
+        each with how the cache scored it (empty: the cache, if any, extends freely)."""
+        return {k: how for k, (_, how, _) in self._foreign.items()}
+
+    def missing_from_cache(self, codes: Sequence[str]) -> tuple[str, int, str] | None:
+        """For archs (codes) this teacher may be asked about: the first cached key it
+        cannot extend alike that the cache lacks some of them for, with how many it lacks
+        and the first one; None when the cache covers them all."""
+        for key, (_, _, held) in self._foreign.items():
+            lacking = [c for c in codes if c not in held]
+            if lacking:
+                return key, len(lacking), lacking[0]
+        return None
 
     # ------------------------------------------------------------------- scoring
     def prior(self, name: str, arch: Hashable) -> float:
@@ -202,12 +243,11 @@ class Teacher:
         if code not in table:
             if name in self._foreign:
                 from track1.infra.errors import UserError
-                path, how = self._foreign[name]
+                path, how, _ = self._foreign[name]
                 raise UserError(f"teacher prior {name!r}: arch {code} is not in the teacher "
-                                f"cache {path}, whose {name} values were {how}: cached and "
-                                f"computed values would be mixed; train on the cached archs "
-                                f"only (sampler.kind list over them), score the cache as "
-                                f"this teacher does, or give no teacher.cache")
+                                f"cache {path}, whose {name} values were {how}; this teacher "
+                                f"would compute it another way ({describe_way(self._my_way(name))}), "
+                                f"and the two do not compare")
             table[code] = self._compute(name, arch, code)
             self.computed += 1
         return table[code]
@@ -274,15 +314,16 @@ class Teacher:
                 self._reference_archs = [self.space.sample(rng)
                                          for _ in range(self.set_reference)]
                 return self._reference_archs
-            keys = [k for n in self.names if n not in COST_PRIORS for k in cache_keys(n)]
-            held = sorted(set.intersection(*[set(self.cache.get(k, {})) for k in keys]))
+            held = sorted(frozenset.intersection(*[h for _, _, h in self._foreign.values()]))
             if len(held) < self.set_reference:
                 from track1.infra.errors import UserError
                 path = next(iter(self._foreign.values()))[0]
+                fix = (f"give a reference of at most {len(held)}" if len(held) >= 2 else
+                       "it holds too few to rank against")
                 raise UserError(f"teacher.reference {self.set_reference}: the teacher cache "
                                 f"{path} holds {len(held)} archs with every one of "
-                                f"{self.names}, and its values cannot be extended alike; "
-                                f"give a reference of at most {len(held)}")
+                                f"{sorted(self._foreign)}, whose values cannot be extended "
+                                f"alike; {fix}")
             self._reference_archs = [self.space.decode(c)
                                      for c in rng.sample(held, self.set_reference)]
         return self._reference_archs
@@ -357,7 +398,11 @@ class Teacher:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, table in state.get("cache", {}).items():
-            self.cache.setdefault(name, {}).update({str(k): float(v) for k, v in table.items()})
+            held = self._foreign[name][2] if name in self._foreign else None
+            # a value of a key the cache file cannot be extended for, of an arch the file
+            # lacks, was computed another way (a checkpoint of earlier code): dropped
+            self.cache.setdefault(name, {}).update({str(k): float(v) for k, v in table.items()
+                                                    if held is None or str(k) in held})
         if state.get("tie_break") == self.tie_break and "tie_counts" in state:
             self.tie_counts.update({k: int(v) for k, v in state["tie_counts"].items()
                                     if k in self.tie_counts})

@@ -184,12 +184,32 @@ def build_teacher(config: TrainConfig, space: Any, device: torch.device) -> Teac
         return None
     tcfg = config.teacher
     try:
-        return Teacher(space, tcfg.priors, cache_file=tcfg.cache, num_classes=config.num_classes,
-                       zen_options=section_to_dict(tcfg.zen), seed=config.seed, device=device,
-                       tie_break=tcfg.tie_break, set_reference=tcfg.reference, mix=tcfg.mix,
-                       probe=tcfg.probe, data=config.data.root, resolution=tcfg.resolution)
+        teacher = Teacher(space, tcfg.priors, cache_file=tcfg.cache, num_classes=config.num_classes,
+                          zen_options=section_to_dict(tcfg.zen), seed=config.seed, device=device,
+                          tie_break=tcfg.tie_break, set_reference=tcfg.reference, mix=tcfg.mix,
+                          probe=tcfg.probe, data=config.data.root, resolution=tcfg.resolution)
     except ValueError as e:
         raise TrainError(f"config 'teacher': {e}") from None
+    foreign = teacher.cannot_extend()
+    if foreign:
+        # checked before any step: a cache this teacher cannot extend alike must hold every
+        # arch the ranking pairs are drawn from
+        key, how = next(iter(foreign.items()))
+        if config.sampler.kind != "list" or config.subnet is not None or config.part is not None:
+            raise TrainError(f"config 'teacher.cache' {tcfg.cache}: its {key} values were {how}, "
+                             f"which this teacher would not compute alike, and sampler.kind "
+                             f"{config.sampler.kind!r} draws archs the file lacks: set "
+                             f"sampler.kind list over the cached archs, or drop teacher.cache")
+        missing = teacher.missing_from_cache(
+            [space.encode(a) for a in list_archs(space, config.sampler.archs)])
+        if missing:
+            key, n, first = missing
+            raise TrainError(f"config 'teacher.cache' {tcfg.cache}: lacks {key} for {n} of the "
+                             f"archs sampler.kind list draws from (first {first}), and its values "
+                             f"were {foreign[key]}, which this teacher would not compute alike: "
+                             f"complete the cache (track1 proxy-cache), list only cached archs "
+                             f"(sampler.archs), or drop teacher.cache")
+    return teacher
 
 
 def wrap_ddp(supernet: nn.Module, info: D.DistInfo) -> nn.Module:
