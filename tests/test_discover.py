@@ -44,7 +44,11 @@ def test_layer_stats_match_the_tensors_they_summarise():
     assert s[0, COL["w_norm"]] == pytest.approx(float(w.norm()))
     assert s[0, COL["g_mean_abs"]] == pytest.approx(float(g.abs().mean()))
     assert s[0, COL["wg_abs"]] == pytest.approx(float((w * g).abs().sum()), rel=1e-5)
-    assert s[0, COL["ad"]] == pytest.approx(float((a * a_grad).sum()), rel=1e-4, abs=1e-9)
+    # a sum of terms that cancel (about 5e-7 from terms summing to 0.45 in absolute value):
+    # the reference in float64, as the stats are, so the float32 order of summation (which
+    # changes with the thread count) does not decide the test
+    terms = a.double() * a_grad.double()
+    assert s[0, COL["ad"]] == pytest.approx(float(terms.sum()), abs=1e-6 * float(terms.abs().sum()))
     assert s[0, COL["a_std"]] == pytest.approx(float(a.std(unbiased=False)), rel=1e-5)
     assert s[0, COL["channels"]] == 4 and s[0, COL["fan_in"]] == 27 and s[0, COL["spatial"]] == 64
     assert s[1, COL["spatial"]] == 1 and s[1, COL["a_mineig"]] == 0.0
