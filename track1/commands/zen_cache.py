@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     from track1.infra import paths
     from track1.infra.resumable import AppendLog
-    from track1.proxies import cache_keys, get_proxy
+    from track1.proxies import cache_keys, get_proxy, scored_how
     from track1.proxies.zen import arch_seed, zen_score
     from track1.resnet48.costs import count_costs_many
     from track1.resnet48.official import load_arch_list
@@ -99,11 +99,9 @@ def run(args: argparse.Namespace) -> int:
         return args.swap_batch if name == "swap" else args.batch
 
     device_type = torch.device(args.device).type
-    # how this run scores Zen-score, in its lines' fields (absent ones: these defaults)
-    zen_way = {"zen_batch": args.batch, "zen_resolution": args.resolution,
-               "zen_repeats": args.repeats, "zen_residual": not args.no_residual,
-               "zen_classes": args.zen_classes, "zen_device": device_type}
-    zen_defaults = {"zen_repeats": 1, "zen_residual": True, "zen_classes": 10, "zen_device": "cpu"}
+    # how this run scores Zen-score, in scored_how's terms (a file holds one seed: checked)
+    zen_way = ("zen", args.batch, args.resolution, args.repeats, not args.no_residual,
+               args.zen_classes, args.seed, device_type)
 
     def lacking(row: dict) -> list[str]:
         """The proxies an arch's merged lines lack, or hold as scored another way (a Zen
@@ -111,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
         return [n for n in names if any(k not in row for k in cache_keys(n)) or (n != "zen" and (
             row.get(f"{n}_batch") != batch_of(n)
             or row.get(f"{n}_resolution") != args.resolution)) or (
-            n == "zen" and "zen_resolution" in row and any(
-                row.get(k, zen_defaults.get(k)) != v for k, v in zen_way.items()))]
+            n == "zen" and scored_how("zen", row) not in (None, zen_way))]
 
     # SWAP's images beyond the batch, drawn from the arch's seed
     more = max(args.swap_batch - args.batch, 0) if "swap" in names else 0

@@ -48,7 +48,7 @@ import torch
 from track1.infra.ranks import average_ranks, below_in
 from track1.infra.resumable import read_records
 from track1.nas.space import SearchSpace
-from track1.proxies import PROXIES, SET_PROXIES, cache_keys
+from track1.proxies import PROXIES, SET_PROXIES, cache_keys, scored_how
 
 COST_PRIORS = ("flops", "params")
 #: how several priors combine: ranks among the reference sample, or inside the group
@@ -80,26 +80,8 @@ def parse_priors(priors: str | Sequence[str]) -> tuple[list[str], list[float]]:
     return names, weights
 
 
-def scored_how(key: str, row: dict) -> tuple | None:
-    """How a cache line says its value of ``key`` was scored (``track1 proxy-cache``'s
-    fields; absent fields take proxy-cache's defaults), or None where it does not say."""
-    if key in COST_PRIORS:
-        return None       # analytic
-    if key == "zen":
-        if "zen_resolution" not in row:
-            return None
-        return ("zen", row.get("zen_batch"), row["zen_resolution"], row.get("zen_repeats", 1),
-                row.get("zen_residual", True), row.get("zen_classes", 10), int(row.get("seed", 0)),
-                row.get("zen_device", "cpu"))
-    name = "az_nas" if key.startswith("az_") else key
-    if f"{name}_resolution" not in row:
-        return None
-    return ("proxy-cache", row.get(f"{name}_batch"), row[f"{name}_resolution"],
-            int(row.get("seed", 0)))
-
-
 def describe_way(way: tuple) -> str:
-    """``scored_how``'s tuple in words."""
+    """``track1.proxies.scored_how``'s tuple in words."""
     kind, *v = way
     if kind == "zen":
         fields = ("images", "px", "repeats", "shortcuts", "classes", "seed", "device")

@@ -42,6 +42,26 @@ def cache_keys(name: str) -> tuple[str, ...]:
     return (name,)
 
 
+def scored_how(key: str, row: dict) -> tuple | None:
+    """How a ``track1 proxy-cache`` line says its value of ``key`` was scored, as a tuple
+    (absent fields take proxy-cache's defaults: a field at its default is not written),
+    or None where the line does not say (FLOPs and params are analytic; lines of the first
+    Zen caches)."""
+    if key in ("flops", "params"):
+        return None
+    if key == "zen":
+        if "zen_resolution" not in row:
+            return None
+        return ("zen", row.get("zen_batch"), row["zen_resolution"], row.get("zen_repeats", 1),
+                row.get("zen_residual", True), row.get("zen_classes", 10), int(row.get("seed", 0)),
+                row.get("zen_device", "cpu"))
+    name = "az_nas" if key.startswith("az_") else key
+    if f"{name}_resolution" not in row:
+        return None
+    return ("proxy-cache", row.get(f"{name}_batch"), row[f"{name}_resolution"],
+            int(row.get("seed", 0)))
+
+
 def set_scores(name: str, rows: list[dict]) -> list[float]:
     """Per-arch scores of a proxy over a set of cache rows (``cache_keys``' fields): the
     cached value, or for a set proxy its ranking of this set (AZ-NAS aggregated)."""

@@ -87,18 +87,25 @@ def build_batches(config: TrainConfig, info: D.DistInfo):
         raise TrainError(str(e)) from None
 
 
-def list_archs(space: Any, path: str | None) -> list:
-    """The archs of a list file (default: the space's official list) for ``sampler.kind
-    list``; one ``TrainError`` line when there is none or an entry is not of the space."""
+def list_codes(space: Any, path: str | None) -> dict[str, str]:
+    """The ``{key: code}`` of a list file (default: the space's official list) for
+    ``sampler.kind list``; one ``TrainError`` line when there is none or it is malformed."""
     from track1.data.arch_list import ArchListError, load_arch_list
     path = path or getattr(space, "official_list", None)
     if path is None:
         raise TrainError(f"sampler.kind list: the {space.name!r} space has no official list; "
                          "set sampler.archs to a list file")
     try:
-        codes = load_arch_list(path)
+        return load_arch_list(path)
     except ArchListError as e:
         raise TrainError(f"sampler.archs: {e}") from None
+
+
+def list_archs(space: Any, path: str | None) -> list:
+    """The archs of ``list_codes``' file, decoded; one ``TrainError`` line when an entry is
+    not of the space."""
+    path = path or getattr(space, "official_list", None)
+    codes = list_codes(space, path)
     archs = []
     for key, code in codes.items():  # each code decoded once (45,000 in the official list)
         try:
@@ -200,8 +207,8 @@ def build_teacher(config: TrainConfig, space: Any, device: torch.device) -> Teac
                              f"which this teacher would not compute alike, and sampler.kind "
                              f"{config.sampler.kind!r} draws archs the file lacks: set "
                              f"sampler.kind list over the cached archs, or drop teacher.cache")
-        missing = teacher.missing_from_cache(
-            [space.encode(a) for a in list_archs(space, config.sampler.archs)])
+        # the list's codes as they stand (build_sampler decoded and checked them)
+        missing = teacher.missing_from_cache(list(list_codes(space, config.sampler.archs).values()))
         if missing:
             key, n, first = missing
             raise TrainError(f"config 'teacher.cache' {tcfg.cache}: lacks {key} for {n} of the "
