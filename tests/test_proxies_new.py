@@ -363,9 +363,21 @@ def test_proxy_report_reads_a_track1_proxy_cache(tmp_path):
     assert t1["mutual_kendall"]["flops"]["meco"] == pytest.approx(
         kendalltau(cols[0], cols[2]).statistic, abs=1e-4)
     assert t1["mutual_kendall"]["params"]["params"] == 1.0
+    assert "held by a proxy-cache file" in t1["selection"]      # a part of the list
     with pytest.raises(SystemExit, match="at least 2"):
         proxy_report.main(["--archs", "0", "--proxies", "flops,zico", "--track1-cache",
                            str(cache), "--out", str(out)])
+    # a file holding every subnet of the official list says so
+    from track1.resnet48.official import load_arch_list
+    keys = list(load_arch_list(validate=False))
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(json.dumps({"key": k, "flops": i, "params": -i}) + "\n"
+                             for i, k in enumerate(keys)))
+    assert proxy_report.main(["--archs", "0", "--proxies", "flops,params", "--track1-cache",
+                              str(whole), "--out", str(out)]) == 0
+    t1 = json.loads((out / "summary_track1.json").read_text())["track1"]
+    assert t1["archs"] == len(keys) and t1["selection"].startswith("(the whole official")
+    assert t1["mutual_kendall"]["flops"]["params"] == -1.0
 
 
 def test_proxy_report_shards_merge_into_the_single_run(tmp_path):

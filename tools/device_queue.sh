@@ -8,14 +8,19 @@
 #                                         RD-NAS x 3 seeds): probe, plan, train, score, collect
 #   bash tools/device_queue.sh track1     Track 1 scoring rate at 224 px over windows spread
 #                                         across the whole prefix-sorted 45k list
-#   bash tools/device_queue.sh proxies    MeCo(_opt), ZiCo, AZ-NAS, SWAP over all 15,625 NB201 archs
-#                                         (6 shards at once on the GPU; resumes from a
-#                                         committed cache: PROXY_CACHE=<its cache_*.jsonl>)
-#   bash tools/device_queue.sh t1proxies  MeCo, AZ-NAS, Zen-score, MeCo_opt over the 45k list
-#                                         (proxy-cache, 64 px, batch 8; 6 shards at once on the
-#                                         GPU; resumes from a committed cache: T1_CACHE=<jsonl[.gz]>)
-#   bash tools/device_queue.sh rehearse   both, on this CPU with toy budgets (what to run
-#                                         before spending device time)
+#   bash tools/device_queue.sh proxies    ZiCo and SWAP over all 15,625 NB201 archs (MeCo(_opt)
+#                                         and AZ-NAS are committed from the CPU; PROXY_LIST=
+#                                         others); 6 shards at once on the GPU, each from a
+#                                         copy of the committed ZiCo cache (PROXY_CACHE=<a
+#                                         cache_*.jsonl>, default below; empty: from scratch)
+#   bash tools/device_queue.sh t1proxies  ZiCo and SWAP over the 45k list (T1_PROXIES= others),
+#                                         added to the committed list cache of MeCo, AZ-NAS,
+#                                         Zen-score and MeCo_opt (T1_CACHE=<jsonl[.gz]>, default
+#                                         below; empty: from scratch); proxy-cache, 64 px,
+#                                         batch 8, 6 shards at once
+#   bash tools/device_queue.sh rehearse   nb201 and track1 on this CPU with toy budgets (what
+#                                         to run before spending device time; the proxy
+#                                         entries say below how to rehearse them)
 #
 # Needs: the CIFAR-10 JPEG tar as a real file (not a link) at .devdata/cifar10-jpeg.tar.gz,
 # carried with the call (carry: [".devdata"]); a CUDA python3 with torch, torchvision, timm,
@@ -47,9 +52,10 @@ case "${1:-}" in
     # probe images come from the carried tar, as in the committed CPU reports (without
     # --data a machine lacking ../shared would fall back to the embedded subset)
     # (rehearse on a CPU: PROXY_ARCHS=12 PROXY_DEVICE=cpu bash tools/device_queue.sh proxies)
-    P="${PROXY_LIST:-flops,meco,meco_opt,zico,az_nas,swap}"
+    P="${PROXY_LIST:-flops,zico,swap}"
     SEL="--all"; [[ -n "${PROXY_ARCHS:-}" ]] && SEL="--archs $PROXY_ARCHS"
     DEV="${PROXY_DEVICE:-cuda}"
+    PROXY_CACHE="${PROXY_CACHE-docs/results/proxies-zico-nb201-1000archs-2core-cpu/cache_nb201_b16-nw64-z16-s0.jsonl}"
     for k in 0 1 2 3 4 5; do
       mkdir -p "$OUT/shard$k"
       [[ -n "${PROXY_CACHE:-}" ]] && cp "$PROXY_CACHE" "$OUT/shard$k/$(basename "$PROXY_CACHE")"
@@ -58,7 +64,7 @@ case "${1:-}" in
     done
     wait
     name=$(basename "$(ls "$OUT"/shard0/cache_*.jsonl | head -1)")
-    cat "$OUT"/shard*/"$name" | sort -u > "$OUT/$name"
+    awk 1 "$OUT"/shard*/"$name" | sort -u > "$OUT/$name"   # awk 1: as in t1proxies below
     rm -rf "$OUT"/shard*
     timeout 50 "$PY" tools/proxy_report.py $SEL --proxies $P --device "$DEV" --data "$CIFAR" --out "$OUT" \
       > "$OUT/proxies_log.txt" 2>&1 || echo "not every arch scored yet: rerun with PROXY_CACHE=$OUT/$name" | tee -a "$OUT/proxies_log.txt"
@@ -67,10 +73,12 @@ case "${1:-}" in
     # each shard starts from a copy of the committed cache (it skips what is there) and
     # appends its new lines; the union comes back as one gzip file (the whole list's lines
     # are about 19 MB plain, over what a call brings back; sort -u: the copied lines are
-    # byte-identical, a line torn by the timeout is dropped when the cache is read)
+    # byte-identical; awk 1 ends each file's last line, so a line torn by the timeout stays
+    # a line of its own, dropped when the cache is read, and never swallows the next file's)
     # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
-    T1="--proxies ${T1_PROXIES:-meco,az_nas,zen,meco_opt} --resolution 64 --batch 8 --no-progress"
+    T1="--proxies ${T1_PROXIES:-zico,swap} --resolution 64 --batch 8 --no-progress"
     [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
+    T1_CACHE="${T1_CACHE-docs/results/proxies-track1-list-45000archs-64px-2core-cpu/track1_proxies_r64_b8.jsonl.gz}"
     if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_committed.jsonl"
     elif [[ -n "${T1_CACHE:-}" ]]; then cp "$T1_CACHE" "$OUT/t1_committed.jsonl"; fi
     for k in 0 1 2 3 4 5; do
@@ -79,7 +87,7 @@ case "${1:-}" in
         --shard $k/6 --out "$OUT/t1_s$k.jsonl" > "$OUT/t1_log$k.txt" 2>&1 &
     done
     wait
-    cat "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r64_b8.jsonl.gz"
+    awk 1 "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r64_b8.jsonl.gz"
     rm -f "$OUT"/t1_s*.jsonl "$OUT/t1_committed.jsonl"
     tail -n 2 "$OUT"/t1_log*.txt
     ;;

@@ -200,10 +200,14 @@ def track1_cache_part(args, names: list[str]) -> dict:
         raise SystemExit(f"--track1-cache {args.track1_cache}: {len(rows)} archs hold every "
                          f"one of {names}; at least 2 needed")
     seen = [n for n in names if f"{n}_resolution" in rows[0]]
+    from track1.resnet48.official import load_arch_list
+    whole = {r["key"] for r in rows} >= load_arch_list(validate=False).keys()
     return {"archs": len(rows), "of": len(merged), "source": str(args.track1_cache),
             "resolution": rows[0][f"{seen[0]}_resolution"] if seen else None,
             "batch": rows[0][f"{seen[0]}_batch"] if seen else None,
-            "selection": "of the official Track 1 list held by a proxy-cache file (a run "
+            "selection": "(the whole official Track 1 list) from a proxy-cache file, Gaussian "
+                         "probe images" if whole else
+                         "of the official Track 1 list held by a proxy-cache file (a run "
                          "still going holds the list's first ones), Gaussian probe images",
             "mutual_kendall": mutual_kendall(names, rows)}
 

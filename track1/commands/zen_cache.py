@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_at_least(1), help="only the first N archs")
     p.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="K/N",
                    help="score every N-th arch of the list from the K-th (N processes or "
-                        "machines at once, each with its own --out; concatenate the files: "
-                        "the cache reader joins an arch's lines)")
+                        "machines at once, each with its own --out; join the files with "
+                        "'awk 1 A B > C', which keeps a line torn by a kill on its own: the "
+                        "cache reader drops it and joins an arch's lines)")
     p.add_argument("--batch", type=int_at_least(1), default=8)
     p.add_argument("--swap-batch", type=int_at_least(2), default=16,
                    help="images SWAP sees (default 16, the authors' count): the --batch images, "

@@ -4,7 +4,7 @@ for the first 10 subnets of the official Track 1 list (at 64 and 224 px) and 10 
 NAS-Bench-201 archs (32 px), the hooked modules with a spatial map and those MeCo counts,
 and for Track 1 at 64 px the (channels, positions) of the counted ones.
 
-    .venv/bin/python docs/results/proxies-track1-list-31650archs-partial-64px-2core-cpu/meco_coverage.py
+    .venv/bin/python docs/results/proxies-track1-list-45000archs-64px-2core-cpu/meco_coverage.py
 """
 import json
 import random

@@ -1,0 +1,80 @@
+"""How each proxy orders the Track 1 list against the subnets' size: for every subnet of
+the list's cache (this folder's track1_proxies_r64_b8.jsonl.gz), its rank by FLOPs
+against its rank by params, Zen-score, MeCo, MeCo_opt, AZ-NAS (aggregated over the whole
+list, as its paper ranks a set) and the training-free teacher meco_opt+az_nas (the
+equal-weight mean of the two's ranks), as ranks in [0, 1] (1: ranked best), one panel
+each, with the Kendall of the two. No ground truth: the list has none here. Also, for
+each proxy, the share of the variance of its ranks that the subnet's total depth (the sum
+of code digits 1-4), stage 1's depth (digit 1), and stage 1's depth with the stem width
+(digit 5) explain (eta squared, between-group over total): MeCo at 64 px sees only the
+stem and stage 1 (meco_coverage.py).
+
+    .venv/bin/python docs/results/proxies-track1-list-45000archs-64px-2core-cpu/agreement.py
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau, rankdata
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent.parent))
+
+from track1.infra.resumable import merge_by_key, read_records  # noqa: E402
+from track1.proxies import cache_keys, set_scores  # noqa: E402
+
+PANELS = ["params", "zen", "meco", "meco_opt", "az_nas", "meco_opt+az_nas"]
+NAMES = {"params": "params", "zen": "Zen-score", "meco": "MeCo", "meco_opt": "MeCo_opt",
+         "az_nas": "AZ-NAS", "meco_opt+az_nas": "meco_opt+az_nas (teacher)"}
+
+
+def unit_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1], ties averaged."""
+    return (rankdata(x) - 1) / max(len(x) - 1, 1)
+
+
+def explained(ranks: np.ndarray, groups: list[str]) -> float:
+    """Eta squared: the share of the variance of ``ranks`` between the groups' means."""
+    keys, index = np.unique(groups, return_inverse=True)
+    means = np.bincount(index, ranks) / np.bincount(index)
+    return float(((means[index] - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum())
+
+
+def main() -> None:
+    merged = merge_by_key(read_records(HERE / "track1_proxies_r64_b8.jsonl.gz", "key")[0], "key")
+    need = {k for n in ("zen", "meco", "meco_opt", "az_nas") for k in cache_keys(n)}
+    rows = [r for r in merged.values() if need <= r.keys()]
+    score = {n: np.asarray(set_scores(n, rows), float)
+             for n in ("flops", "params", "zen", "meco", "meco_opt", "az_nas")}
+    score["meco_opt+az_nas"] = unit_ranks(score["meco_opt"]) + unit_ranks(score["az_nas"])
+    ranks = {n: unit_ranks(v) for n, v in score.items()}
+    kendall = {n: round(float(kendalltau(score["flops"], score[n])[0]), 4) for n in PANELS}
+    codes = [r["arch"] for r in rows]
+    by = {"total_depth": [str(sum(int(d) for d in c[1:5])) for c in codes],
+          "stage1_depth": [c[1] for c in codes], "stage1_depth_and_stem": [c[1] + c[5] for c in codes]}
+    share = {n: {g: round(explained(ranks[n], v), 4) for g, v in by.items()}
+             for n in ["flops"] + PANELS}
+    print(json.dumps({"subnets": len(rows), "of": len(merged), "kendall_with_flops": kendall,
+                      "rank_variance_explained": share}, indent=1))
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7.6), sharex=True, sharey=True)
+    for ax, n in zip(axes.flat, PANELS):
+        ax.hexbin(ranks["flops"], ranks[n], gridsize=40, bins="log", cmap="viridis",
+                  mincnt=1, extent=(0, 1, 0, 1))
+        ax.set_title(f"{NAMES[n]}: Kendall with FLOPs {kendall[n]:.2f}", fontsize=10)
+    for ax in axes[1]:
+        ax.set_xlabel("rank by FLOPs (0 smallest, 1 largest)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rank by the proxy (1: ranked best)")
+    fig.suptitle(f"The official Track 1 list: {len(rows):,} subnets, 64 px, 8 Gaussian images "
+                 f"(counts per cell, log scale)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(HERE / "agreement.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
