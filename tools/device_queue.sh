@@ -76,7 +76,9 @@ case "${1:-}" in
     # byte-identical; awk 1 ends each file's last line, so a line torn by the timeout stays
     # a line of its own, dropped when the cache is read, and never swallows the next file's)
     # (rehearse on a CPU: T1_LIMIT=12 T1_DEVICE=cpu bash tools/device_queue.sh t1proxies)
-    T1="--proxies ${T1_PROXIES:-zico,swap} --resolution 64 --batch 8 --no-progress"
+    # (at another resolution, a cache of its own: T1_RES=224 T1_CACHE= T1_PROXIES=meco_opt,az_nas)
+    R="${T1_RES:-64}"
+    T1="--proxies ${T1_PROXIES:-zico,swap} --resolution $R --batch 8 --no-progress"
     [[ -n "${T1_LIMIT:-}" ]] && T1="$T1 --limit $T1_LIMIT"
     T1_CACHE="${T1_CACHE-docs/results/proxies-track1-list-45000archs-64px-2core-cpu/track1_proxies_r64_b8.jsonl.gz}"
     if [[ "${T1_CACHE:-}" == *.gz ]]; then gzip -dc "$T1_CACHE" > "$OUT/t1_committed.jsonl"
@@ -87,7 +89,7 @@ case "${1:-}" in
         --shard $k/6 --out "$OUT/t1_s$k.jsonl" > "$OUT/t1_log$k.txt" 2>&1 &
     done
     wait
-    awk 1 "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r64_b8.jsonl.gz"
+    awk 1 "$OUT"/t1_s*.jsonl | sort -u | gzip -9 > "$OUT/track1_proxies_r${R}_b8.jsonl.gz"
     rm -f "$OUT"/t1_s*.jsonl "$OUT/t1_committed.jsonl"
     tail -n 2 "$OUT"/t1_log*.txt
     ;;

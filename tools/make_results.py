@@ -301,7 +301,10 @@ def proxy_section(paths: list[Path], docs_results: Path) -> tuple[list[str], dic
         for name, (rel, machine, wall) in later.items():
             lines.append("")
             lines.append(f"`{name}` ({'re-run' if name in nb['replaced'] else 'added'}): from "
-                         f"`{rel}` ({machine}, {wall / 60:.0f} min), a later run on the same "
+                         f"`{rel}` ({machine}, "
+                         + (f"{wall / 60:.0f} min" if wall >= 30 else
+                            "its table read from a cache scored earlier: see its COMMAND.txt")
+                         + "), a later run on the same "
                          + ("archs that replaces the first one's figure." if name in
                             nb["replaced"] else "archs."))
         lines.append("")

@@ -7,7 +7,10 @@ each, with the Kendall of the two. No ground truth: the list has none here. Also
 each proxy, the share of the variance of its ranks that the subnet's total depth (the sum
 of code digits 1-4), stage 1's depth (digit 1), and stage 1's depth with the stem width
 (digit 5) explain (eta squared, between-group over total): MeCo at 64 px sees only the
-stem and stage 1 (meco_coverage.py).
+stem and stage 1 (meco_coverage.py). And the proxies' mutual Kendall within a total depth
+(the Kendall inside each of its 16 values, weighted by its pairs): what they agree on
+beyond depth; and, within a total depth, each proxy's Kendall with each stage's depth:
+where it would put a given number of blocks.
 
     .venv/bin/python docs/results/proxies-track1-list-45000archs-64px-2core-cpu/agreement.py
 """
@@ -41,6 +44,20 @@ def explained(ranks: np.ndarray, groups: list[str]) -> float:
     return float(((means[index] - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum())
 
 
+def within_groups(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> float:
+    """Kendall of ``a`` with ``b`` inside each group, the mean weighted by its pairs (a
+    group where either is constant has no Kendall and is left out)."""
+    total = weight = 0.0
+    for g in np.unique(groups):
+        i = groups == g
+        tau = float(kendalltau(a[i], b[i])[0]) if i.sum() >= 2 else float("nan")
+        if not np.isnan(tau):
+            pairs = i.sum() * (i.sum() - 1) / 2
+            total += tau * pairs
+            weight += pairs
+    return total / weight
+
+
 def main() -> None:
     merged = merge_by_key(read_records(HERE / "track1_proxies_r64_b8.jsonl.gz", "key")[0], "key")
     need = {k for n in ("zen", "meco", "meco_opt", "az_nas") for k in cache_keys(n)}
@@ -55,8 +72,17 @@ def main() -> None:
           "stage1_depth": [c[1] for c in codes], "stage1_depth_and_stem": [c[1] + c[5] for c in codes]}
     share = {n: {g: round(explained(ranks[n], v), 4) for g, v in by.items()}
              for n in ["flops"] + PANELS}
+    depth = np.array(by["total_depth"])
+    mutual = ["flops", "params", "zen", "meco", "meco_opt", "az_nas"]
+    inside = {a: {b: round(within_groups(score[a], score[b], depth), 4) for b in mutual if b != a}
+              for a in mutual}
+    stages = {f"stage{k}_depth": np.array([float(c[k]) for c in codes]) for k in (1, 2, 3, 4)}
+    where = {n: {st: round(within_groups(score[n], d, depth), 4) for st, d in stages.items()}
+             for n in mutual + ["meco_opt+az_nas"]}
     print(json.dumps({"subnets": len(rows), "of": len(merged), "kendall_with_flops": kendall,
-                      "rank_variance_explained": share}, indent=1))
+                      "rank_variance_explained": share,
+                      "mutual_kendall_within_total_depth": inside,
+                      "kendall_with_stage_depth_within_total_depth": where}, indent=1))
 
     import matplotlib
     matplotlib.use("Agg")

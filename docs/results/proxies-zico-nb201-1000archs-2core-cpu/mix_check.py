@@ -4,7 +4,7 @@ all-15,625 runs): each proxy's and each equal-weight mix's Kendall with the grou
 through tools/proxy_noise.py (one seed; the arch-sample spread from 1,000 bootstrap
 resamples). AZ-NAS is aggregated over these archs, as its paper ranks a set.
 
-    .venv/bin/python docs/results/proxies-zico-nb201-1146archs-partial-2core-cpu/mix_check.py
+    .venv/bin/python docs/results/proxies-zico-nb201-1000archs-2core-cpu/mix_check.py
 """
 import csv
 import json
@@ -25,13 +25,13 @@ TAG = "b16-nw64-z16-s0"
 
 
 def main() -> None:
-    zico = merge_by_key(read_records(HERE / f"cache_zico_{TAG}.jsonl", "arch")[0], "arch")
+    zico = merge_by_key(read_records(HERE / f"cache_nb201_{TAG}.jsonl", "arch")[0], "arch")
     az = merge_by_key(read_records(ROOT / "docs/results/proxies-aznas-nb201-15625archs-2core-cpu"
                                    / f"cache_nb201_{TAG}.jsonl", "arch")[0], "arch")
     with open(ROOT / "docs/results/proxies-meco-nb201-15625archs-2core-cpu" / f"nb201_all_{TAG}.csv") as f:
         meco = {r["arch"]: float(r["meco"]) for r in csv.DictReader(f)}
     gt = load_ground_truth()
-    archs = sorted(zico)
+    archs = sorted(a for a, r in zico.items() if "zico" in r)
     views = az_nas.aggregate([az_nas.views(az[a]) for a in archs])
     with tempfile.TemporaryDirectory() as tmp:
         table = Path(tmp) / "table.csv"
