@@ -23,7 +23,8 @@ LIST = HERE.parent / "proxies-track1-list-45000archs-64px-2core-cpu"
 sys.path.insert(0, str(HERE.parent.parent.parent))
 sys.path.insert(0, str(LIST))
 
-from agreement import explained, unit_ranks, within_groups  # noqa: E402
+from agreement import explained, within_groups  # noqa: E402
+from track1.infra.ranks import mean_ranks, ranks  # noqa: E402
 from track1.infra.resumable import merge_by_key, read_records  # noqa: E402
 from track1.proxies import cache_keys, set_scores  # noqa: E402
 
@@ -32,7 +33,7 @@ PROXIES = ("meco", "meco_opt", "az_nas")
 
 def scores(rows: list[dict]) -> dict[str, np.ndarray]:
     s = {n: np.asarray(set_scores(n, rows), float) for n in ("flops",) + PROXIES}
-    s["meco_opt+az_nas"] = unit_ranks(s["meco_opt"]) + unit_ranks(s["az_nas"])
+    s["meco_opt+az_nas"] = np.asarray(mean_ranks([s["meco_opt"], s["az_nas"]]))
     return s
 
 
@@ -60,7 +61,7 @@ def main() -> None:
     for res, s in at.items():
         out["by_resolution"][res] = {n: {
             "kendall_with_flops": round(float(kendalltau(s["flops"], s[n])[0]), 3),
-            "total_depth_explains": round(explained(unit_ranks(s[n]), [str(d) for d in depth]), 3),
+            "total_depth_explains": round(explained(np.asarray(ranks(s[n])), [str(d) for d in depth]), 3),
             "kendall_with_stage_depth_within_total_depth": {
                 st: round(within_groups(s[n], d, depth), 3) for st, d in stages.items()}}
             for n in names}

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau, rankdata
+from scipy.stats import kendalltau
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent.parent))
 
+from track1.infra.ranks import mean_ranks, ranks  # noqa: E402
 from track1.infra.resumable import merge_by_key, read_records  # noqa: E402
 from track1.proxies import cache_keys, set_scores  # noqa: E402
 
@@ -32,16 +33,11 @@ NAMES = {"params": "params", "zen": "Zen-score", "meco": "MeCo", "meco_opt": "Me
          "az_nas": "AZ-NAS", "meco_opt+az_nas": "meco_opt+az_nas (teacher)"}
 
 
-def unit_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks scaled to [0, 1], ties averaged."""
-    return (rankdata(x) - 1) / max(len(x) - 1, 1)
-
-
-def explained(ranks: np.ndarray, groups: list[str]) -> float:
-    """Eta squared: the share of the variance of ``ranks`` between the groups' means."""
+def explained(values: np.ndarray, groups: list[str]) -> float:
+    """Eta squared: the share of the variance of ``values`` between the groups' means."""
     keys, index = np.unique(groups, return_inverse=True)
-    means = np.bincount(index, ranks) / np.bincount(index)
-    return float(((means[index] - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum())
+    means = np.bincount(index, values) / np.bincount(index)
+    return float(((means[index] - values.mean()) ** 2).sum() / ((values - values.mean()) ** 2).sum())
 
 
 def within_groups(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> float:
@@ -64,13 +60,14 @@ def main() -> None:
     rows = [r for r in merged.values() if need <= r.keys()]
     score = {n: np.asarray(set_scores(n, rows), float)
              for n in ("flops", "params", "zen", "meco", "meco_opt", "az_nas")}
-    score["meco_opt+az_nas"] = unit_ranks(score["meco_opt"]) + unit_ranks(score["az_nas"])
-    ranks = {n: unit_ranks(v) for n, v in score.items()}
+    # the teacher's equal-weight mix, as the proxy tools build it
+    score["meco_opt+az_nas"] = np.asarray(mean_ranks([score["meco_opt"], score["az_nas"]]))
+    unit = {n: np.asarray(ranks(v)) for n, v in score.items()}
     kendall = {n: round(float(kendalltau(score["flops"], score[n])[0]), 4) for n in PANELS}
     codes = [r["arch"] for r in rows]
     by = {"total_depth": [str(sum(int(d) for d in c[1:5])) for c in codes],
           "stage1_depth": [c[1] for c in codes], "stage1_depth_and_stem": [c[1] + c[5] for c in codes]}
-    share = {n: {g: round(explained(ranks[n], v), 4) for g, v in by.items()}
+    share = {n: {g: round(explained(unit[n], v), 4) for g, v in by.items()}
              for n in ["flops"] + PANELS}
     depth = np.array(by["total_depth"])
     mutual = ["flops", "params", "zen", "meco", "meco_opt", "az_nas"]
@@ -89,7 +86,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.6), sharex=True, sharey=True)
     for ax, n in zip(axes.flat, PANELS):
-        ax.hexbin(ranks["flops"], ranks[n], gridsize=40, bins="log", cmap="viridis",
+        ax.hexbin(unit["flops"], unit[n], gridsize=40, bins="log", cmap="viridis",
                   mincnt=1, extent=(0, 1, 0, 1))
         ax.set_title(f"{NAMES[n]}: Kendall with FLOPs {kendall[n]:.2f}", fontsize=10)
     for ax in axes[1]:
